@@ -1,0 +1,1 @@
+"""nvgw_nb — NVIDIA NIM with the NVIDIA LLM Gateway as its fallback, for notebooks."""

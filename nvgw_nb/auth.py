@@ -1,0 +1,339 @@
+"""Starfleet OAuth2 client credentials as an `httpx.Auth`.
+
+The flow yields the token request itself (RFC 6749 §4.4: HTTP Basic with the client
+id and secret form-encoded first, §2.3.1), so the simulator and httpx's MockTransport
+cover OAuth with no extra mocking. The token is cached with its expiry on the
+monotonic clock and refreshed early by min(margin, half its lifetime); one token
+request serves every concurrent caller (a lock per flavour: asyncio for async
+clients, threading for sync ones); a 401 invalidates the token, refreshes once and
+replays with a fresh correlationId; a failed refresh keeps using a token that is
+still valid.
+
+>>> auth = StarfleetAuth(client_id=..., client_secret=..., token_url=...)  # doctest: +SKIP
+>>> httpx.Client(auth=auth).post(gateway_url, json=body)                   # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import logging
+import math
+import threading
+import time
+import uuid
+from collections.abc import AsyncGenerator, Callable, Generator
+from urllib.parse import quote_plus, urlsplit
+
+import httpx
+from pydantic import SecretStr
+
+from nvgw_nb.config import mask
+from nvgw_nb.errors import AuthError
+
+__all__ = ["StarfleetAuth", "TokenCache"]
+
+logger = logging.getLogger("nvgw_nb.auth")
+
+#: after a failed early refresh, keep using the valid token this long before trying again
+_REFRESH_RETRY_S = 5.0
+
+
+class TokenCache:
+    """One bearer token with its expiry and early-refresh time on a monotonic clock."""
+
+    def __init__(
+        self, *, margin_s: float = 60.0, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.margin_s = margin_s
+        self.clock = clock
+        self._token: SecretStr | None = None
+        self._expires_at = 0.0
+        self._refresh_at = 0.0
+        self._retry_refresh_at = 0.0
+        self.fetched = 0
+
+    def usable(self) -> SecretStr | None:
+        """The token if it has not expired yet."""
+        if self._token is not None and self.clock() < self._expires_at:
+            return self._token
+        return None
+
+    def needs_refresh(self) -> bool:
+        """True when there is no valid token, or it is due for its early refresh."""
+        now = self.clock()
+        if self._token is None or now >= self._expires_at:
+            return True
+        return now >= self._refresh_at and now >= self._retry_refresh_at
+
+    def store(self, token: str, lifetime_s: float) -> None:
+        """Keep `token`, valid for `lifetime_s` seconds from now."""
+        now = self.clock()
+        self._token = SecretStr(token)
+        self._expires_at = now + lifetime_s
+        self._refresh_at = self._expires_at - min(self.margin_s, lifetime_s / 2)
+        self._retry_refresh_at = 0.0
+        self.fetched += 1
+
+    def invalidate(self, token: SecretStr | None) -> bool:
+        """Forget `token` if it is still the cached one; False if it was already replaced."""
+        if token is None or self._token is not token:
+            return False
+        self._token = None
+        return True
+
+    def refresh_failed(self) -> bool:
+        """Note a failed refresh; True if a still-valid token can be used meanwhile."""
+        remaining = self._expires_at - self.clock()
+        if self._token is None or remaining <= 0:
+            return False
+        self._retry_refresh_at = self.clock() + min(_REFRESH_RETRY_S, remaining / 2)
+        return True
+
+    def seconds_left(self) -> float | None:
+        """Seconds until the cached token expires (None when there is none)."""
+        if self._token is None:
+            return None
+        return max(0.0, self._expires_at - self.clock())
+
+    def __repr__(self) -> str:
+        left = self.seconds_left()
+        state = "empty" if left is None else f"expires in {left:.0f}s"
+        return f"TokenCache({state}, fetched={self.fetched})"
+
+
+class StarfleetAuth(httpx.Auth):
+    """Bearer auth with a Starfleet client-credentials token, fetched when first needed."""
+
+    requires_response_body = False  # bodies are read only for token responses (keeps SSE live)
+
+    def __init__(
+        self,
+        *,
+        client_id: SecretStr,
+        client_secret: SecretStr,
+        token_url: str,
+        scope: str = "azureopenai-readwrite",
+        refresh_margin_s: float = 60.0,
+        replay_header: str | None = "correlationId",
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._client_id = client_id
+        self._client_secret = client_secret
+        self.token_url = token_url
+        self.token_host = urlsplit(token_url).netloc
+        self.scope = scope
+        self.replay_header = replay_header
+        self.cache = TokenCache(margin_s=refresh_margin_s, clock=clock)
+        self._sync_lock = threading.Lock()
+        self._async_lock: asyncio.Lock | None = None
+
+    def __repr__(self) -> str:
+        return (
+            f"StarfleetAuth(client_id={mask(self._client_id.get_secret_value())!r}, "
+            f"token_host={self.token_host!r}, {self.cache!r})"
+        )
+
+    # --- pure pieces ------------------------------------------------------------------
+    def build_token_request(self) -> httpx.Request:
+        """The client-credentials token request (RFC 6749 §4.4.2)."""
+        return httpx.Request(
+            "POST",
+            self.token_url,
+            headers={
+                "Authorization": "Basic "
+                + base64.b64encode(
+                    (
+                        quote_plus(self._client_id.get_secret_value())
+                        + ":"
+                        + quote_plus(self._client_secret.get_secret_value())
+                    ).encode()
+                ).decode("ascii"),
+                "Content-Type": "application/x-www-form-urlencoded",
+                "Accept": "application/json",
+            },
+            content=f"grant_type=client_credentials&scope={quote_plus(self.scope)}".encode(),
+        )
+
+    def take_token_response(self, response: httpx.Response) -> None:
+        """Store the token from `response`, or raise `AuthError` (body already read).
+
+        When a still-valid token is cached, a failed refresh is logged and the old
+        token keeps being used.
+        """
+        problem = _token_problem(response, self.cache, self.token_host)
+        if problem is None:
+            return
+        if self.cache.refresh_failed():
+            logger.warning("Starfleet token refresh failed (%s); using the cached token", problem)
+            return
+        raise problem
+
+    def _authorize(self, request: httpx.Request) -> SecretStr:
+        token = self.cache.usable()
+        if token is None:
+            raise AuthError(
+                f"No valid Starfleet token for {request.url.host}", phase="status", retryable=True
+            )
+        request.headers["Authorization"] = "Bearer " + token.get_secret_value()
+        return token
+
+    def _replay(self, request: httpx.Request) -> httpx.Request:
+        if self.replay_header and self.replay_header in request.headers:
+            request.headers[self.replay_header] = str(uuid.uuid4())
+        self._authorize(request)
+        return request
+
+    def _refresh_in_flight_failed(self) -> None:
+        # The token request raised (connect/read error): remember it so a still-valid
+        # token is used for a while instead of failing every call on a refresh.
+        if self.cache.refresh_failed():
+            logger.warning("Starfleet token refresh did not complete; using the cached token")
+
+    # --- flows --------------------------------------------------------------------------
+    def sync_auth_flow(
+        self, request: httpx.Request
+    ) -> Generator[httpx.Request, httpx.Response, None]:
+        if self.cache.needs_refresh():
+            with self._sync_lock:
+                if self.cache.needs_refresh():
+                    yield from self._sync_fetch()
+        sent = self._authorize(request)
+        response = yield request
+        if response.status_code == 401:
+            with self._sync_lock:
+                if self.cache.invalidate(sent):
+                    yield from self._sync_fetch()
+            yield self._replay(request)
+
+    def _sync_fetch(self) -> Generator[httpx.Request, httpx.Response, None]:
+        logger.info("fetching a Starfleet token from %s", self.token_host)
+        try:
+            response = yield self.build_token_request()
+        except GeneratorExit:
+            self._refresh_in_flight_failed()
+            raise
+        response.read()
+        self.take_token_response(response)
+
+    async def async_auth_flow(
+        self, request: httpx.Request
+    ) -> AsyncGenerator[httpx.Request, httpx.Response]:
+        if self._async_lock is None:
+            self._async_lock = asyncio.Lock()
+        if self.cache.needs_refresh():
+            async with self._async_lock:
+                if self.cache.needs_refresh():
+                    logger.info("fetching a Starfleet token from %s", self.token_host)
+                    try:
+                        response = yield self.build_token_request()
+                    except GeneratorExit:
+                        self._refresh_in_flight_failed()
+                        raise
+                    await response.aread()
+                    self.take_token_response(response)
+        sent = self._authorize(request)
+        response = yield request
+        if response.status_code == 401:
+            async with self._async_lock:
+                if self.cache.invalidate(sent):
+                    logger.info("gateway answered 401; refreshing the Starfleet token once")
+                    response = yield self.build_token_request()
+                    await response.aread()
+                    self.take_token_response(response)
+            yield self._replay(request)
+
+
+def _token_problem(response: httpx.Response, cache: TokenCache, host: str) -> AuthError | None:
+    """Store the token from a token response; return the error instead of raising.
+
+    Returning (not raising) keeps the parsed body — which holds the token — out of
+    any traceback frame.
+    """
+    status = response.status_code
+    if status == 200:
+        try:
+            data = json.loads(response.content)
+        except (ValueError, UnicodeDecodeError):
+            ctype = response.headers.get("content-type", "no content-type")
+            return AuthError(
+                f"Starfleet token endpoint {host} answered 200 with a body that is not JSON "
+                f"({ctype})",
+                phase="body",
+                status_code=status,
+                retryable=True,
+            )
+        if not isinstance(data, dict):
+            return AuthError(
+                f"Starfleet token endpoint {host} answered 200 with JSON that is not an object",
+                phase="body",
+                status_code=status,
+                retryable=True,
+            )
+        token = data.get("access_token")
+        lifetime = _lifetime(data.get("expires_in"))
+        token_type = data.get("token_type", "Bearer")
+        bad = (
+            "access_token"
+            if not isinstance(token, str) or not token
+            else "expires_in"
+            if lifetime is None
+            else "token_type"
+            if not isinstance(token_type, str) or token_type.lower() != "bearer"
+            else None
+        )
+        if bad is not None or not isinstance(token, str) or lifetime is None:
+            return AuthError(
+                f"Starfleet token endpoint {host} answered 200 but `{bad}` is missing or invalid",
+                phase="body",
+                status_code=status,
+                retryable=True,
+            )
+        cache.store(token, lifetime)
+        return None
+    if status in (400, 401, 403):
+        code = _oauth_error_code(response)
+        hint = {
+            "invalid_client": "check STARFLEET_ID and STARFLEET_SECRET",
+            "unauthorized_client": "check STARFLEET_ID and STARFLEET_SECRET",
+            "invalid_scope": "check NVGW_TOKEN_SCOPE (the seed uses azureopenai-readwrite)",
+        }.get(code or "", "check STARFLEET_ID, STARFLEET_SECRET and STARFLEET_TOKEN_URL")
+        return AuthError(
+            f"Starfleet rejected the client credentials at {host} "
+            f"(HTTP {status}{', ' + code if code else ''}): {hint}",
+            phase="rejected",
+            status_code=status,
+            retryable=False,
+        )
+    return AuthError(
+        f"Starfleet token endpoint {host} answered HTTP {status}",
+        phase="status",
+        status_code=status,
+        retryable=status >= 500 or status in (408, 429),
+    )
+
+
+def _lifetime(value: object) -> float | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, str):
+        try:
+            value = float(value)
+        except ValueError:
+            return None
+    if isinstance(value, int | float) and math.isfinite(value) and value > 0:
+        return float(value)
+    return None
+
+
+def _oauth_error_code(response: httpx.Response) -> str | None:
+    try:
+        data = json.loads(response.content)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    code = data.get("error") if isinstance(data, dict) else None
+    # Only well-formed OAuth error codes are echoed: a short lowercase token, no free text.
+    if isinstance(code, str) and code.replace("_", "").isalpha() and len(code) <= 40:
+        return code
+    return None

@@ -1,0 +1,340 @@
+"""Settings from arguments > environment > `.env`, with the seed's variable names.
+
+The seed's names (`NVIDIA_NIM_API_KEY`, `STARFLEET_ID`, …) are used as they are;
+nvgw_nb's own additions carry the `NVGW_` prefix. Every secret is a `SecretStr`,
+and every bad value fails with a `ConfigError` naming the variable — never its value.
+
+>>> s = Settings.load(env={"NVIDIA_NIM_API_KEY": "placeholder"}, env_file=None)
+>>> s.provider_order
+('nvidia-nim', 'nvidia-gateway')
+"""
+
+from __future__ import annotations
+
+import contextvars
+import ipaddress
+import re
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import urlsplit
+
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+from nvgw_nb.errors import ConfigError
+
+__all__ = [
+    "EXTERNAL_PROVIDERS",
+    "INTERNAL_PROVIDERS",
+    "PROVIDERS",
+    "Settings",
+    "is_loopback",
+    "mask",
+]
+
+INTERNAL_PROVIDERS = ("nvidia-nim", "nvidia-gateway")
+EXTERNAL_PROVIDERS = ("openai", "anthropic", "google-genai")
+PROVIDERS = INTERNAL_PROVIDERS + EXTERNAL_PROVIDERS
+
+DEFAULT_NIM_MODEL = "meta/llama-4-scout-17b-16e-instruct"
+
+# Shapes of real API keys: a plain field holding one is almost certainly a paste into
+# the wrong variable, and echoing it in an error would leak it.
+_KEY_SHAPES = re.compile(r"(nvapi-|sk-|sk-ant-|AIza)[A-Za-z0-9_\-]{8,}")
+_LOOPBACK_NAMES = {"localhost", "localhost.localdomain"}
+
+# When set, `Settings` reads only the init arguments (an explicit env mapping), not
+# os.environ or a .env file: a simulator's session must never mix in real credentials.
+_ISOLATED: contextvars.ContextVar[bool] = contextvars.ContextVar("nvgw_isolated", default=False)
+
+
+def mask(value: str | None) -> str:
+    """Show an identifier the way errors and reprs may: first 4 characters and a mask."""
+    if not value:
+        return "<unset>"
+    return value[:4] + "…" if len(value) > 8 else "…"
+
+
+def is_loopback(host: str | None) -> bool:
+    """True for 127.0.0.0/8, ::1 and localhost."""
+    if not host:
+        return False
+    if host.lower() in _LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+class Settings(BaseSettings):
+    """Every setting nvgw_nb reads, each from the variable named in its alias."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        case_sensitive=False,
+        populate_by_name=True,
+        hide_input_in_errors=True,
+        frozen=True,
+    )
+
+    # --- the seed's variables -------------------------------------------------------
+    nvidia_nim_api_key: SecretStr | None = Field(
+        None, validation_alias=AliasChoices("NVIDIA_NIM_API_KEY", "nvidia_nim_api_key")
+    )
+    nvidia_nim_base_url: str = Field(
+        "https://integrate.api.nvidia.com/v1",
+        validation_alias=AliasChoices("NVIDIA_NIM_BASE_URL", "nvidia_nim_base_url"),
+    )
+    nvidia_llm_gateway_enabled: bool = Field(
+        True,
+        validation_alias=AliasChoices("NVIDIA_LLM_GATEWAY_ENABLED", "nvidia_llm_gateway_enabled"),
+    )
+    starfleet_id: SecretStr | None = Field(
+        None, validation_alias=AliasChoices("STARFLEET_ID", "starfleet_id")
+    )
+    starfleet_secret: SecretStr | None = Field(
+        None, validation_alias=AliasChoices("STARFLEET_SECRET", "starfleet_secret")
+    )
+    starfleet_token_url: str = Field(
+        "https://5kbfxgaqc3xgz8nhid1x1r8cfestoypn-trofuum-oc.ssa.nvidia.com/token",
+        validation_alias=AliasChoices("STARFLEET_TOKEN_URL", "starfleet_token_url"),
+    )
+    llm_gateway_base_url: str = Field(
+        "https://prod.api.nvidia.com/llm/v1/azure",
+        validation_alias=AliasChoices("LLM_GATEWAY_BASE_URL", "llm_gateway_base_url"),
+    )
+    llm_gateway_api_version: str = Field(
+        "2024-12-01-preview",
+        validation_alias=AliasChoices("LLM_GATEWAY_API_VERSION", "llm_gateway_api_version"),
+    )
+    llm_gateway_model: str = Field(
+        "gpt-4o-mini", validation_alias=AliasChoices("LLM_GATEWAY_MODEL", "llm_gateway_model")
+    )
+
+    # --- nvgw_nb's own (NVGW_ prefix) ------------------------------------------------
+    provider_order: Annotated[tuple[str, ...] | None, NoDecode] = Field(
+        None, validation_alias=AliasChoices("NVGW_PROVIDER_ORDER", "provider_order")
+    )
+    allow_external: bool = Field(
+        False, validation_alias=AliasChoices("NVGW_ALLOW_EXTERNAL", "allow_external")
+    )
+    nim_model: str = Field(
+        DEFAULT_NIM_MODEL, validation_alias=AliasChoices("NVGW_NIM_MODEL", "nim_model")
+    )
+    nvcf_status_url: str = Field(
+        "https://api.nvcf.nvidia.com/v2/nvcf/pexec/status",
+        validation_alias=AliasChoices("NVGW_NVCF_STATUS_URL", "nvcf_status_url"),
+    )
+    token_scope: str = Field(
+        "azureopenai-readwrite", validation_alias=AliasChoices("NVGW_TOKEN_SCOPE", "token_scope")
+    )
+    token_refresh_margin_s: float = Field(
+        60.0,
+        ge=0,
+        validation_alias=AliasChoices("NVGW_TOKEN_REFRESH_MARGIN", "token_refresh_margin_s"),
+    )
+    max_retries: int = Field(
+        2, ge=0, le=10, validation_alias=AliasChoices("NVGW_MAX_RETRIES", "max_retries")
+    )
+    connect_timeout_s: float = Field(
+        10.0, gt=0, validation_alias=AliasChoices("NVGW_CONNECT_TIMEOUT", "connect_timeout_s")
+    )
+    read_timeout_s: float = Field(
+        60.0, gt=0, validation_alias=AliasChoices("NVGW_READ_TIMEOUT", "read_timeout_s")
+    )
+    attempt_deadline_s: float = Field(
+        120.0, gt=0, validation_alias=AliasChoices("NVGW_ATTEMPT_DEADLINE", "attempt_deadline_s")
+    )
+    call_deadline_s: float = Field(
+        300.0, gt=0, validation_alias=AliasChoices("NVGW_CALL_DEADLINE", "call_deadline_s")
+    )
+
+    # --- validation -----------------------------------------------------------------
+    @field_validator("nvidia_nim_api_key", "starfleet_id", "starfleet_secret", mode="before")
+    @classmethod
+    def _clean_secret(cls, value: Any) -> Any:
+        if isinstance(value, SecretStr):
+            value = value.get_secret_value()
+        if value is None or value == "":
+            return None
+        if isinstance(value, str):
+            if value != value.strip():
+                raise ValueError("has leading or trailing whitespace; remove it")
+            if value[:1] in "\"'" or value[-1:] in "\"'":
+                raise ValueError("is wrapped in quotes; remove them")
+            if any(ch in value for ch in "\r\n\t "):
+                raise ValueError("contains whitespace; paste the value again")
+        return value
+
+    @field_validator(
+        "nvidia_nim_base_url",
+        "starfleet_token_url",
+        "llm_gateway_base_url",
+        "nvcf_status_url",
+    )
+    @classmethod
+    def _check_url(cls, value: str) -> str:
+        value = value.strip().rstrip("/")
+        if _KEY_SHAPES.search(value):
+            raise ValueError("looks like it contains an API key; URLs must not carry keys")
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("must be an absolute http(s) URL, e.g. https://host/path")
+        if parts.username or parts.password:
+            raise ValueError("must not contain user:password@ — put credentials in their variables")
+        if parts.scheme == "http" and not is_loopback(parts.hostname):
+            raise ValueError(
+                "must use https:// (plain http is only allowed for 127.0.0.1/localhost, "
+                "e.g. the simulator): credentials are sent to it"
+            )
+        if parts.query or parts.fragment:
+            raise ValueError("must not have a query string or fragment")
+        if parts.path.endswith("/chat/completions"):
+            raise ValueError(
+                "must be the base URL, without /chat/completions (nvgw_nb adds the route)"
+            )
+        return value
+
+    @field_validator("llm_gateway_api_version", "llm_gateway_model", "nim_model", "token_scope")
+    @classmethod
+    def _check_plain(cls, value: str) -> str:
+        value = value.strip()
+        if not value:
+            raise ValueError("is blank")
+        if _KEY_SHAPES.search(value):
+            raise ValueError("looks like an API key — was a key pasted into the wrong variable?")
+        if any(ch.isspace() for ch in value):
+            raise ValueError("must not contain whitespace")
+        return value
+
+    @field_validator("provider_order", mode="before")
+    @classmethod
+    def _split_order(cls, value: Any) -> Any:
+        if value is None:
+            return None
+        if isinstance(value, str):
+            value = [part.strip() for part in value.split(",")]
+        return tuple(value)
+
+    @field_validator("provider_order")
+    @classmethod
+    def _check_order(cls, value: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        if value is None:
+            return None
+        return check_provider_order(value)
+
+    # --- sources ---------------------------------------------------------------------
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        if _ISOLATED.get():
+            return (init_settings,)
+        return (init_settings, env_settings, dotenv_settings)
+
+    @classmethod
+    def load(
+        cls,
+        *,
+        env: Mapping[str, str] | None = None,
+        env_file: str | Path | None = ".env",
+        **overrides: Any,
+    ) -> Settings:
+        """Build settings: `overrides` > `env` (or os.environ) > `env_file`.
+
+        With `env` given, os.environ and `.env` are not read at all. Raises
+        `ConfigError` naming each bad variable.
+        """
+        values: dict[str, Any] = {}
+        if env is not None:
+            values.update({k.upper(): v for k, v in env.items()})
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        with _isolated(env is not None):
+            try:
+                return cls(_env_file=env_file, **values)
+            except ValidationError as err:
+                raise _config_error(err) from None
+
+    # --- derived ---------------------------------------------------------------------
+    @property
+    def default_order(self) -> tuple[str, ...]:
+        """The order to use when none is given: NIM, then the gateway when enabled."""
+        if self.provider_order:
+            return self.provider_order
+        if self.nvidia_llm_gateway_enabled:
+            return INTERNAL_PROVIDERS
+        return ("nvidia-nim",)
+
+    def __repr_args__(self) -> Any:
+        for name, value in super().__repr_args__():
+            if name == "starfleet_id" and isinstance(value, SecretStr):
+                yield name, mask(value.get_secret_value())
+            else:
+                yield name, value
+
+
+def check_provider_order(order: Any) -> tuple[str, ...]:
+    """Validate a provider order: known names, no duplicates, not empty."""
+    if isinstance(order, str):
+        order = [p.strip() for p in order.split(",")]
+    names = tuple(order)
+    if not names or any(not isinstance(n, str) or not n for n in names):
+        raise ValueError(f"is empty or has a blank entry; choose from {', '.join(PROVIDERS)}")
+    unknown = [n for n in names if n not in PROVIDERS]
+    if unknown:
+        raise ValueError(
+            f"names unknown provider(s) {', '.join(map(repr, unknown))}; "
+            f"choose from {', '.join(PROVIDERS)}"
+        )
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise ValueError(f"lists {', '.join(dupes)} more than once")
+    return names
+
+
+@contextmanager
+def _isolated(flag: bool) -> Iterator[None]:
+    token = _ISOLATED.set(flag)
+    try:
+        yield
+    finally:
+        _ISOLATED.reset(token)
+
+
+def _variable_name(loc: tuple[int | str, ...]) -> str:
+    if not loc:
+        return "settings"
+    name = str(loc[0])
+    field = Settings.model_fields.get(name.lower()) or Settings.model_fields.get(name)
+    if field is not None and isinstance(field.validation_alias, AliasChoices):
+        return str(field.validation_alias.choices[0])
+    for field in Settings.model_fields.values():
+        if (
+            isinstance(field.validation_alias, AliasChoices)
+            and name in field.validation_alias.choices
+        ):
+            return str(field.validation_alias.choices[0])
+    return name.upper()
+
+
+def _config_error(err: ValidationError) -> ConfigError:
+    lines = []
+    for item in err.errors(include_input=False, include_url=False):
+        message = item["msg"].removeprefix("Value error, ")
+        lines.append(f"{_variable_name(item['loc'])} {message}")
+    return ConfigError("Invalid configuration:\n  " + "\n  ".join(lines))

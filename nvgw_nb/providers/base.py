@@ -1,0 +1,97 @@
+"""What a provider is: a small class that builds requests and parses responses.
+
+Providers are pure: no I/O, no secrets (credentials are applied by an `httpx.Auth`
+the Session owns), and they import neither the engine nor the Session.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import httpx
+
+from nvgw_nb.results import ChatRequest, Usage
+
+__all__ = ["Provider", "RawToolCall", "Reply", "StreamParser", "first_header"]
+
+
+def first_header(message: httpx.Request | httpx.Response, *names: str) -> str | None:
+    """The first of `names` present on `message` (request ids travel under several names)."""
+    for name in names:
+        value = message.headers.get(name)
+        if value:
+            return str(value)
+    return None
+
+
+@dataclass(frozen=True)
+class RawToolCall:
+    """A tool call as the provider sent it, before validation."""
+
+    id: str | None
+    name: str | None
+    arguments: str | Mapping[str, Any] | None
+
+
+@dataclass
+class Reply:
+    """A provider's answer in neutral form, before the engine validates it."""
+
+    content: str
+    finish_reason: str
+    tool_calls: list[RawToolCall] = field(default_factory=list)
+    usage: Usage | None = None
+    model: str | None = None
+
+
+class StreamParser(ABC):
+    """Turns one provider's SSE events into text deltas, then a `Reply`."""
+
+    @abstractmethod
+    def feed(self, event: str, data: str) -> str | None:
+        """Take one SSE event; return new text to show, if any. Raises ProviderError."""
+
+    @property
+    @abstractmethod
+    def done(self) -> bool:
+        """True once the provider signalled the end of the stream."""
+
+    @abstractmethod
+    def reply(self) -> Reply:
+        """The whole answer; raises ProviderError if the stream ended too early."""
+
+
+class Provider(ABC):
+    """One provider's wire format."""
+
+    name: ClassVar[str]
+    #: the variable holding its credential, named in errors
+    key_variable: ClassVar[str]
+    can_stream: ClassVar[bool] = True
+
+    @abstractmethod
+    def build_request(self, request: ChatRequest, model: str) -> httpx.Request:
+        """The HTTP request for `request` on `model` (JSON, or SSE when request.stream)."""
+
+    @abstractmethod
+    def parse_response(self, response: httpx.Response) -> Reply:
+        """Parse a 200 response whose body has been read. Raises ProviderError."""
+
+    @abstractmethod
+    def stream_parser(self) -> StreamParser:
+        """A fresh parser for one SSE response."""
+
+    @abstractmethod
+    def status_error(self, response: httpx.Response, model: str) -> Exception:
+        """The ProviderError for a non-2xx response whose body has been read."""
+
+    def request_id(self, response: httpx.Response) -> str | None:
+        """The provider's request id — what users paste into a support ticket."""
+        return first_header(response, "x-request-id")
+
+    def correlation_id(self, request: httpx.Request) -> str | None:
+        """The client-side correlation id sent with `request`, if this provider uses one."""
+        return None

@@ -1,0 +1,70 @@
+"""NVIDIA LLM Gateway: Azure OpenAI deployments behind Starfleet (WIRE.md §2).
+
+`{LLM_GATEWAY_BASE_URL}/openai/deployments/{model}/chat/completions?api-version=…`,
+with a Starfleet bearer token (applied by `StarfleetAuth`) and a **fresh**
+`correlationId` per request — the seed's sample makes one per client, which makes
+every request look the same to the gateway's support team.
+"""
+
+from __future__ import annotations
+
+import uuid
+from urllib.parse import quote
+
+import httpx
+
+from nvgw_nb.errors import ProviderError
+from nvgw_nb.providers import openai_format
+from nvgw_nb.providers.base import Provider, Reply, StreamParser, first_header
+from nvgw_nb.results import ChatRequest
+
+__all__ = ["GatewayProvider"]
+
+
+class GatewayProvider(Provider):
+    """`nvidia-gateway`: Azure OpenAI's deployment route."""
+
+    name = "nvidia-gateway"
+    key_variable = "STARFLEET_ID and STARFLEET_SECRET"
+
+    def __init__(self, *, base_url: str, api_version: str) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.api_version = api_version
+
+    def build_request(self, request: ChatRequest, model: str) -> httpx.Request:
+        return httpx.Request(
+            "POST",
+            f"{self.base_url}/openai/deployments/{quote(model, safe='')}/chat/completions",
+            params={"api-version": self.api_version},
+            json=openai_format.request_body(request, None),
+            headers={
+                "Accept": "text/event-stream" if request.stream else "application/json",
+                "correlationId": str(uuid.uuid4()),
+            },
+        )
+
+    def parse_response(self, response: httpx.Response) -> Reply:
+        return openai_format.parse_completion(
+            openai_format.read_json(response, self.name), self.name
+        )
+
+    def stream_parser(self) -> StreamParser:
+        return openai_format.OpenAIStreamParser(self.name)
+
+    def status_error(self, response: httpx.Response, model: str) -> ProviderError:
+        return openai_format.status_error(
+            response,
+            provider=self.name,
+            model=model,
+            request_id=self.request_id(response),
+            auth_hint=(
+                "the gateway refused the Starfleet token — check that the client in "
+                "STARFLEET_ID is entitled to this deployment and within its quota"
+            ),
+        )
+
+    def request_id(self, response: httpx.Response) -> str | None:
+        return first_header(response, "apim-request-id", "x-request-id")
+
+    def correlation_id(self, request: httpx.Request) -> str | None:
+        return first_header(request, "correlationId")

@@ -1,0 +1,65 @@
+"""NVIDIA NIM hosted API: OpenAI-compatible `/chat/completions` (WIRE.md §1).
+
+Long requests may answer `202 Accepted` with an `NVCF-REQID`; the result is then
+polled at the NVCF status URL, on a different host (FAULTS.md N2).
+"""
+
+from __future__ import annotations
+
+import httpx
+
+from nvgw_nb.errors import ProviderError
+from nvgw_nb.providers import openai_format
+from nvgw_nb.providers.base import Provider, Reply, StreamParser, first_header
+from nvgw_nb.results import ChatRequest
+
+__all__ = ["NimProvider"]
+
+
+class NimProvider(Provider):
+    """`nvidia-nim`: `Authorization: Bearer $NVIDIA_NIM_API_KEY` (applied by the Session's auth)."""
+
+    name = "nvidia-nim"
+    key_variable = "NVIDIA_NIM_API_KEY"
+
+    def __init__(self, *, base_url: str, status_url: str) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.status_url = status_url.rstrip("/")
+
+    def build_request(self, request: ChatRequest, model: str) -> httpx.Request:
+        return httpx.Request(
+            "POST",
+            f"{self.base_url}/chat/completions",
+            json=openai_format.request_body(request, model),
+            headers={"Accept": "text/event-stream" if request.stream else "application/json"},
+        )
+
+    def poll_request(self, request_id: str) -> httpx.Request:
+        """GET the NVCF status of a request that answered 202."""
+        return httpx.Request(
+            "GET", f"{self.status_url}/{request_id}", headers={"Accept": "application/json"}
+        )
+
+    def models_request(self) -> httpx.Request:
+        """GET /v1/models."""
+        return httpx.Request("GET", f"{self.base_url}/models")
+
+    def parse_response(self, response: httpx.Response) -> Reply:
+        return openai_format.parse_completion(
+            openai_format.read_json(response, self.name), self.name
+        )
+
+    def stream_parser(self) -> StreamParser:
+        return openai_format.OpenAIStreamParser(self.name)
+
+    def status_error(self, response: httpx.Response, model: str) -> ProviderError:
+        return openai_format.status_error(
+            response,
+            provider=self.name,
+            model=model,
+            request_id=self.request_id(response),
+            auth_hint="check NVIDIA_NIM_API_KEY (a key from build.nvidia.com, starting nvapi-)",
+        )
+
+    def request_id(self, response: httpx.Response) -> str | None:
+        return first_header(response, "nvcf-reqid", "x-request-id")

@@ -1,0 +1,312 @@
+"""The OpenAI chat-completions wire format, shared by NIM, the gateway and OpenAI.
+
+WIRE.md §1-3: request body, `chat.completion` JSON, `chat.completion.chunk` SSE
+ending in `[DONE]`, and the three error shapes (RFC 7807 problem+json from NVCF,
+vLLM's `{"object":"error"}`, and the `{"error":{…}}` envelope of Azure and OpenAI).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import httpx
+
+from nvgw_nb.errors import (
+    BadRequest,
+    ContentFiltered,
+    ContextTooLong,
+    MalformedResponse,
+    ModelNotFound,
+    ProviderAuthError,
+    ProviderError,
+    ProviderStatusError,
+    RateLimited,
+)
+from nvgw_nb.providers.base import RawToolCall, Reply, StreamParser
+from nvgw_nb.results import ChatRequest, Message, Usage
+from nvgw_nb.retry import parse_retry_after
+
+__all__ = [
+    "OpenAIStreamParser",
+    "error_detail",
+    "parse_completion",
+    "read_json",
+    "request_body",
+    "status_error",
+]
+
+_MAX_MESSAGE = 300
+_CONTEXT_CODES = {"context_length_exceeded", "string_above_max_length"}
+
+
+def _message_dict(message: Message) -> dict[str, Any]:
+    out: dict[str, Any] = {"role": message.role, "content": message.content}
+    if message.tool_calls:
+        out["tool_calls"] = [
+            {
+                "id": call.id,
+                "type": "function",
+                "function": {"name": call.name, "arguments": json.dumps(call.arguments)},
+            }
+            for call in message.tool_calls
+        ]
+    if message.tool_call_id is not None:
+        out["tool_call_id"] = message.tool_call_id
+    if message.name is not None:
+        out["name"] = message.name
+    return out
+
+
+def request_body(request: ChatRequest, model: str | None) -> dict[str, Any]:
+    """The JSON body of a chat-completions request (`model` None: the URL names it)."""
+    body: dict[str, Any] = {"messages": [_message_dict(m) for m in request.messages]}
+    if model is not None:
+        body["model"] = model
+    for key in ("temperature", "top_p", "max_tokens", "stop", "seed", "tools", "tool_choice"):
+        value = getattr(request, key)
+        if value is not None:
+            body[key] = value
+    if request.stream:
+        body["stream"] = True
+        body["stream_options"] = {"include_usage": True}
+    return body
+
+
+def read_json(response: httpx.Response, provider: str) -> Any:
+    """The body of a 200 as JSON, or `MalformedResponse` naming what was wrong (B1, B2)."""
+    ctype = response.headers.get("content-type", "")
+    if "json" not in ctype:
+        raise MalformedResponse(
+            f"{provider} answered {response.status_code} with content-type "
+            f"{ctype.split(';')[0] or 'none'} instead of JSON",
+            provider=provider,
+            status_code=response.status_code,
+        )
+    try:
+        return json.loads(response.content)
+    except (ValueError, UnicodeDecodeError) as err:
+        position = getattr(err, "pos", None)
+        where = f" at byte {position}" if position is not None else ""
+        raise MalformedResponse(
+            f"{provider} answered {response.status_code} with invalid JSON{where} "
+            f"({len(response.content)} bytes)",
+            provider=provider,
+            status_code=response.status_code,
+        ) from None
+
+
+def _usage(data: Any) -> Usage | None:
+    if not isinstance(data, dict):
+        return None
+    try:
+        prompt = int(data.get("prompt_tokens") or 0)
+        completion = int(data.get("completion_tokens") or 0)
+        total = int(data.get("total_tokens") or prompt + completion)
+    except (TypeError, ValueError):
+        return None
+    return Usage(prompt_tokens=prompt, completion_tokens=completion, total_tokens=total)
+
+
+def _raw_tool_calls(calls: Any) -> list[RawToolCall]:
+    out = []
+    for call in calls or ():
+        function = call.get("function") if isinstance(call, dict) else None
+        if not isinstance(function, dict):
+            out.append(RawToolCall(id=None, name=None, arguments=None))
+            continue
+        out.append(
+            RawToolCall(
+                id=call.get("id"), name=function.get("name"), arguments=function.get("arguments")
+            )
+        )
+    return out
+
+
+def parse_completion(data: Any, provider: str) -> Reply:
+    """A `chat.completion` object → `Reply`; `MalformedResponse` when it is not one (B3)."""
+    if not isinstance(data, dict):
+        raise MalformedResponse(
+            f"{provider} answered JSON that is not an object", provider=provider
+        )
+    if "error" in data and not data.get("choices"):
+        code, message = error_detail(data)
+        raise MalformedResponse(
+            f"{provider} answered 200 with an error object: {message or code or 'no message'}",
+            provider=provider,
+        )
+    choices = data.get("choices")
+    if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
+        raise MalformedResponse(f"{provider} answered JSON without `choices`", provider=provider)
+    choice = choices[0]
+    message = choice.get("message")
+    if not isinstance(message, dict):
+        raise MalformedResponse(
+            f"{provider} answered a choice without `message`", provider=provider
+        )
+    content = message.get("content")
+    if content is not None and not isinstance(content, str):
+        raise MalformedResponse(f"{provider} answered non-text `content`", provider=provider)
+    return Reply(
+        content=content or "",
+        finish_reason=str(choice.get("finish_reason") or "stop"),
+        tool_calls=_raw_tool_calls(message.get("tool_calls")),
+        usage=_usage(data.get("usage")),
+        model=data.get("model") if isinstance(data.get("model"), str) else None,
+    )
+
+
+class OpenAIStreamParser(StreamParser):
+    """Accumulates `chat.completion.chunk` events until `[DONE]`."""
+
+    def __init__(self, provider: str) -> None:
+        self.provider = provider
+        self._text: list[str] = []
+        self._calls: dict[int, dict[str, Any]] = {}
+        self._finish: str | None = None
+        self._usage: Usage | None = None
+        self._model: str | None = None
+        self._done = False
+
+    @property
+    def done(self) -> bool:
+        return self._done
+
+    def feed(self, event: str, data: str) -> str | None:
+        if data.strip() == "[DONE]":
+            self._done = True
+            return None
+        try:
+            chunk = json.loads(data)
+        except ValueError:
+            raise MalformedResponse(
+                f"{self.provider} sent a stream event that is not JSON", provider=self.provider
+            ) from None
+        if not isinstance(chunk, dict):
+            raise MalformedResponse(
+                f"{self.provider} sent a stream event that is not an object", provider=self.provider
+            )
+        if "error" in chunk:
+            code, message = error_detail(chunk)
+            raise ProviderStatusError(
+                f"{self.provider} reported an error mid-stream: {message or code or 'no message'}",
+                provider=self.provider,
+            )
+        if isinstance(chunk.get("model"), str) and chunk["model"]:
+            self._model = chunk["model"]
+        if chunk.get("usage"):
+            self._usage = _usage(chunk["usage"]) or self._usage
+        new_text = []
+        for choice in chunk.get("choices") or ():
+            if not isinstance(choice, dict) or choice.get("index", 0) != 0:
+                continue
+            delta = choice.get("delta")
+            if isinstance(delta, dict):
+                if isinstance(delta.get("content"), str):
+                    new_text.append(delta["content"])
+                for fragment in delta.get("tool_calls") or ():
+                    self._add_fragment(fragment)
+            if choice.get("finish_reason"):
+                self._finish = str(choice["finish_reason"])
+        text = "".join(new_text)
+        self._text.append(text)
+        return text or None
+
+    def _add_fragment(self, fragment: Any) -> None:
+        if not isinstance(fragment, dict):
+            return
+        slot = self._calls.setdefault(int(fragment.get("index", 0)), {"arguments": ""})
+        if fragment.get("id"):
+            slot["id"] = fragment["id"]
+        function = fragment.get("function") or {}
+        if function.get("name"):
+            slot["name"] = function["name"]
+        if isinstance(function.get("arguments"), str):
+            slot["arguments"] += function["arguments"]
+
+    def reply(self) -> Reply:
+        if not self._done and self._finish is None:
+            raise MalformedResponse(
+                f"{self.provider} ended the stream without a finish_reason or [DONE]",
+                provider=self.provider,
+            )
+        calls = [
+            RawToolCall(id=c.get("id"), name=c.get("name"), arguments=c["arguments"])
+            for _, c in sorted(self._calls.items())
+        ]
+        return Reply(
+            content="".join(self._text),
+            finish_reason=self._finish or "stop",
+            tool_calls=calls,
+            usage=self._usage,
+            model=self._model,
+        )
+
+
+def error_detail(data: Any) -> tuple[str | None, str | None]:
+    """(code, message) from any of the three error shapes; message cut to 300 chars."""
+    if not isinstance(data, dict):
+        return None, None
+    code: Any = None
+    message: Any = None
+    inner = data.get("error")
+    if isinstance(inner, dict):  # Azure / OpenAI envelope
+        code, message = inner.get("code") or inner.get("type"), inner.get("message")
+    elif isinstance(inner, str):  # OAuth-style
+        code, message = inner, data.get("error_description")
+    elif data.get("object") == "error":  # vLLM
+        code, message = data.get("type"), data.get("message")
+    elif "title" in data or "detail" in data:  # RFC 7807
+        code, message = data.get("title"), data.get("detail") or data.get("title")
+    code = str(code) if code is not None else None
+    message = str(message)[:_MAX_MESSAGE] if message is not None else None
+    return code, message
+
+
+def _body_detail(response: httpx.Response) -> tuple[str | None, str | None]:
+    try:
+        return error_detail(json.loads(response.content))
+    except (ValueError, UnicodeDecodeError):
+        return None, None
+
+
+def status_error(
+    response: httpx.Response,
+    *,
+    provider: str,
+    model: str,
+    request_id: str | None,
+    auth_hint: str,
+) -> ProviderError:
+    """The error for a non-2xx chat response (FAULTS.md N1, R1, R2, X1-X4)."""
+    status = response.status_code
+    code, message = _body_detail(response)
+    said = f": {message}" if message else ""
+    common: dict[str, Any] = {
+        "provider": provider,
+        "status_code": status,
+        "request_id": request_id,
+    }
+    lowered = (message or "").lower()
+    if status == 429:
+        wait = parse_retry_after(response.headers)
+        waited = f" (retry after {wait:g}s)" if wait is not None else ""
+        return RateLimited(
+            f"{provider} rate-limited the request{waited}{said}", retry_after_s=wait, **common
+        )
+    if status == 413 or code in _CONTEXT_CODES or "context length" in lowered:
+        return ContextTooLong(f"{provider}: the prompt is too long for {model}{said}", **common)
+    if status == 400 and code == "content_filter":
+        return ContentFiltered(f"{provider} filtered the prompt{said}", **common)
+    if status == 400 or status == 422:
+        return BadRequest(f"{provider} rejected the request (HTTP {status}){said}", **common)
+    if status in (401, 403):
+        return ProviderAuthError(
+            f"{provider} refused access (HTTP {status}): {auth_hint}", **common
+        )
+    if status == 404:
+        return ModelNotFound(f"{provider} has no model {model!r} (HTTP 404){said}", **common)
+    error = ProviderStatusError(f"{provider} answered HTTP {status}{said}", **common)
+    if 400 <= status < 500 and status not in (408, 409):
+        error.retries = 0
+    return error

@@ -1,0 +1,86 @@
+"""Retry policy: backoff with jitter, and the server's Retry-After hints.
+
+Retry and fallback are intertwined and every attempt is recorded, so this is a
+small hand-written policy (shaped like hynek/stamina) rather than a retry library.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import random
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+__all__ = ["RetryPolicy", "parse_retry_after"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class RetryPolicy:
+    """How often and how long to retry one provider before moving to the next.
+
+    The wait before retry *n* (1-based) is ``min(wait_initial * 2**(n-1), wait_max)``
+    plus up to ``wait_jitter`` seconds of random jitter. A server's Retry-After wins
+    when it is at most ``max_retry_after`` seconds; a longer one moves to the next
+    provider instead of blocking a notebook.
+
+    >>> RetryPolicy(attempts=3).backoff(2, jitter=0.0)
+    1.0
+    """
+
+    attempts: int = 3
+    wait_initial: float = 0.5
+    wait_max: float = 8.0
+    wait_jitter: float = 0.25
+    max_retry_after: float = 60.0
+    poll_interval: float = 0.05
+
+    def __post_init__(self) -> None:
+        if self.attempts < 1:
+            raise ValueError("RetryPolicy.attempts must be at least 1")
+        for name in ("wait_initial", "wait_max", "wait_jitter", "max_retry_after", "poll_interval"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"RetryPolicy.{name} must not be negative")
+
+    def backoff(self, retry: int, *, jitter: float | None = None) -> float:
+        """Seconds to wait before retry number `retry` (1 for the first retry)."""
+        base = min(self.wait_initial * 2.0 ** (retry - 1), self.wait_max)
+        extra = random.uniform(0, self.wait_jitter) if jitter is None else jitter
+        return base + extra
+
+    @classmethod
+    def no_wait(cls, attempts: int = 3) -> RetryPolicy:
+        """A policy that never sleeps between retries (for tests and the simulator)."""
+        return cls(
+            attempts=attempts, wait_initial=0.0, wait_max=0.0, wait_jitter=0.0, poll_interval=0.0
+        )
+
+
+def parse_retry_after(headers: Mapping[str, str], *, now: float | None = None) -> float | None:
+    """Seconds the server asked us to wait: `retry-after-ms` wins over `Retry-After`.
+
+    `Retry-After` may be seconds (integer or decimal) or an HTTP date. Returns None
+    when neither header is present or parseable, or the value is negative.
+    """
+    lowered = {k.lower(): v for k, v in headers.items()}
+    ms = lowered.get("retry-after-ms")
+    if ms is not None:
+        try:
+            value = float(ms) / 1000
+        except ValueError:
+            value = -1.0
+        if value >= 0:
+            return value
+    raw = lowered.get("retry-after")
+    if raw is None:
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(raw)
+        except (TypeError, ValueError):
+            return None
+        value = when.timestamp() - (time.time() if now is None else now)
+        return max(0.0, value)
+    return value if value >= 0 and value == value else None

@@ -1,0 +1,458 @@
+"""Deterministic answer text, tool-call arguments and JSON documents for the simulator.
+
+Everything is derived from a sha256 of its inputs (never `hash()`), so the same seed,
+provider, model and messages give byte-identical output in every process.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import random
+import re
+import string
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = [
+    "Answer",
+    "ToolCall",
+    "compose_answer",
+    "count_tokens",
+    "derive_rng",
+    "keywords",
+    "prompt_tokens",
+    "split_pieces",
+    "text_of",
+    "value_from_schema",
+]
+
+JSON = Any
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    """One generated tool call; `arguments` is the JSON string sent on the wire."""
+
+    id: str
+    name: str
+    arguments: str
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What the simulated model says: text or tool calls, and why it stopped."""
+
+    content: str | None
+    tool_calls: tuple[ToolCall, ...] = ()
+    finish_reason: str = "stop"
+
+
+def derive_rng(*parts: object) -> random.Random:
+    """A `random.Random` seeded from a sha256 of `parts` (JSON-encoded, keys sorted)."""
+    blob = json.dumps(parts, sort_keys=True, separators=(",", ":"), default=str)
+    digest = hashlib.sha256(blob.encode("utf-8")).digest()
+    return random.Random(int.from_bytes(digest[:16], "big"))
+
+
+def count_tokens(text: str) -> int:
+    """The simulator's token estimate: ceil(chars / 4)."""
+    return math.ceil(len(text) / 4)
+
+
+def text_of(content: object) -> str:
+    """The text of a message `content`: a string, None, or a list of content parts."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        texts = [
+            str(part.get("text", ""))
+            for part in content
+            if isinstance(part, Mapping) and part.get("type", "text") == "text"
+        ]
+        return " ".join(texts)
+    return ""
+
+
+def prompt_tokens(messages: Sequence[Mapping[str, Any]]) -> int:
+    """ceil(chars / 4) of every message's content plus 4 per message."""
+    return sum(count_tokens(text_of(m.get("content"))) + 4 for m in messages)
+
+
+_STOPWORDS = frozenset(
+    """a about above after again against all also am an and any are as at be because been
+    before being below between both but by can could did do does doing down during each few
+    for from further had has have having he her here hers herself him himself his how i if in
+    into is it its itself just let me more most my myself no nor not now of off on once only or
+    other our ours out over own please same she should so some such than that the their theirs
+    them then there these they this those through to too under until up very was we were what
+    when where which while who whom why will with would you your yours yourself give tell show
+    explain write make need want using use like get one two three short brief briefly sentence
+    sentences describe summarise summarize list""".split()
+)
+
+_WORD_RE = re.compile(r"[A-Za-z][A-Za-z0-9_'-]{2,}")
+
+
+def keywords(text: str, limit: int = 8) -> list[str]:
+    """Distinct content words of `text`, in order of appearance, lower-cased."""
+    seen: list[str] = []
+    for raw in _WORD_RE.findall(text):
+        word = raw.strip("'-").lower()
+        if len(word) < 3 or word in _STOPWORDS or word in seen:
+            continue
+        seen.append(word)
+        if len(seen) >= limit:
+            break
+    return seen
+
+
+# Sentence templates per voice. {a} is a prompt keyword, {b}/{c} keywords or fillers,
+# {A} a capitalised keyword.
+_VOICES: dict[str, dict[str, tuple[str, ...]]] = {
+    "llama": {
+        "openers": (
+            "Sure!",
+            "Great question.",
+            "Here's a concise answer.",
+            "Happy to help with that.",
+            "",
+        ),
+        "sentences": (
+            "{A} mostly comes down to {b} and {c}.",
+            "In short, {a} works best when you keep {b} simple and well tested.",
+            "Here's a quick take on {a}: start with {b}, then refine {c}.",
+            "The key point about {a} is how it interacts with {b}.",
+            "A practical approach is to treat {b} as the main constraint and adjust {c} "
+            "around it.",
+            "If you're working with {a}, check {b} first, since it's the usual source of "
+            "surprises.",
+            "Most teams handle {a} by splitting it into smaller steps around {b}.",
+            "I'd recommend documenting {b} alongside {a} so reviewers can follow the reasoning.",
+            "Overall, {a} is manageable once {b} is clear.",
+            "Keep an eye on {c}; it tends to matter more for {a} than people expect.",
+        ),
+        "fillers": (
+            "the overall design",
+            "error handling",
+            "the data flow",
+            "test coverage",
+            "the interface",
+            "performance",
+        ),
+    },
+    "gpt": {
+        "openers": ("Certainly.", "Here's an overview:", "", "", "Good question."),
+        "sentences": (
+            "{A} is primarily about {b}.",
+            "To summarize, focus on {b} before optimizing {c}.",
+            "A reliable way to approach {a} is to define {b} explicitly and validate {c} early.",
+            "Consider the trade-off between {b} and {c} when planning {a}.",
+            "In practice, {a} benefits from clear ownership of {b}.",
+            "Keep {b} small and observable; that makes {a} easier to reason about.",
+            "One common pitfall with {a} is overlooking {c}.",
+            "If needed, I can expand on {b} or provide an example involving {c}.",
+            "For {a}, the most important factor is usually {b}, followed by {c}.",
+        ),
+        "fillers": (
+            "requirements",
+            "edge cases",
+            "maintainability",
+            "observability",
+            "the constraints",
+            "security",
+        ),
+    },
+}
+
+
+def voice_for(provider: str) -> str:
+    """The template voice of a provider: Llama-ish for NIM, GPT-ish for the gateway."""
+    return "llama" if provider == "nvidia-nim" else "gpt"
+
+
+def _sentences(rng: random.Random, voice: str, words: list[str], count: int) -> list[str]:
+    spec = _VOICES[voice]
+    fillers = list(spec["fillers"])
+    topic = words or ["this topic"]
+    templates = rng.sample(spec["sentences"], k=min(count, len(spec["sentences"])))
+    out: list[str] = []
+    for i, template in enumerate(templates):
+        a = topic[i % len(topic)]
+        others = [w for w in topic if w != a] + rng.sample(fillers, k=len(fillers))
+        b, c = others[0], others[1]
+        out.append(template.format(a=a, b=b, c=c, A=a[:1].upper() + a[1:]))
+    return out
+
+
+def _last_user_text(messages: Sequence[Mapping[str, Any]]) -> str:
+    for message in reversed(messages):
+        if message.get("role") == "user":
+            return text_of(message.get("content"))
+    return ""
+
+
+def _plain_answer(rng: random.Random, voice: str, messages: Sequence[Mapping[str, Any]]) -> str:
+    words = keywords(_last_user_text(messages))
+    opener = rng.choice(_VOICES[voice]["openers"])
+    body = _sentences(rng, voice, words, rng.randint(1, 5))
+    return " ".join([opener, *body]) if opener else " ".join(body)
+
+
+def _tool_name_for(messages: Sequence[Mapping[str, Any]], call_id: object) -> str:
+    for message in messages:
+        for call in message.get("tool_calls") or ():
+            if isinstance(call, Mapping) and call.get("id") == call_id:
+                function = call.get("function")
+                if isinstance(function, Mapping):
+                    return str(function.get("name", "tool"))
+    return "tool"
+
+
+def _summarise_result(raw: str) -> str:
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        value = None
+    if isinstance(value, dict) and value:
+        pairs = [f"{k} is {json.dumps(v)}" for k, v in list(value.items())[:3]]
+        return ", ".join(pairs)
+    flat = " ".join(raw.split())
+    return flat[:100] + ("…" if len(flat) > 100 else "") if flat else "it returned nothing"
+
+
+def _tool_followup(rng: random.Random, voice: str, messages: Sequence[Mapping[str, Any]]) -> str:
+    last = messages[-1]
+    name = _tool_name_for(messages, last.get("tool_call_id"))
+    summary = _summarise_result(text_of(last.get("content")))
+    lead = f"Based on the {name} result, {summary}."
+    words = keywords(_last_user_text(messages))
+    return " ".join([lead, *_sentences(rng, voice, words, rng.randint(1, 2))])
+
+
+def _tool_schema(tool: Mapping[str, Any]) -> tuple[str, Mapping[str, Any]]:
+    function = tool.get("function") if isinstance(tool.get("function"), Mapping) else tool
+    assert isinstance(function, Mapping)
+    params = function.get("parameters")
+    return str(function.get("name", "tool")), params if isinstance(params, Mapping) else {}
+
+
+def _chosen_tool(
+    tools: Sequence[Mapping[str, Any]], tool_choice: object
+) -> tuple[str, Mapping[str, Any]]:
+    schemas = [_tool_schema(t) for t in tools if isinstance(t, Mapping)]
+    if isinstance(tool_choice, Mapping):
+        function = tool_choice.get("function")
+        wanted = function.get("name") if isinstance(function, Mapping) else None
+        for name, params in schemas:
+            if name == wanted:
+                return name, params
+    return schemas[0]
+
+
+def tool_call_id(rng: random.Random, provider: str) -> str:
+    """NIM/vLLM ids look like `chatcmpl-tool-<hex>`, OpenAI/Azure ids like `call_<alnum24>`."""
+    if provider == "nvidia-nim":
+        return "chatcmpl-tool-" + "".join(rng.choices("0123456789abcdef", k=32))
+    return "call_" + "".join(rng.choices(string.ascii_letters + string.digits, k=24))
+
+
+def compose_answer(
+    *,
+    seed: int,
+    provider: str,
+    model: str,
+    messages: Sequence[Mapping[str, Any]],
+    tools: Sequence[Mapping[str, Any]] | None = None,
+    tool_choice: object = None,
+    response_format: Mapping[str, Any] | None = None,
+) -> Answer:
+    """The deterministic reply of `model` on `provider` to `messages` (before max_tokens)."""
+    rng = derive_rng("content", seed, provider, model, list(messages))
+    voice = voice_for(provider)
+    last = messages[-1] if messages else {}
+    if last.get("role") == "tool":
+        return Answer(_tool_followup(rng, voice, messages))
+    if tools and tool_choice != "none" and last.get("role") == "user":
+        name, params = _chosen_tool(tools, tool_choice)
+        words = keywords(_last_user_text(messages))
+        args = value_from_schema(params, rng, words, root=params)
+        call = ToolCall(tool_call_id(rng, provider), name, json.dumps(args))
+        return Answer(None, (call,), "tool_calls")
+    if response_format and response_format.get("type") in ("json_object", "json_schema"):
+        return Answer(json.dumps(_json_document(rng, voice, messages, response_format)))
+    return Answer(_plain_answer(rng, voice, messages))
+
+
+def _json_document(
+    rng: random.Random,
+    voice: str,
+    messages: Sequence[Mapping[str, Any]],
+    response_format: Mapping[str, Any],
+) -> JSON:
+    words = keywords(_last_user_text(messages))
+    spec = response_format.get("json_schema")
+    schema = spec.get("schema") if isinstance(spec, Mapping) else None
+    if isinstance(schema, Mapping) and schema:
+        return value_from_schema(schema, rng, words, root=schema)
+    return {
+        "answer": " ".join(_sentences(rng, voice, words, 1)),
+        "topics": words[:3],
+        "confidence": round(rng.uniform(0.6, 0.95), 2),
+    }
+
+
+_FORMATS = {
+    "date": "2025-03-14",
+    "date-time": "2025-03-14T09:30:00Z",
+    "time": "09:30:00",
+    "email": "user@example.com",
+    "uri": "https://example.com/docs",
+    "url": "https://example.com/docs",
+    "uuid": "3f2b8c1e-9d4a-4e7b-8f10-2c5d6e7f8a90",
+}
+
+
+def _resolve(schema: Mapping[str, Any], root: Mapping[str, Any]) -> Mapping[str, Any]:
+    ref = schema.get("$ref")
+    if not isinstance(ref, str) or not ref.startswith("#/"):
+        return schema
+    node: Any = root
+    for part in ref[2:].split("/"):
+        node = node.get(part) if isinstance(node, Mapping) else None
+    return node if isinstance(node, Mapping) else {}
+
+
+def _string_for(
+    name: str, schema: Mapping[str, Any], rng: random.Random, words: list[str]
+) -> str:
+    fmt = schema.get("format")
+    if isinstance(fmt, str) and fmt in _FORMATS:
+        return _FORMATS[fmt]
+    lname = name.lower()
+    pool = words or ["example"]
+    if any(k in lname for k in ("city", "location", "place", "country", "name")):
+        value = rng.choice(pool).title()
+    elif lname.endswith("id"):
+        value = f"{rng.choice(pool)}-{rng.randint(100, 999)}"
+    else:
+        value = " ".join(rng.sample(pool, k=min(len(pool), rng.randint(1, 3))))
+    max_len = schema.get("maxLength")
+    min_len = schema.get("minLength")
+    if isinstance(max_len, int) and max_len >= 0:
+        value = value[:max_len]
+    if isinstance(min_len, int) and len(value) < min_len:
+        value = value.ljust(min_len, "x")
+    return value
+
+
+def _number_bounds(schema: Mapping[str, Any], integer: bool) -> tuple[float, float]:
+    step = 1 if integer else 0.01
+    lo = schema.get("minimum")
+    if lo is None and isinstance(schema.get("exclusiveMinimum"), (int, float)):
+        lo = schema["exclusiveMinimum"] + step
+    hi = schema.get("maximum")
+    if hi is None and isinstance(schema.get("exclusiveMaximum"), (int, float)):
+        hi = schema["exclusiveMaximum"] - step
+    low = float(lo) if isinstance(lo, (int, float)) else (1.0 if hi is None else float(hi) - 10)
+    high = float(hi) if isinstance(hi, (int, float)) else low + (99 if integer else 100)
+    return low, max(low, high)
+
+
+def value_from_schema(
+    schema: Mapping[str, Any],
+    rng: random.Random,
+    words: list[str],
+    *,
+    root: Mapping[str, Any],
+    name: str = "",
+    depth: int = 0,
+) -> JSON:
+    """A value conforming to the (simple subset of) JSON Schema `schema`."""
+    schema = _resolve(schema, root)
+    if "const" in schema:
+        return schema["const"]
+    enum = schema.get("enum")
+    if isinstance(enum, list) and enum:
+        return rng.choice(enum)
+    for key in ("anyOf", "oneOf", "allOf"):
+        options = schema.get(key)
+        if isinstance(options, list) and options:
+            usable = [o for o in options if isinstance(o, Mapping) and o.get("type") != "null"]
+            choice = usable[0] if usable else options[0]
+            return value_from_schema(choice, rng, words, root=root, name=name, depth=depth)
+    kind = schema.get("type")
+    if isinstance(kind, list):
+        kind = next((k for k in kind if k != "null"), "null")
+    if kind is None:
+        kind = "object" if "properties" in schema else "string"
+    if kind == "object":
+        return _object_from_schema(schema, rng, words, root=root, depth=depth)
+    if kind == "array":
+        items = schema.get("items") if isinstance(schema.get("items"), Mapping) else {}
+        lo = schema.get("minItems", 1) if isinstance(schema.get("minItems"), int) else 1
+        hi = schema.get("maxItems", 2) if isinstance(schema.get("maxItems"), int) else 2
+        count = 0 if depth >= 4 else rng.randint(min(lo, hi), max(lo, hi))
+        return [
+            value_from_schema(items, rng, words, root=root, name=name, depth=depth + 1)
+            for _ in range(count)
+        ]
+    if kind == "integer":
+        low, high = _number_bounds(schema, integer=True)
+        return rng.randint(math.ceil(low), max(math.ceil(low), math.floor(high)))
+    if kind == "number":
+        low, high = _number_bounds(schema, integer=False)
+        return round(rng.uniform(low, high), 2)
+    if kind == "boolean":
+        return rng.random() < 0.5
+    if kind == "null":
+        return None
+    return _string_for(name, schema, rng, words)
+
+
+def _object_from_schema(
+    schema: Mapping[str, Any],
+    rng: random.Random,
+    words: list[str],
+    *,
+    root: Mapping[str, Any],
+    depth: int,
+) -> dict[str, JSON]:
+    props = schema.get("properties")
+    if not isinstance(props, Mapping) or depth >= 4:
+        return {}
+    required = schema.get("required")
+    needed = set(required) if isinstance(required, list) else set()
+    out: dict[str, JSON] = {}
+    for key, sub in props.items():
+        # Optional properties appear about half the time, like a model that omits defaults.
+        if key in needed or rng.random() < 0.5:
+            sub_schema = sub if isinstance(sub, Mapping) else {}
+            out[key] = value_from_schema(
+                sub_schema, rng, words, root=root, name=key, depth=depth + 1
+            )
+    return out
+
+
+def split_pieces(text: str, words_per_piece: int = 2) -> list[str]:
+    """`text` cut into streaming pieces of a few words, each keeping its leading space."""
+    words = re.findall(r"\s*\S+", text)
+    pieces = [
+        "".join(words[i : i + words_per_piece]) for i in range(0, len(words), words_per_piece)
+    ]
+    trailing = text[len("".join(words)) :]
+    if trailing and pieces:
+        pieces[-1] += trailing
+    return pieces or ([text] if text else [])
+
+
+def truncate_to_tokens(text: str, max_tokens: int) -> str:
+    """The longest word-aligned prefix of `text` within `max_tokens` (at least one char)."""
+    limit = max(1, max_tokens * 4)
+    if len(text) <= limit:
+        return text
+    cut = text[:limit]
+    space = cut.rfind(" ")
+    return cut[:space] if space > 0 else cut
