@@ -1,1 +1,102 @@
-"""nvgw_nb — NVIDIA NIM with the NVIDIA LLM Gateway as its fallback, for notebooks."""
+"""nvgw_nb — NVIDIA NIM with the NVIDIA LLM Gateway as its fallback, for notebooks.
+
+>>> import nvgw_nb as nv
+>>> session = nv.connect()          # real endpoints with credentials, else the simulator
+>>> r = session.chat("Summarise this diff: ...", role="planner")
+>>> r.served_by, r.fell_back, r.attempts
+
+Heavy optional parts (the simulator server, widgets, plots) load on first use, so
+`import nvgw_nb` stays fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from nvgw_nb.auth import StarfleetAuth
+from nvgw_nb.config import Settings
+from nvgw_nb.errors import (
+    AllProvidersFailed,
+    AuthError,
+    BadRequest,
+    CircuitOpen,
+    ConfigError,
+    ContentFiltered,
+    ContextTooLong,
+    EmptyResponse,
+    MalformedResponse,
+    ModelNotFound,
+    NvgwError,
+    PolicyError,
+    ProviderAuthError,
+    ProviderConnectionError,
+    ProviderError,
+    ProviderStatusError,
+    ProviderTimeout,
+    ProviderUnreachable,
+    RateLimited,
+    SessionClosed,
+    StreamInterrupted,
+    ToolCallError,
+    ValidationFailed,
+)
+from nvgw_nb.results import Attempt, ChatRequest, ChatResult, Message, StreamChunk, ToolCall, Usage
+from nvgw_nb.retry import RetryPolicy
+from nvgw_nb.roles import Role
+from nvgw_nb.session import AsyncChatStream, ChatStream, Session, connect
+
+if TYPE_CHECKING:
+    from nvgw_nb.sim import Simulator
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AllProvidersFailed",
+    "AsyncChatStream",
+    "Attempt",
+    "AuthError",
+    "BadRequest",
+    "ChatRequest",
+    "ChatResult",
+    "ChatStream",
+    "CircuitOpen",
+    "ConfigError",
+    "ContentFiltered",
+    "ContextTooLong",
+    "EmptyResponse",
+    "MalformedResponse",
+    "Message",
+    "ModelNotFound",
+    "NvgwError",
+    "PolicyError",
+    "ProviderAuthError",
+    "ProviderConnectionError",
+    "ProviderError",
+    "ProviderStatusError",
+    "ProviderTimeout",
+    "ProviderUnreachable",
+    "RateLimited",
+    "RetryPolicy",
+    "Role",
+    "Session",
+    "SessionClosed",
+    "Settings",
+    "Simulator",
+    "StarfleetAuth",
+    "StreamChunk",
+    "StreamInterrupted",
+    "ToolCall",
+    "ToolCallError",
+    "Usage",
+    "ValidationFailed",
+    "connect",
+]
+
+_LAZY = {"Simulator": "nvgw_nb.sim"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'nvgw_nb' has no attribute {name!r}")

@@ -32,12 +32,31 @@ from pydantic import SecretStr
 from nvgw_nb.config import mask
 from nvgw_nb.errors import AuthError
 
-__all__ = ["StarfleetAuth", "TokenCache"]
+__all__ = ["ApiKeyAuth", "StarfleetAuth", "TokenCache"]
 
 logger = logging.getLogger("nvgw_nb.auth")
 
 #: after a failed early refresh, keep using the valid token this long before trying again
 _REFRESH_RETRY_S = 5.0
+
+
+class ApiKeyAuth(httpx.Auth):
+    """`Authorization: Bearer <key>` for NIM (and other key-based providers)."""
+
+    def __init__(self, key: SecretStr, *, variable: str, header: str = "Authorization") -> None:
+        self._key = key
+        self.variable = variable
+        self.header = header
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        if self.header.lower() == "authorization":
+            request.headers[self.header] = "Bearer " + self._key.get_secret_value()
+        else:
+            request.headers[self.header] = self._key.get_secret_value()
+        yield request
+
+    def __repr__(self) -> str:
+        return f"ApiKeyAuth(variable={self.variable!r}, header={self.header!r})"
 
 
 class TokenCache:

@@ -10,6 +10,7 @@ NvgwError
 │   ├── ProviderUnreachable      connect refused / DNS / TLS            (C1)
 │   ├── ProviderTimeout          read timeout or attempt deadline        (C2)
 │   ├── ProviderConnectionError  connection reset mid-body               (C3)
+│   ├── CircuitOpen              skipped: the breaker is open after repeated failures
 │   ├── ProviderStatusError      an HTTP error status                    (N1, N2)
 │   │   ├── RateLimited          429                                     (R1, R2)
 │   │   ├── BadRequest           400                                     (X1)
@@ -41,6 +42,7 @@ __all__ = [
     "AllProvidersFailed",
     "AuthError",
     "BadRequest",
+    "CircuitOpen",
     "ConfigError",
     "ContentFiltered",
     "ContextTooLong",
@@ -71,6 +73,10 @@ class NvgwError(Exception):
     """
 
     kind: ClassVar[str] = "error"
+    #: retries on the same provider this failure deserves (the engine caps it by policy)
+    retries: int = 0
+    #: whether the engine may move on to the next provider after it
+    falls_over: bool = False
 
     def __init__(self, message: str, *, attempts: Sequence[Attempt] = ()) -> None:
         super().__init__(message)
@@ -106,6 +112,8 @@ class AuthError(NvgwError):
     """
 
     kind = "auth"
+    falls_over = True
+    _RETRIES: ClassVar[dict[str, int]] = {"connect": 2, "read": 2, "status": 2, "body": 1}
 
     def __init__(
         self,
@@ -121,6 +129,7 @@ class AuthError(NvgwError):
         self.phase = phase
         self.status_code = status_code
         self.retryable = retryable
+        self.retries = self._RETRIES.get(phase, 0) if retryable else 0
         self.correlation_ids = list(correlation_ids)
 
 
@@ -128,10 +137,8 @@ class ProviderError(NvgwError):
     """One provider failed one attempt."""
 
     kind = "provider"
-    #: default number of retries on the same provider for this kind of failure
-    retries: int = 2
-    #: whether the engine may move on to the next provider
-    falls_over: bool = True
+    retries = 2
+    falls_over = True
 
     def __init__(
         self,
@@ -186,6 +193,13 @@ class ProviderConnectionError(ProviderError):
     """The connection broke mid-response."""
 
     kind = "connection"
+
+
+class CircuitOpen(ProviderError):
+    """Skipped: the provider's circuit breaker is open after repeated failures."""
+
+    kind = "circuit_open"
+    retries = 0
 
 
 class ProviderStatusError(ProviderError):

@@ -13,6 +13,7 @@ from typing import Any, ClassVar
 
 import httpx
 
+from nvgw_nb.errors import ProviderError
 from nvgw_nb.results import ChatRequest, Usage
 
 __all__ = ["Provider", "RawToolCall", "Reply", "StreamParser", "first_header"]
@@ -85,8 +86,12 @@ class Provider(ABC):
         """A fresh parser for one SSE response."""
 
     @abstractmethod
-    def status_error(self, response: httpx.Response, model: str) -> Exception:
+    def status_error(self, response: httpx.Response, model: str) -> ProviderError:
         """The ProviderError for a non-2xx response whose body has been read."""
+
+    def poll_request(self, request_id: str) -> httpx.Request | None:
+        """The request that polls a `202 Accepted` answer, for providers that use them."""
+        return None
 
     def request_id(self, response: httpx.Response) -> str | None:
         """The provider's request id — what users paste into a support ticket."""

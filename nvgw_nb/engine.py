@@ -1,0 +1,530 @@
+"""The fallback engine: providers in order, retries, circuit breakers, the Attempt trace.
+
+The engine runs on the Session's private event loop. It sends what providers build,
+classifies every outcome into the FAULTS.md matrix, and records an `Attempt` for each
+try — also when the call finally fails (the error carries them).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+import anyio
+import httpx
+from httpx_sse import EventSource
+
+from nvgw_nb.breaker import CircuitBreaker
+from nvgw_nb.errors import (
+    AllProvidersFailed,
+    AuthError,
+    CircuitOpen,
+    ContentFiltered,
+    EmptyResponse,
+    MalformedResponse,
+    ModelNotFound,
+    NvgwError,
+    ProviderConnectionError,
+    ProviderStatusError,
+    ProviderTimeout,
+    ProviderUnreachable,
+    RateLimited,
+    StreamInterrupted,
+    ToolCallError,
+)
+from nvgw_nb.pricing import cost_usd
+from nvgw_nb.providers.base import Provider, RawToolCall, Reply
+from nvgw_nb.results import Attempt, ChatRequest, ChatResult, StreamChunk, ToolCall, Usage
+from nvgw_nb.retry import RetryPolicy
+
+__all__ = ["Deadlines", "Engine", "Step"]
+
+logger = logging.getLogger("nvgw_nb")
+
+SIMULATOR_HEADER = "x-nvgw-simulator"
+
+
+@dataclass(frozen=True)
+class Step:
+    """One provider of a call's plan, with the model to ask it for."""
+
+    provider: str
+    model: str
+
+
+@dataclass(frozen=True)
+class Deadlines:
+    """Wall-clock limits, separate from httpx's per-read timeouts."""
+
+    attempt_s: float = 120.0
+    call_s: float = 300.0
+
+
+@dataclass
+class _Outcome:
+    """What one attempt produced: a result or an error, and its Attempt record."""
+
+    attempt: Attempt
+    result: ChatResult | None = None
+    error: NvgwError | None = None
+
+
+class Engine:
+    """Tries a plan of providers with retries and breakers; sync-free, loop-bound."""
+
+    def __init__(
+        self,
+        *,
+        client: httpx.AsyncClient,
+        providers: Mapping[str, Provider],
+        auths: Mapping[str, httpx.Auth],
+        policy: RetryPolicy,
+        breakers: Mapping[str, CircuitBreaker],
+        deadlines: Deadlines,
+        token_url: str | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.client = client
+        self.providers = providers
+        self.auths = auths
+        self.policy = policy
+        self.breakers = breakers
+        self.deadlines = deadlines
+        self.token_url = token_url
+        self.sleep = sleep
+        self.clock = clock
+
+    # --- public -------------------------------------------------------------------------
+    async def chat(self, request: ChatRequest, plan: Sequence[Step]) -> ChatResult:
+        """Run `request` through `plan`; the result, or the error with every attempt."""
+        result: ChatResult | None = None
+        async for item in self._run(request, plan):
+            if isinstance(item, ChatResult):
+                result = item
+        assert result is not None
+        return result
+
+    async def stream(
+        self, request: ChatRequest, plan: Sequence[Step]
+    ) -> AsyncIterator[StreamChunk | ChatResult]:
+        """Text chunks as they arrive, then the ChatResult as the last item."""
+        async for item in self._run(request, plan):
+            yield item
+
+    # --- the loop over providers and retries --------------------------------------------
+    async def _run(
+        self, request: ChatRequest, plan: Sequence[Step]
+    ) -> AsyncIterator[StreamChunk | ChatResult]:
+        started = self.clock()
+        call_deadline = started + self.deadlines.call_s
+        attempts: list[Attempt] = []
+        errors: dict[str, NvgwError] = {}
+        for index, step in enumerate(plan):
+            breaker = self.breakers[step.provider]
+            if not breaker.allow():
+                skipped = CircuitOpen(
+                    f"{step.provider} skipped: {breaker.describe()}", provider=step.provider
+                )
+                attempts.append(self._skipped(step, skipped, breaker))
+                errors[step.provider] = skipped
+                logger.info("%s", skipped)
+                continue
+            retry = 0
+            backoff = 0.0
+            while True:
+                outcome: _Outcome | None = None
+                async for item in self._attempt(request, step, retry + 1, backoff, call_deadline):
+                    if isinstance(item, _Outcome):
+                        outcome = item
+                    else:
+                        yield item
+                assert outcome is not None
+                attempts.append(outcome.attempt)
+                if outcome.result is not None:
+                    breaker.record_success()
+                    yield self._finish(outcome.result, attempts, started)
+                    return
+                error = outcome.error
+                assert error is not None
+                self._judge(breaker, error)
+                if not error.falls_over:
+                    raise _final(error, attempts)
+                wait = self._retry_wait(error, retry, breaker, call_deadline)
+                if wait is None:
+                    errors[step.provider] = error
+                    if index + 1 < len(plan):
+                        logger.info(
+                            "falling back from %s to %s after %s",
+                            step.provider,
+                            plan[index + 1].provider,
+                            error.kind,
+                        )
+                    break
+                retry += 1
+                logger.info(
+                    "%s attempt %d failed (%s); retrying in %.2f s",
+                    step.provider,
+                    retry,
+                    error.kind,
+                    wait,
+                )
+                await self.sleep(wait)
+                backoff = wait
+        raise _all_failed(plan, errors, attempts)
+
+    def _judge(self, breaker: CircuitBreaker, error: NvgwError) -> None:
+        if isinstance(error, AuthError) and error.phase in ("rejected", "replay"):
+            breaker.trip(f"auth broken: {error.kind}")
+        elif isinstance(error, ProviderStatusError) and error.kind == "provider_auth":
+            breaker.trip("credentials rejected")
+        elif error.falls_over and not isinstance(error, ModelNotFound):
+            breaker.record_failure(error.kind)
+
+    def _retry_wait(
+        self, error: NvgwError, retry: int, breaker: CircuitBreaker, call_deadline: float
+    ) -> float | None:
+        """Seconds to wait before retrying the same provider, or None to move on."""
+        allowed = min(error.retries, self.policy.attempts - 1)
+        if retry >= allowed or breaker.state == "open":
+            return None
+        if isinstance(error, RateLimited) and error.retry_after_s is not None:
+            if error.retry_after_s > self.policy.max_retry_after:
+                return None
+            wait = error.retry_after_s
+        else:
+            wait = self.policy.backoff(retry + 1)
+        if self.clock() + wait >= call_deadline:
+            return None
+        return wait
+
+    # --- one attempt --------------------------------------------------------------------
+    async def _attempt(
+        self,
+        request: ChatRequest,
+        step: Step,
+        number: int,
+        backoff: float,
+        call_deadline: float,
+    ) -> AsyncIterator[StreamChunk | _Outcome]:
+        provider = self.providers[step.provider]
+        breaker = self.breakers[step.provider]
+        http_request = provider.build_request(request, step.model)
+        record: dict[str, Any] = {
+            "provider": step.provider,
+            "model": step.model,
+            "endpoint": f"{http_request.url.host}{http_request.url.path}",
+            "attempt": number,
+            "started_at": datetime.now(timezone.utc),
+            "backoff_s": backoff,
+            "breaker": breaker.state,
+            "correlation_id": provider.correlation_id(http_request),
+        }
+        t0 = self.clock()
+        deadline = min(t0 + self.deadlines.attempt_s, call_deadline)
+        shown: list[str] = []
+        reply: Reply | None = None
+        error: NvgwError | None = None
+        response: httpx.Response | None = None
+        try:
+            with anyio.fail_after(max(0.0, deadline - self.clock())):
+                response = await self._send(provider, http_request, step)
+            record["status_code"] = response.status_code
+            record["request_id"] = provider.request_id(response)
+            if response.status_code >= 300:
+                await response.aread()
+                error = self._status_error(provider, response, step)
+            elif request.stream and _is_sse(response):
+                async for piece in self._events(provider, response, deadline):
+                    if isinstance(piece, Reply):
+                        reply = piece
+                    else:
+                        shown.append(piece)
+                        yield StreamChunk(text=piece, provider=step.provider, model=step.model)
+            else:
+                with anyio.fail_after(max(0.0, deadline - self.clock())):
+                    await response.aread()
+                reply = provider.parse_response(response)
+                if request.stream and reply.content:
+                    shown.append(reply.content)
+                    yield StreamChunk(text=reply.content, provider=step.provider, model=step.model)
+        except NvgwError as err:
+            error = err
+        except TimeoutError:
+            error = ProviderTimeout(
+                f"{step.provider} gave no complete answer within the attempt deadline "
+                f"({self.clock() - t0:.1f} s)",
+                phase="deadline",
+                elapsed_s=self.clock() - t0,
+                provider=step.provider,
+            )
+        except httpx.HTTPError as err:
+            error = self._transport_error(err, step.provider, self.clock() - t0)
+        finally:
+            if response is not None:
+                await response.aclose()
+        if error is not None and shown:
+            error = StreamInterrupted(
+                f"{step.provider} stream broke after {len(''.join(shown))} characters "
+                f"({error.kind}: {error})",
+                partial_text="".join(shown),
+                provider=step.provider,
+                status_code=record.get("status_code"),
+                request_id=record.get("request_id"),
+            )
+        result: ChatResult | None = None
+        if error is None and reply is not None:
+            try:
+                result = self._accept(reply, request, step, response)
+            except NvgwError as err:
+                error = err
+        usage = reply.usage if reply is not None else None
+        record.update(
+            elapsed_s=self.clock() - t0,
+            outcome="ok" if error is None else "error",
+            error_kind=None if error is None else error.kind,
+            error=None if error is None else str(error),
+            retry_after_s=error.retry_after_s if isinstance(error, RateLimited) else None,
+            usage=usage,
+            cost_usd=cost_usd(step.model, usage),
+        )
+        yield _Outcome(attempt=Attempt(**record), result=result, error=_clean(error))
+
+    async def _send(
+        self, provider: Provider, http_request: httpx.Request, step: Step
+    ) -> httpx.Response:
+        auth = self.auths.get(step.provider)
+        response = await self.client.send(http_request, auth=auth, stream=True)
+        # NVCF long requests: 202 + NVCF-REQID, then poll the status URL (FAULTS.md N2).
+        while response.status_code == 202:
+            request_id = provider.request_id(response)
+            poll = provider.poll_request(request_id) if request_id else None
+            if poll is None:
+                await response.aclose()
+                raise MalformedResponse(
+                    f"{step.provider} answered 202 Accepted without an NVCF-REQID to poll",
+                    provider=step.provider,
+                    status_code=202,
+                )
+            await response.aclose()
+            await self.sleep(self.policy.poll_interval)
+            response = await self.client.send(poll, auth=auth, stream=True)
+        return response
+
+    async def _events(
+        self, provider: Provider, response: httpx.Response, deadline: float
+    ) -> AsyncIterator[str | Reply]:
+        """The text of each event as it arrives, then the whole Reply."""
+        parser = provider.stream_parser()
+        events = EventSource(response).aiter_sse()
+        try:
+            while not parser.done:
+                try:
+                    with anyio.fail_after(max(0.0, deadline - self.clock())):
+                        event = await events.__anext__()
+                except StopAsyncIteration:
+                    break
+                text = parser.feed(event.event, event.data)
+                if text:
+                    yield text
+        finally:
+            await events.aclose()
+        yield parser.reply()
+
+    def _status_error(self, provider: Provider, response: httpx.Response, step: Step) -> NvgwError:
+        if response.status_code == 401 and step.provider == "nvidia-gateway":
+            ids = [
+                cid
+                for r in (*response.history, response)
+                if (cid := provider.correlation_id(r.request))
+            ]
+            return AuthError(
+                "The LLM gateway answered 401 before and after a Starfleet token refresh "
+                f"(correlationIds {', '.join(ids)}): check that the client in STARFLEET_ID "
+                "is entitled to the gateway",
+                phase="replay",
+                status_code=401,
+                correlation_ids=ids,
+            )
+        return provider.status_error(response, step.model)
+
+    def _transport_error(self, err: httpx.HTTPError, provider: str, elapsed: float) -> NvgwError:
+        url = err.request.url if _has_request(err) else None
+        host = url.host if url is not None else "the provider"
+        phase = _phase(err)
+        detail = str(err)[:200] or type(err).__name__
+        if url is not None and self.token_url and str(url).startswith(self.token_url):
+            return AuthError(
+                f"Could not get a Starfleet token: {phase} failed for {url.host} ({detail}); "
+                "check STARFLEET_TOKEN_URL and the network",
+                phase="connect" if phase in ("connect", "connection") else "read",
+                retryable=True,
+            )
+        if isinstance(err, httpx.TimeoutException):
+            return ProviderTimeout(
+                f"{provider}: {phase} timeout after {elapsed:.1f} s ({host})",
+                phase=phase,
+                elapsed_s=elapsed,
+                provider=provider,
+            )
+        if isinstance(err, httpx.ConnectError):
+            return ProviderUnreachable(
+                f"{provider} unreachable: cannot connect to {host} ({detail})", provider=provider
+            )
+        return ProviderConnectionError(
+            f"{provider}: the connection to {host} broke ({detail})", provider=provider
+        )
+
+    # --- checking an answer -------------------------------------------------------------
+    def _accept(
+        self,
+        reply: Reply,
+        request: ChatRequest,
+        step: Step,
+        response: httpx.Response | None,
+    ) -> ChatResult:
+        """Turn a parsed reply into a result, or raise the FAULTS.md B/E error."""
+        calls = [_tool_call(raw, request, step.provider) for raw in reply.tool_calls]
+        if reply.finish_reason == "content_filter":
+            raise ContentFiltered(
+                f"{step.provider}'s content filter stopped the answer", provider=step.provider
+            )
+        if not reply.content.strip() and not calls and reply.finish_reason != "length":
+            raise EmptyResponse(
+                f"{step.provider} answered with no content and no tool calls",
+                provider=step.provider,
+            )
+        headers = response.headers if response is not None else httpx.Headers()
+        usage = reply.usage or Usage()
+        return ChatResult(
+            content=reply.content,
+            tool_calls=calls,
+            finish_reason=reply.finish_reason,
+            served_by=step.provider,
+            model=reply.model or step.model,
+            usage=usage,
+            latency_s=0.0,
+            attempts=[],
+            simulated=headers.get(SIMULATOR_HEADER) == "1",
+        )
+
+    def _finish(self, result: ChatResult, attempts: list[Attempt], started: float) -> ChatResult:
+        last = attempts[-1]
+        return result.model_copy(
+            update={
+                "attempts": list(attempts),
+                "latency_s": self.clock() - started,
+                "cost_usd": sum(a.cost_usd for a in attempts),
+                "correlation_id": last.correlation_id,
+                "request_id": last.request_id,
+            }
+        )
+
+    def _skipped(self, step: Step, error: NvgwError, breaker: CircuitBreaker) -> Attempt:
+        return Attempt(
+            provider=step.provider,
+            model=step.model,
+            endpoint="",
+            attempt=0,
+            started_at=datetime.now(timezone.utc),
+            outcome="skipped",
+            error_kind=error.kind,
+            error=str(error),
+            breaker=breaker.state,
+        )
+
+
+def _tool_call(raw: RawToolCall, request: ChatRequest, provider: str) -> ToolCall:
+    """Validate one tool call (FAULTS.md B4, B5); a broken one never reaches the caller."""
+    declared = request.tool_names
+    if not raw.name or raw.name not in declared:
+        raise ToolCallError(
+            f"{provider} called tool {raw.name!r}, which was not declared"
+            + (f" (declared: {', '.join(sorted(declared))})" if declared else " (no tools)"),
+            tool_name=raw.name,
+            provider=provider,
+        )
+    arguments: Any = raw.arguments
+    if arguments is None or arguments == "":
+        arguments = {}
+    elif isinstance(arguments, str):
+        try:
+            arguments = json.loads(arguments)
+        except json.JSONDecodeError as err:
+            raise ToolCallError(
+                f"{provider} called {raw.name!r} with arguments that are not valid JSON "
+                f"({err.msg} at position {err.pos})",
+                tool_name=raw.name,
+                provider=provider,
+            ) from None
+    if not isinstance(arguments, dict):
+        raise ToolCallError(
+            f"{provider} called {raw.name!r} with arguments that are not a JSON object",
+            tool_name=raw.name,
+            provider=provider,
+        )
+    return ToolCall(
+        id=raw.id or f"call_{uuid.uuid4().hex[:24]}", name=raw.name, arguments=arguments
+    )
+
+
+def _is_sse(response: httpx.Response) -> bool:
+    return "text/event-stream" in response.headers.get("content-type", "")
+
+
+def _has_request(err: httpx.HTTPError) -> bool:
+    try:
+        err.request  # noqa: B018 - raises RuntimeError when no request is attached
+    except RuntimeError:
+        return False
+    return True
+
+
+def _phase(err: httpx.HTTPError) -> str:
+    for cls, phase in (
+        (httpx.ConnectTimeout, "connect"),
+        (httpx.ReadTimeout, "read"),
+        (httpx.WriteTimeout, "write"),
+        (httpx.PoolTimeout, "pool"),
+        (httpx.ConnectError, "connect"),
+    ):
+        if isinstance(err, cls):
+            return phase
+    return "connection"
+
+
+def _clean(error: NvgwError | None) -> NvgwError | None:
+    """Drop traceback and chained exceptions: their frames and httpx objects may hold
+    headers; the message and attributes say what the caller needs."""
+    if error is not None:
+        error.__traceback__ = None
+        error.__context__ = None
+        error.__cause__ = None
+    return error
+
+
+def _final(error: NvgwError, attempts: list[Attempt]) -> NvgwError:
+    error.attempts = list(attempts)
+    return error
+
+
+def _all_failed(
+    plan: Sequence[Step], errors: dict[str, NvgwError], attempts: list[Attempt]
+) -> NvgwError:
+    if len(plan) == 1:
+        return _final(errors[plan[0].provider], attempts)
+    lines = []
+    for step in plan:
+        error = errors[step.provider]
+        tries = sum(1 for a in attempts if a.provider == step.provider and a.outcome != "skipped")
+        lines.append(f"  {step.provider}: {error} ({tries} attempt{'s' if tries != 1 else ''})")
+    return AllProvidersFailed(
+        "All providers failed:\n" + "\n".join(lines), errors=errors, attempts=attempts
+    )

@@ -1,0 +1,145 @@
+"""A private event loop on a daemon thread: sync calls inside Jupyter without nest-asyncio.
+
+Each Session owns one `LoopThread`; its `httpx.AsyncClient` lives only there. Sync
+calls submit a coroutine and wait (Ctrl-C cancels the work and waits for it to stop);
+`await` from any other loop bridges with `asyncio.wrap_future`. The running loop of a
+notebook is never patched and `asyncio.run` is never called, so this works on every
+Python from 3.10 and in every front end. (nest-asyncio, named by the original design,
+is archived and breaks on 3.12+.)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import threading
+from collections.abc import AsyncIterator, Awaitable, Coroutine, Iterator
+from typing import Any, TypeVar
+
+from nvgw_nb.errors import ConfigError, SessionClosed
+
+__all__ = ["LoopThread"]
+
+T = TypeVar("T")
+
+#: how long a cancelled sync call may take to unwind before Ctrl-C returns anyway
+_CANCEL_GRACE_S = 5.0
+
+
+class LoopThread:
+    """An asyncio loop running forever on its own daemon thread."""
+
+    def __init__(self, name: str = "nvgw_nb-loop") -> None:
+        self.loop = asyncio.new_event_loop()
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._main, name=name, daemon=True)
+        self._thread.start()
+        self._ready.wait()
+        self.closed = False
+
+    def _main(self) -> None:
+        asyncio.set_event_loop(self.loop)
+        self.loop.call_soon(self._ready.set)
+        try:
+            self.loop.run_forever()
+        finally:
+            self.loop.close()
+
+    @property
+    def thread(self) -> threading.Thread:
+        return self._thread
+
+    def in_loop(self) -> bool:
+        """True when called from this loop's own thread."""
+        return threading.current_thread() is self._thread
+
+    def _submit(self, coro: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
+        if self.closed:
+            coro.close()
+            raise SessionClosed("This Session is closed; create a new one with nv.connect()")
+        return asyncio.run_coroutine_threadsafe(coro, self.loop)
+
+    def run(self, coro: Coroutine[Any, Any, T]) -> T:
+        """Run `coro` on the loop and wait for its result (sync callers)."""
+        if self.in_loop():
+            coro.close()
+            raise ConfigError(
+                "A sync Session method was called from the Session's own event loop, "
+                "where it would deadlock; use the async form (await session.achat(...))"
+            )
+        finished = threading.Event()
+        future = self._submit(_signal_when_done(coro, finished))
+        try:
+            return future.result()
+        except KeyboardInterrupt:
+            future.cancel()
+            finished.wait(_CANCEL_GRACE_S)
+            raise
+
+    async def arun(self, awaitable: Awaitable[T]) -> T:
+        """Await `awaitable` on the loop from any other loop (cancellation propagates)."""
+        if self.closed:
+            raise SessionClosed("This Session is closed; create a new one with nv.connect()")
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:  # pragma: no cover - arun is only awaited from a loop
+            running = None
+        if running is self.loop:
+            return await awaitable
+        future = self._submit(_as_coroutine(awaitable))
+        return await asyncio.wrap_future(future)
+
+    def iterate(self, agen: AsyncIterator[T]) -> Iterator[T]:
+        """Iterate an async iterator that lives on the loop, from sync code."""
+        try:
+            while True:
+                try:
+                    item = self.run(_anext(agen))
+                except StopAsyncIteration:
+                    return
+                yield item
+        finally:
+            close = getattr(agen, "aclose", None)
+            if close is not None and not self.closed:
+                self.run(close())
+
+    def stop(self) -> None:
+        """Stop the loop and join its thread (idempotent)."""
+        if self.closed:
+            return
+        if self.in_loop():
+            self.closed = True
+            self.loop.stop()
+            return
+        # A loop stuck for 10 s is stopped anyway: closing must not hang a notebook.
+        with contextlib.suppress(concurrent.futures.TimeoutError, RuntimeError):
+            asyncio.run_coroutine_threadsafe(_shutdown(), self.loop).result(timeout=10)
+        self.closed = True
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(timeout=10)
+
+
+async def _signal_when_done(coro: Coroutine[Any, Any, T], finished: threading.Event) -> T:
+    try:
+        return await coro
+    finally:
+        finished.set()
+
+
+async def _shutdown() -> None:
+    """Cancel what still runs on the loop and finish async generators, before stopping."""
+    current = asyncio.current_task()
+    tasks = [t for t in asyncio.all_tasks() if t is not current]
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    await asyncio.get_running_loop().shutdown_asyncgens()
+
+
+async def _as_coroutine(awaitable: Awaitable[T]) -> T:
+    return await awaitable
+
+
+async def _anext(agen: AsyncIterator[T]) -> T:
+    return await agen.__anext__()

@@ -1,0 +1,655 @@
+"""The Session: settings, one shared httpx client on a private loop, sync and async calls.
+
+>>> import nvgw_nb as nv
+>>> with nv.Simulator(seed=7) as sim, sim.session() as session:   # doctest: +SKIP
+...     r = session.chat("Summarise this diff: ...", role="planner")
+...     r.served_by, r.fell_back, r.attempts
+"""
+
+from __future__ import annotations
+
+import html
+import importlib
+import sys
+import weakref
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+import httpx
+
+from nvgw_nb.auth import ApiKeyAuth, StarfleetAuth
+from nvgw_nb.breaker import CircuitBreaker
+from nvgw_nb.config import (
+    EXTERNAL_PROVIDERS,
+    INTERNAL_PROVIDERS,
+    Settings,
+    check_provider_order,
+)
+from nvgw_nb.engine import Deadlines, Engine, Step
+from nvgw_nb.errors import ConfigError, PolicyError, SessionClosed
+from nvgw_nb.inputs import build_request
+from nvgw_nb.portal import LoopThread
+from nvgw_nb.providers import GatewayProvider, NimProvider, Provider
+from nvgw_nb.results import ChatRequest, ChatResult, Message, StreamChunk
+from nvgw_nb.retry import RetryPolicy
+from nvgw_nb.roles import DEFAULT_ROLES, Role
+
+if TYPE_CHECKING:
+    from nvgw_nb.sim import Simulator
+
+__all__ = ["AsyncChatStream", "ChatStream", "Session", "connect"]
+
+_SESSION_ARGS = (
+    "roles",
+    "retry",
+    "transport",
+    "breaker_threshold",
+    "breaker_cooldown_s",
+    "simulator",
+)
+
+
+class Session:
+    """NIM first, the LLM Gateway as its fallback; sync methods work inside Jupyter.
+
+    Build one with `Session.from_env()`, `nv.connect()` or `Simulator.session()`.
+    """
+
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        roles: Mapping[str, Role] | None = None,
+        retry: RetryPolicy | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        breaker_threshold: int = 3,
+        breaker_cooldown_s: float = 30.0,
+        simulator: Simulator | None = None,
+    ) -> None:
+        self.settings = settings if settings is not None else Settings.load()
+        self.roles: dict[str, Role] = {**DEFAULT_ROLES, **(roles or {})}
+        self.retry = retry or RetryPolicy(attempts=self.settings.max_retries + 1)
+        self.simulator = simulator
+        self._order = self._check_order(self.settings.default_order)
+        self._providers: dict[str, Provider] = {}
+        self._auths: dict[str, httpx.Auth] = {}
+        self._configure_providers()
+        self.breakers = {
+            name: CircuitBreaker(threshold=breaker_threshold, cooldown_s=breaker_cooldown_s)
+            for name in self._providers
+        }
+        self._portal = LoopThread()
+        s = self.settings
+        self._client = httpx.AsyncClient(
+            transport=transport,
+            timeout=httpx.Timeout(s.read_timeout_s, connect=s.connect_timeout_s),
+            limits=httpx.Limits(max_connections=100, max_keepalive_connections=100),
+            follow_redirects=False,
+            trust_env=False,
+        )
+        self._engine = Engine(
+            client=self._client,
+            providers=self._providers,
+            auths=self._auths,
+            policy=self.retry,
+            breakers=self.breakers,
+            deadlines=Deadlines(attempt_s=s.attempt_deadline_s, call_s=s.call_deadline_s),
+            token_url=s.starfleet_token_url,
+        )
+        self._owned: list[Any] = []
+        self._finalizer = weakref.finalize(self, self._portal.stop)
+
+    # --- construction -------------------------------------------------------------------
+    @classmethod
+    def from_env(
+        cls,
+        *,
+        env: Mapping[str, str] | None = None,
+        env_file: str | Path | None = ".env",
+        **overrides: Any,
+    ) -> Session:
+        """Settings from `overrides` > `env` (default: os.environ) > `env_file`.
+
+        Overrides are settings (`provider_order=[...]`, `allow_external=True`,
+        `llm_gateway_model="gpt-4o"`, …) or Session options (`roles=`, `retry=`,
+        `transport=`, `breaker_threshold=`, `breaker_cooldown_s=`).
+        """
+        session_args = {k: overrides.pop(k) for k in _SESSION_ARGS if k in overrides}
+        _check_override_names(overrides)
+        settings = Settings.load(env=env, env_file=env_file, **overrides)
+        return cls(settings, **session_args)
+
+    def _check_order(self, order: Sequence[str]) -> tuple[str, ...]:
+        try:
+            names = check_provider_order(order)
+        except ValueError as err:
+            raise ConfigError(f"provider order {err}") from None
+        external = [n for n in names if n in EXTERNAL_PROVIDERS]
+        if external and not self.settings.allow_external:
+            raise PolicyError(
+                f"provider order names {', '.join(external)}, but external providers are off: "
+                "data must stay inside NVIDIA unless NVGW_ALLOW_EXTERNAL=true"
+            )
+        if external:
+            raise ConfigError(
+                f"{', '.join(external)}: external providers are not available in this version"
+            )
+        return names
+
+    def _configure_providers(self) -> None:
+        s = self.settings
+        if "nvidia-nim" in self._order:
+            if s.nvidia_nim_api_key is None:
+                raise ConfigError(
+                    "NVIDIA_NIM_API_KEY is not set: put your key from build.nvidia.com in .env, "
+                    "or use nv.connect() to try the simulator"
+                )
+            self._providers["nvidia-nim"] = NimProvider(
+                base_url=s.nvidia_nim_base_url, status_url=s.nvcf_status_url
+            )
+            self._auths["nvidia-nim"] = ApiKeyAuth(
+                s.nvidia_nim_api_key, variable="NVIDIA_NIM_API_KEY"
+            )
+        if "nvidia-gateway" in self._order:
+            client_id, client_secret = s.starfleet_id, s.starfleet_secret
+            if client_id is None or client_secret is None:
+                missing = [
+                    name
+                    for name, value in (
+                        ("STARFLEET_ID", client_id),
+                        ("STARFLEET_SECRET", client_secret),
+                    )
+                    if value is None
+                ]
+                raise ConfigError(
+                    f"{' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} not set: "
+                    "the LLM Gateway needs Starfleet client credentials from NVIDIA IT "
+                    "(or set NVIDIA_LLM_GATEWAY_ENABLED=false to use NIM alone)"
+                )
+            self._providers["nvidia-gateway"] = GatewayProvider(
+                base_url=s.llm_gateway_base_url, api_version=s.llm_gateway_api_version
+            )
+            self._auths["nvidia-gateway"] = StarfleetAuth(
+                client_id=client_id,
+                client_secret=client_secret,
+                token_url=s.starfleet_token_url,
+                scope=s.token_scope,
+                refresh_margin_s=s.token_refresh_margin_s,
+            )
+
+    # --- configuration that widgets and users change ------------------------------------
+    @property
+    def provider_order(self) -> tuple[str, ...]:
+        """The providers tried, in order; assign a list to change it."""
+        return self._order
+
+    @provider_order.setter
+    def provider_order(self, order: Sequence[str]) -> None:
+        names = self._check_order(order)
+        unconfigured = [n for n in names if n not in self._providers]
+        if unconfigured:
+            raise ConfigError(
+                f"{', '.join(unconfigured)} was not configured when this Session was created; "
+                "create the Session with it in provider_order"
+            )
+        self._order = names
+
+    @property
+    def simulated(self) -> bool:
+        """True when this Session talks to nvgw_nb's built-in simulator."""
+        return self.simulator is not None
+
+    @property
+    def closed(self) -> bool:
+        return self._portal.closed
+
+    def token_status(self) -> dict[str, Any]:
+        """The Starfleet token's life (never the token): fetched count, seconds left."""
+        auth = self._auths.get("nvidia-gateway")
+        if not isinstance(auth, StarfleetAuth):
+            return {"configured": False}
+        return {
+            "configured": True,
+            "fetched": auth.cache.fetched,
+            "expires_in_s": auth.cache.seconds_left(),
+        }
+
+    def plan(
+        self,
+        *,
+        role: str | Role | None = None,
+        models: Mapping[str, str] | None = None,
+        providers: Sequence[str] | None = None,
+        fallbacks: bool = True,
+    ) -> list[Step]:
+        """The providers and models a call with these arguments would try, in order."""
+        role_obj = self._role(role)
+        if providers is not None:
+            order = self._check_order(providers)
+            missing = [n for n in order if n not in self._providers]
+            if missing:
+                raise ConfigError(
+                    f"{', '.join(missing)} is not configured in this Session "
+                    f"(configured: {', '.join(self._providers)})"
+                )
+        elif role_obj is not None and role_obj.providers:
+            order = tuple(p for p in role_obj.providers if p in self._order)
+        else:
+            order = self._order
+        if not order:
+            raise ConfigError(f"role {role_obj and role_obj.name!r} leaves no provider to try")
+        if not fallbacks:
+            order = order[:1]
+        for name in models or {}:
+            if name not in INTERNAL_PROVIDERS + EXTERNAL_PROVIDERS:
+                raise ConfigError(f"models names unknown provider {name!r}")
+        return [Step(p, self._model_for(p, role_obj, models)) for p in order]
+
+    def _role(self, role: str | Role | None) -> Role | None:
+        if role is None or isinstance(role, Role):
+            return role
+        try:
+            return self.roles[role]
+        except KeyError:
+            raise ConfigError(
+                f"unknown role {role!r}; choose from {', '.join(self.roles)}"
+            ) from None
+
+    def _model_for(self, provider: str, role: Role | None, models: Mapping[str, str] | None) -> str:
+        chosen = (models or {}).get(provider) or (role.model_for(provider) if role else None)
+        if chosen:
+            return chosen
+        return (
+            self.settings.nim_model if provider == "nvidia-nim" else self.settings.llm_gateway_model
+        )
+
+    # --- calls --------------------------------------------------------------------------
+    def _prepare(
+        self,
+        prompt: str | None,
+        *,
+        stream: bool,
+        role: str | Role | None,
+        models: Mapping[str, str] | None,
+        providers: Sequence[str] | None,
+        fallbacks: bool,
+        options: dict[str, Any],
+    ) -> tuple[ChatRequest, list[Step]]:
+        if self.closed:
+            raise SessionClosed("This Session is closed; create a new one with nv.connect()")
+        request = build_request(prompt, stream=stream, **options)
+        steps = self.plan(role=role, models=models, providers=providers, fallbacks=fallbacks)
+        return request, steps
+
+    def chat(
+        self,
+        prompt: str | None = None,
+        *,
+        messages: Sequence[Mapping[str, Any] | Message] | None = None,
+        system: str | None = None,
+        role: str | Role | None = None,
+        models: Mapping[str, str] | None = None,
+        providers: Sequence[str] | None = None,
+        fallbacks: bool = True,
+        temperature: float | None = None,
+        top_p: float | None = None,
+        max_tokens: int | None = None,
+        stop: str | Sequence[str] | None = None,
+        seed: int | None = None,
+        tools: Sequence[Mapping[str, Any]] | None = None,
+        tool_choice: str | Mapping[str, Any] | None = None,
+    ) -> ChatResult:
+        """Ask, with fallback; blocks until the answer (Ctrl-C cancels the request).
+
+        >>> r = session.chat("Summarise this diff: ...", role="planner")  # doctest: +SKIP
+        """
+        request, steps = self._prepare(
+            prompt,
+            stream=False,
+            role=role,
+            models=models,
+            providers=providers,
+            fallbacks=fallbacks,
+            options=_options(locals()),
+        )
+        return self._portal.run(self._engine.chat(request, steps))
+
+    async def achat(
+        self,
+        prompt: str | None = None,
+        *,
+        messages: Sequence[Mapping[str, Any] | Message] | None = None,
+        system: str | None = None,
+        role: str | Role | None = None,
+        models: Mapping[str, str] | None = None,
+        providers: Sequence[str] | None = None,
+        fallbacks: bool = True,
+        temperature: float | None = None,
+        top_p: float | None = None,
+        max_tokens: int | None = None,
+        stop: str | Sequence[str] | None = None,
+        seed: int | None = None,
+        tools: Sequence[Mapping[str, Any]] | None = None,
+        tool_choice: str | Mapping[str, Any] | None = None,
+    ) -> ChatResult:
+        """`chat` for `await`, from any event loop (task cancellation cancels the request)."""
+        request, steps = self._prepare(
+            prompt,
+            stream=False,
+            role=role,
+            models=models,
+            providers=providers,
+            fallbacks=fallbacks,
+            options=_options(locals()),
+        )
+        return await self._portal.arun(self._engine.chat(request, steps))
+
+    def stream(
+        self,
+        prompt: str | None = None,
+        *,
+        messages: Sequence[Mapping[str, Any] | Message] | None = None,
+        system: str | None = None,
+        role: str | Role | None = None,
+        models: Mapping[str, str] | None = None,
+        providers: Sequence[str] | None = None,
+        fallbacks: bool = True,
+        temperature: float | None = None,
+        top_p: float | None = None,
+        max_tokens: int | None = None,
+        stop: str | Sequence[str] | None = None,
+        seed: int | None = None,
+        tools: Sequence[Mapping[str, Any]] | None = None,
+        tool_choice: str | Mapping[str, Any] | None = None,
+    ) -> ChatStream:
+        """Stream the answer: iterate for text chunks, then read `.result`.
+
+        A provider that fails before any text is shown falls back transparently; one
+        that breaks after text was shown raises `StreamInterrupted` with the partial text.
+
+        >>> for chunk in session.stream("Explain NVCF polling"):  # doctest: +SKIP
+        ...     print(chunk, end="")
+        """
+        request, steps = self._prepare(
+            prompt,
+            stream=True,
+            role=role,
+            models=models,
+            providers=providers,
+            fallbacks=fallbacks,
+            options=_options(locals()),
+        )
+        return ChatStream(self._portal, self._engine.stream(request, steps))
+
+    def astream(
+        self,
+        prompt: str | None = None,
+        *,
+        messages: Sequence[Mapping[str, Any] | Message] | None = None,
+        system: str | None = None,
+        role: str | Role | None = None,
+        models: Mapping[str, str] | None = None,
+        providers: Sequence[str] | None = None,
+        fallbacks: bool = True,
+        temperature: float | None = None,
+        top_p: float | None = None,
+        max_tokens: int | None = None,
+        stop: str | Sequence[str] | None = None,
+        seed: int | None = None,
+        tools: Sequence[Mapping[str, Any]] | None = None,
+        tool_choice: str | Mapping[str, Any] | None = None,
+    ) -> AsyncChatStream:
+        """`stream` for `async for`; `.result` once it has ended."""
+        request, steps = self._prepare(
+            prompt,
+            stream=True,
+            role=role,
+            models=models,
+            providers=providers,
+            fallbacks=fallbacks,
+            options=_options(locals()),
+        )
+        return AsyncChatStream(self._portal, self._engine.stream(request, steps))
+
+    def models(self, provider: str = "nvidia-nim") -> list[str]:
+        """Models a provider offers: NIM's `/v1/models`; the gateway's known deployments."""
+        if provider == "nvidia-gateway":
+            return sorted(
+                {self.settings.llm_gateway_model}
+                | {r.models[provider] for r in self.roles.values() if provider in r.models}
+            )
+        nim = self._providers.get("nvidia-nim")
+        if not isinstance(nim, NimProvider):
+            raise ConfigError("nvidia-nim is not configured in this Session")
+        return self._portal.run(self._list_models(nim))
+
+    async def _list_models(self, nim: NimProvider) -> list[str]:
+        response = await self._client.send(nim.models_request(), auth=self._auths["nvidia-nim"])
+        if response.status_code != 200:
+            raise nim.status_error(response, "models")
+        data = response.json().get("data", [])
+        return sorted(str(item["id"]) for item in data if isinstance(item, dict) and "id" in item)
+
+    # --- lifetime -----------------------------------------------------------------------
+    def close(self) -> None:
+        """Close the HTTP client and stop the private loop (idempotent)."""
+        if self.closed:
+            return
+        if not self._portal.in_loop():
+            self._portal.run(self._client.aclose())
+        self._portal.stop()
+        for owned in self._owned:
+            owned.stop()
+        self._owned.clear()
+
+    async def aclose(self) -> None:
+        """`close` for async code."""
+        if self.closed:
+            return
+        await self._portal.arun(self._client.aclose())
+        self._portal.stop()
+        for owned in self._owned:
+            owned.stop()
+        self._owned.clear()
+
+    def __enter__(self) -> Session:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    async def __aenter__(self) -> Session:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    def __repr__(self) -> str:
+        state = "closed" if self.closed else "open"
+        where = "simulator" if self.simulated else "real endpoints"
+        return f"<Session {state}, {where}, order={' → '.join(self._order)}>"
+
+
+class ChatStream:
+    """Iterate for `StreamChunk`s (``str(chunk)`` is the text); then `.result`."""
+
+    def __init__(self, portal: LoopThread, agen: AsyncIterator[StreamChunk | ChatResult]) -> None:
+        self._portal = portal
+        self._agen = agen
+        self._iter: Iterator[StreamChunk | ChatResult] | None = None
+        self._result: ChatResult | None = None
+        self.chunks: list[StreamChunk] = []
+
+    def __iter__(self) -> Iterator[StreamChunk]:
+        return self
+
+    def __next__(self) -> StreamChunk:
+        if self._iter is None:
+            self._iter = self._portal.iterate(self._agen)
+        for item in self._iter:
+            if isinstance(item, ChatResult):
+                self._result = item
+                continue
+            self.chunks.append(item)
+            return item
+        raise StopIteration
+
+    @property
+    def text(self) -> str:
+        """The text received so far."""
+        return "".join(c.text for c in self.chunks)
+
+    @property
+    def result(self) -> ChatResult:
+        """The ChatResult; iterates to the end first if needed."""
+        if self._result is None:
+            for _ in self:
+                pass
+        assert self._result is not None
+        return self._result
+
+    def close(self) -> None:
+        """Stop reading; the connection is released."""
+        if self._iter is not None:
+            close = getattr(self._iter, "close", None)
+            if close is not None:
+                close()
+
+    def __enter__(self) -> ChatStream:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class AsyncChatStream:
+    """`async for` over `StreamChunk`s; then `.result`."""
+
+    def __init__(self, portal: LoopThread, agen: AsyncIterator[StreamChunk | ChatResult]) -> None:
+        self._portal = portal
+        self._agen = agen
+        self._result: ChatResult | None = None
+        self.chunks: list[StreamChunk] = []
+
+    def __aiter__(self) -> AsyncChatStream:
+        return self
+
+    async def __anext__(self) -> StreamChunk:
+        while True:
+            item = await self._portal.arun(self._agen.__anext__())
+            if isinstance(item, ChatResult):
+                self._result = item
+                continue
+            self.chunks.append(item)
+            return item
+
+    @property
+    def text(self) -> str:
+        """The text received so far."""
+        return "".join(c.text for c in self.chunks)
+
+    @property
+    def result(self) -> ChatResult:
+        """The ChatResult (after the stream has been read to the end)."""
+        if self._result is None:
+            raise RuntimeError("the stream has not ended yet: read it with `async for` first")
+        return self._result
+
+    async def aclose(self) -> None:
+        """Stop reading; the connection is released."""
+        close = getattr(self._agen, "aclose", None)
+        if close is not None:
+            await self._portal.arun(close())
+
+
+def _options(local: dict[str, Any]) -> dict[str, Any]:
+    keys = (
+        "messages",
+        "system",
+        "temperature",
+        "top_p",
+        "max_tokens",
+        "stop",
+        "seed",
+        "tools",
+        "tool_choice",
+    )
+    return {k: local[k] for k in keys}
+
+
+def _check_override_names(overrides: Mapping[str, Any]) -> None:
+    known = set(Settings.model_fields)
+    for field in Settings.model_fields.values():
+        alias = field.validation_alias
+        if alias is not None and hasattr(alias, "choices"):
+            known.update(str(c) for c in alias.choices)
+    unknown = sorted(k for k in overrides if k not in known)
+    if unknown:
+        raise ConfigError(
+            f"unknown setting(s) {', '.join(unknown)}; see nvgw_nb.Settings for the names"
+        )
+
+
+def connect(
+    *,
+    env_file: str | Path | None = ".env",
+    profile: str = "healthy",
+    seed: int = 0,
+    time_scale: float = 0.1,
+    quiet: bool = False,
+    **overrides: Any,
+) -> Session:
+    """Real endpoints when NVIDIA_NIM_API_KEY is configured, else the built-in simulator.
+
+    The simulator is announced with a visible banner (`quiet=True` hides it) and
+    stopped when the Session closes.
+
+    >>> session = nv.connect()   # doctest: +SKIP
+    """
+    probe = Settings.load(env_file=env_file)
+    if probe.nvidia_nim_api_key is not None:
+        return Session.from_env(env_file=env_file, **overrides)
+    from nvgw_nb.sim import Simulator
+
+    sim = Simulator(profile=profile, seed=seed, time_scale=time_scale).start()
+    try:
+        session = Session.from_env(env=sim.env(), env_file=None, simulator=sim, **overrides)
+    except BaseException:
+        sim.stop()
+        raise
+    session._owned.append(sim)
+    if not quiet:
+        _banner(sim, time_scale)
+    return session
+
+
+def _banner(sim: Simulator, time_scale: float) -> None:
+    text = (
+        "No NVIDIA_NIM_API_KEY found, so this Session uses the built-in SIMULATOR "
+        f"({sim!r}, latencies ×{time_scale:g}). Answers are simulated. Put real "
+        "credentials in .env to use NVIDIA NIM and the LLM Gateway."
+    )
+    ipython: Any = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None else None
+    if shell is not None and getattr(shell, "kernel", None) is not None:
+        display: Any = importlib.import_module("IPython.display")
+        style = "border-left:4px solid #76b900;padding:4px 8px;background:#f4f9ec"
+        display.display(
+            display.HTML(
+                f'<div style="{style}"><b>nvgw_nb simulator</b> — {html.escape(text)}</div>'
+            )
+        )
+    else:
+        print("nvgw_nb: " + text, file=sys.stderr)
