@@ -155,8 +155,17 @@ class StarfleetAuth(httpx.Auth):
         )
 
     # --- pure pieces ------------------------------------------------------------------
-    def build_token_request(self) -> httpx.Request:
-        """The client-credentials token request (RFC 6749 §4.4.2)."""
+    def build_token_request(self, caller: httpx.Request | None = None) -> httpx.Request:
+        """The client-credentials token request (RFC 6749 §4.4.2).
+
+        It inherits the timeouts of the `caller` request: httpx applies client timeouts
+        only to requests passed to `send`, not to those an auth flow yields.
+        """
+        extensions = (
+            {"timeout": caller.extensions["timeout"]}
+            if caller and "timeout" in caller.extensions
+            else {}
+        )
         return httpx.Request(
             "POST",
             self.token_url,
@@ -173,6 +182,7 @@ class StarfleetAuth(httpx.Auth):
                 "Accept": "application/json",
             },
             content=f"grant_type=client_credentials&scope={quote_plus(self.scope)}".encode(),
+            extensions=extensions,
         )
 
     def take_token_response(self, response: httpx.Response) -> None:
@@ -199,10 +209,19 @@ class StarfleetAuth(httpx.Auth):
         return token
 
     def _replay(self, request: httpx.Request) -> httpx.Request:
-        if self.replay_header and self.replay_header in request.headers:
-            request.headers[self.replay_header] = str(uuid.uuid4())
-        self._authorize(request)
-        return request
+        """A copy of `request` to send again, with a fresh correlation id (a new request)."""
+        headers = request.headers.copy()
+        if self.replay_header and self.replay_header in headers:
+            headers[self.replay_header] = str(uuid.uuid4())
+        replay = httpx.Request(
+            request.method,
+            request.url,
+            headers=headers,
+            content=request.content,
+            extensions=request.extensions,
+        )
+        self._authorize(replay)
+        return replay
 
     def _refresh_in_flight_failed(self) -> None:
         # The token request raised (connect/read error): remember it so a still-valid
@@ -217,19 +236,19 @@ class StarfleetAuth(httpx.Auth):
         if self.cache.needs_refresh():
             with self._sync_lock:
                 if self.cache.needs_refresh():
-                    yield from self._sync_fetch()
+                    yield from self._sync_fetch(request)
         sent = self._authorize(request)
         response = yield request
         if response.status_code == 401:
             with self._sync_lock:
                 if self.cache.invalidate(sent):
-                    yield from self._sync_fetch()
+                    yield from self._sync_fetch(request)
             yield self._replay(request)
 
-    def _sync_fetch(self) -> Generator[httpx.Request, httpx.Response, None]:
+    def _sync_fetch(self, caller: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
         logger.info("fetching a Starfleet token from %s", self.token_host)
         try:
-            response = yield self.build_token_request()
+            response = yield self.build_token_request(caller)
         except GeneratorExit:
             self._refresh_in_flight_failed()
             raise
@@ -246,7 +265,7 @@ class StarfleetAuth(httpx.Auth):
                 if self.cache.needs_refresh():
                     logger.info("fetching a Starfleet token from %s", self.token_host)
                     try:
-                        response = yield self.build_token_request()
+                        response = yield self.build_token_request(request)
                     except GeneratorExit:
                         self._refresh_in_flight_failed()
                         raise
@@ -258,7 +277,7 @@ class StarfleetAuth(httpx.Auth):
             async with self._async_lock:
                 if self.cache.invalidate(sent):
                     logger.info("gateway answered 401; refreshing the Starfleet token once")
-                    response = yield self.build_token_request()
+                    response = yield self.build_token_request(request)
                     await response.aread()
                     self.take_token_response(response)
             yield self._replay(request)

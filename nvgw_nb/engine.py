@@ -237,6 +237,7 @@ class Engine:
             with anyio.fail_after(max(0.0, deadline - self.clock())):
                 response = await self._send(provider, http_request, step)
             record["status_code"] = response.status_code
+            record["correlation_id"] = provider.correlation_id(response.request)
             record["request_id"] = provider.request_id(response)
             if response.status_code >= 300:
                 await response.aread()

@@ -12,6 +12,7 @@ NvgwError
 │   ├── ProviderConnectionError  connection reset mid-body               (C3)
 │   ├── CircuitOpen              skipped: the breaker is open after repeated failures
 │   ├── ProviderStatusError      an HTTP error status                    (N1, N2)
+│   │   ├── ServerError          5xx                                     (N1)
 │   │   ├── RateLimited          429                                     (R1, R2)
 │   │   ├── BadRequest           400                                     (X1)
 │   │   ├── ModelNotFound        404                                     (X2)
@@ -58,6 +59,7 @@ __all__ = [
     "ProviderTimeout",
     "ProviderUnreachable",
     "RateLimited",
+    "ServerError",
     "SessionClosed",
     "StreamInterrupted",
     "ToolCallError",
@@ -206,6 +208,12 @@ class ProviderStatusError(ProviderError):
     """The provider answered with an HTTP error status."""
 
     kind = "status"
+
+
+class ServerError(ProviderStatusError):
+    """5xx: the provider failed; retried, then the next provider."""
+
+    kind = "server_error"
 
 
 class RateLimited(ProviderStatusError):

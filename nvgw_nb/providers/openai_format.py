@@ -22,6 +22,7 @@ from nvgw_nb.errors import (
     ProviderError,
     ProviderStatusError,
     RateLimited,
+    ServerError,
 )
 from nvgw_nb.providers.base import RawToolCall, Reply, StreamParser
 from nvgw_nb.results import ChatRequest, Message, Usage
@@ -306,7 +307,9 @@ def status_error(
         )
     if status == 404:
         return ModelNotFound(f"{provider} has no model {model!r} (HTTP 404){said}", **common)
+    if status >= 500:
+        return ServerError(f"{provider} answered HTTP {status}{said}", **common)
     error = ProviderStatusError(f"{provider} answered HTTP {status}{said}", **common)
-    if 400 <= status < 500 and status not in (408, 409):
+    if status not in (408, 409):
         error.retries = 0
     return error

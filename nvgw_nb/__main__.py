@@ -1,0 +1,5 @@
+"""`python -m nvgw_nb` runs the `nvgw-nb` command line."""
+
+from nvgw_nb.cli import main
+
+raise SystemExit(main())
