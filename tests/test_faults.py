@@ -107,7 +107,12 @@ ROWS = [
         ((NIM, "content_filter"),),
         raises=nv.ContentFiltered,
     ),
-    Row("X1: bad request, no fallback", ((NIM, "X1", 1),), ((NIM, "bad_request"),), raises=nv.BadRequest),
+    Row(
+        "X1: bad request, no fallback",
+        ((NIM, "X1", 1),),
+        ((NIM, "bad_request"),),
+        raises=nv.BadRequest,
+    ),
     Row(
         "X2: model not found falls over without retry",
         ((NIM, "X2", 1),),
@@ -308,9 +313,11 @@ def test_c1_connection_refused_falls_back(sim: Simulator) -> None:
     with nv.Session.from_env(env=env, env_file=None, retry=nv.RetryPolicy.no_wait()) as s:
         result = s.chat("hi")
     assert _trace(result.attempts) == ((NIM, "unreachable"),) * 3 + ((GW, "ok"),)
-    with nv.Session.from_env(env=env, env_file=None, retry=nv.RetryPolicy.no_wait()) as s:
-        with pytest.raises(nv.ProviderUnreachable) as info:
-            s.chat("hi", providers=[NIM])
+    with (
+        nv.Session.from_env(env=env, env_file=None, retry=nv.RetryPolicy.no_wait()) as s,
+        pytest.raises(nv.ProviderUnreachable) as info,
+    ):
+        s.chat("hi", providers=[NIM])
     assert "127.0.0.1" in str(info.value)
 
 

@@ -19,14 +19,20 @@ from typing import Any
 __all__ = [
     "Answer",
     "ToolCall",
+    "Topic",
     "compose_answer",
     "count_tokens",
     "derive_rng",
-    "keywords",
+    "last_user_text",
     "prompt_tokens",
     "split_pieces",
     "text_of",
+    "tool_call_id",
+    "tool_names",
+    "topic_of",
+    "truncate_to_tokens",
     "value_from_schema",
+    "voice_for",
 ]
 
 JSON = Any
@@ -81,35 +87,84 @@ def prompt_tokens(messages: Sequence[Mapping[str, Any]]) -> int:
     return sum(count_tokens(text_of(m.get("content"))) + 4 for m in messages)
 
 
-_STOPWORDS = frozenset(
-    """a about above after again against all also am an and any are as at be because been
-    before being below between both but by can could did do does doing down during each few
+_STOPWORD_TEXT = """a about above after again against all also am an and any are as at be
+    because been before being below between both but by can could did do does doing down
+    during each few
     for from further had has have having he her here hers herself him himself his how i if in
     into is it its itself just let me more most my myself no nor not now of off on once only or
     other our ours out over own please same she should so some such than that the their theirs
     them then there these they this those through to too under until up very was we were what
     when where which while who whom why will with would you your yours yourself give tell show
     explain write make need want using use like get one two three short brief briefly sentence
-    sentences describe summarise summarize list""".split()
-)
+    sentences describe summarise summarize list"""
+_STOPWORDS = frozenset(_STOPWORD_TEXT.split())
 
-_WORD_RE = re.compile(r"[A-Za-z][A-Za-z0-9_'-]{2,}")
+# Imperative verbs that open prompts: not topics.
+_VERB_TEXT = """compare create build implement fix review refactor plan design generate find
+    check add remove update suggest help provide outline draft propose analyze analyse debug
+    translate convert rewrite improve optimize optimise what's how's whats hows ensure consider"""
+_VERBS = frozenset(_VERB_TEXT.split())
+_TOKEN_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_'+#.-]*|[^\sA-Za-z0-9]")
 
 
-def keywords(text: str, limit: int = 8) -> list[str]:
-    """Distinct content words of `text`, in order of appearance, lower-cased."""
-    seen: list[str] = []
-    for raw in _WORD_RE.findall(text):
-        word = raw.strip("'-").lower()
-        if len(word) < 3 or word in _STOPWORDS or word in seen:
+@dataclass(frozen=True)
+class Topic:
+    """What a prompt is about: key phrases (runs of content words) and proper nouns."""
+
+    phrases: tuple[str, ...]
+    names: tuple[str, ...]
+
+    @property
+    def words(self) -> list[str]:
+        """Every distinct word of the phrases."""
+        out: list[str] = []
+        for phrase in self.phrases:
+            out += [w for w in phrase.split() if w not in out]
+        return out
+
+
+def _is_content_word(word: str) -> bool:
+    low = word.lower()
+    return (len(word) >= 3 or word.isupper()) and low not in _STOPWORDS and low not in _VERBS
+
+
+def topic_of(text: str, limit: int = 6) -> Topic:
+    """Key phrases (at most 4 words each) and proper nouns of `text`, in order."""
+    phrases: list[str] = []
+    names: list[str] = []
+    run: list[str] = []
+    sentence_start = True
+
+    def close() -> None:
+        for i in range(0, len(run), 4):
+            phrase = " ".join(run[i : i + 4])
+            if phrase.lower() not in (p.lower() for p in phrases):
+                phrases.append(phrase)
+        run.clear()
+
+    for piece in _TOKEN_RE.findall(text):
+        word = piece.strip("'.-")
+        if not word or not word[0].isalnum():
+            close()
+            sentence_start = sentence_start or piece in ".!?"
             continue
-        seen.append(word)
-        if len(seen) >= limit:
-            break
-    return seen
+        titled = word[0].isupper() and word[1:].islower()
+        if titled and not sentence_start and word not in names:
+            names.append(word)
+        if titled and sentence_start:
+            word = word.lower()  # "Python ..." at a sentence start is not a proper noun
+        sentence_start = piece.endswith((".", "!", "?"))
+        if _is_content_word(word):
+            run.append(word)
+        else:
+            close()
+        if sentence_start:
+            close()
+    close()
+    return Topic(tuple(phrases[:limit]), tuple(names))
 
 
-# Sentence templates per voice. {a} is a prompt keyword, {b}/{c} keywords or fillers,
+# Sentence templates per voice. {a} is a prompt phrase, {b}/{c} phrases or fillers,
 # {A} a capitalised keyword.
 _VOICES: dict[str, dict[str, tuple[str, ...]]] = {
     "llama": {
@@ -125,8 +180,7 @@ _VOICES: dict[str, dict[str, tuple[str, ...]]] = {
             "In short, {a} works best when you keep {b} simple and well tested.",
             "Here's a quick take on {a}: start with {b}, then refine {c}.",
             "The key point about {a} is how it interacts with {b}.",
-            "A practical approach is to treat {b} as the main constraint and adjust {c} "
-            "around it.",
+            "A practical approach is to treat {b} as the main constraint and adjust {c} around it.",
             "If you're working with {a}, check {b} first, since it's the usual source of "
             "surprises.",
             "Most teams handle {a} by splitting it into smaller steps around {b}.",
@@ -173,10 +227,10 @@ def voice_for(provider: str) -> str:
     return "llama" if provider == "nvidia-nim" else "gpt"
 
 
-def _sentences(rng: random.Random, voice: str, words: list[str], count: int) -> list[str]:
+def _sentences(rng: random.Random, voice: str, topic_: Topic, count: int) -> list[str]:
     spec = _VOICES[voice]
     fillers = list(spec["fillers"])
-    topic = words or ["this topic"]
+    topic = list(topic_.phrases) or ["this topic"]
     templates = rng.sample(spec["sentences"], k=min(count, len(spec["sentences"])))
     out: list[str] = []
     for i, template in enumerate(templates):
@@ -187,7 +241,8 @@ def _sentences(rng: random.Random, voice: str, words: list[str], count: int) -> 
     return out
 
 
-def _last_user_text(messages: Sequence[Mapping[str, Any]]) -> str:
+def last_user_text(messages: Sequence[Mapping[str, Any]]) -> str:
+    """The text of the last user message (empty if none)."""
     for message in reversed(messages):
         if message.get("role") == "user":
             return text_of(message.get("content"))
@@ -195,9 +250,9 @@ def _last_user_text(messages: Sequence[Mapping[str, Any]]) -> str:
 
 
 def _plain_answer(rng: random.Random, voice: str, messages: Sequence[Mapping[str, Any]]) -> str:
-    words = keywords(_last_user_text(messages))
+    topic = topic_of(last_user_text(messages))
     opener = rng.choice(_VOICES[voice]["openers"])
-    body = _sentences(rng, voice, words, rng.randint(1, 5))
+    body = _sentences(rng, voice, topic, rng.randint(1, 5))
     return " ".join([opener, *body]) if opener else " ".join(body)
 
 
@@ -228,21 +283,27 @@ def _tool_followup(rng: random.Random, voice: str, messages: Sequence[Mapping[st
     name = _tool_name_for(messages, last.get("tool_call_id"))
     summary = _summarise_result(text_of(last.get("content")))
     lead = f"Based on the {name} result, {summary}."
-    words = keywords(_last_user_text(messages))
-    return " ".join([lead, *_sentences(rng, voice, words, rng.randint(1, 2))])
+    topic = topic_of(last_user_text(messages))
+    return " ".join([lead, *_sentences(rng, voice, topic, rng.randint(1, 2))])
 
 
 def _tool_schema(tool: Mapping[str, Any]) -> tuple[str, Mapping[str, Any]]:
-    function = tool.get("function") if isinstance(tool.get("function"), Mapping) else tool
-    assert isinstance(function, Mapping)
-    params = function.get("parameters")
-    return str(function.get("name", "tool")), params if isinstance(params, Mapping) else {}
+    function = tool.get("function")
+    spec = function if isinstance(function, Mapping) else tool
+    params = spec.get("parameters")
+    return str(spec.get("name", "tool")), params if isinstance(params, Mapping) else {}
+
+
+def tool_names(tools: Sequence[Mapping[str, Any]]) -> list[str]:
+    """The declared names of OpenAI-style `tools`."""
+    return [_tool_schema(t)[0] for t in tools]
 
 
 def _chosen_tool(
     tools: Sequence[Mapping[str, Any]], tool_choice: object
 ) -> tuple[str, Mapping[str, Any]]:
-    schemas = [_tool_schema(t) for t in tools if isinstance(t, Mapping)]
+    """The tool named by `tool_choice`, else the first one."""
+    schemas = [_tool_schema(t) for t in tools]
     if isinstance(tool_choice, Mapping):
         function = tool_choice.get("function")
         wanted = function.get("name") if isinstance(function, Mapping) else None
@@ -277,8 +338,8 @@ def compose_answer(
         return Answer(_tool_followup(rng, voice, messages))
     if tools and tool_choice != "none" and last.get("role") == "user":
         name, params = _chosen_tool(tools, tool_choice)
-        words = keywords(_last_user_text(messages))
-        args = value_from_schema(params, rng, words, root=params)
+        topic = topic_of(last_user_text(messages))
+        args = value_from_schema(params, rng, topic, root=params)
         call = ToolCall(tool_call_id(rng, provider), name, json.dumps(args))
         return Answer(None, (call,), "tool_calls")
     if response_format and response_format.get("type") in ("json_object", "json_schema"):
@@ -292,14 +353,14 @@ def _json_document(
     messages: Sequence[Mapping[str, Any]],
     response_format: Mapping[str, Any],
 ) -> JSON:
-    words = keywords(_last_user_text(messages))
+    topic = topic_of(last_user_text(messages))
     spec = response_format.get("json_schema")
     schema = spec.get("schema") if isinstance(spec, Mapping) else None
     if isinstance(schema, Mapping) and schema:
-        return value_from_schema(schema, rng, words, root=schema)
+        return value_from_schema(schema, rng, topic, root=schema)
     return {
-        "answer": " ".join(_sentences(rng, voice, words, 1)),
-        "topics": words[:3],
+        "answer": " ".join(_sentences(rng, voice, topic, 1)),
+        "topics": list(topic.phrases[:3]),
         "confidence": round(rng.uniform(0.6, 0.95), 2),
     }
 
@@ -325,20 +386,21 @@ def _resolve(schema: Mapping[str, Any], root: Mapping[str, Any]) -> Mapping[str,
     return node if isinstance(node, Mapping) else {}
 
 
-def _string_for(
-    name: str, schema: Mapping[str, Any], rng: random.Random, words: list[str]
-) -> str:
+def _string_for(name: str, schema: Mapping[str, Any], rng: random.Random, topic: Topic) -> str:
     fmt = schema.get("format")
     if isinstance(fmt, str) and fmt in _FORMATS:
         return _FORMATS[fmt]
     lname = name.lower()
-    pool = words or ["example"]
-    if any(k in lname for k in ("city", "location", "place", "country", "name")):
-        value = rng.choice(pool).title()
+    phrases = list(topic.phrases) or ["example"]
+    if any(k in lname for k in ("city", "location", "place", "country", "name", "user")):
+        names = list(topic.names) or [p.title() for p in phrases]
+        value = rng.choice(names)
     elif lname.endswith("id"):
-        value = f"{rng.choice(pool)}-{rng.randint(100, 999)}"
+        value = f"{topic.words[0] if topic.words else 'item'}-{rng.randint(100, 999)}"
+    elif any(k in lname for k in ("query", "search", "text", "question", "prompt", "topic")):
+        value = " ".join(phrases[:2])
     else:
-        value = " ".join(rng.sample(pool, k=min(len(pool), rng.randint(1, 3))))
+        value = rng.choice(phrases)
     max_len = schema.get("maxLength")
     min_len = schema.get("minLength")
     if isinstance(max_len, int) and max_len >= 0:
@@ -364,7 +426,7 @@ def _number_bounds(schema: Mapping[str, Any], integer: bool) -> tuple[float, flo
 def value_from_schema(
     schema: Mapping[str, Any],
     rng: random.Random,
-    words: list[str],
+    topic: Topic,
     *,
     root: Mapping[str, Any],
     name: str = "",
@@ -382,21 +444,23 @@ def value_from_schema(
         if isinstance(options, list) and options:
             usable = [o for o in options if isinstance(o, Mapping) and o.get("type") != "null"]
             choice = usable[0] if usable else options[0]
-            return value_from_schema(choice, rng, words, root=root, name=name, depth=depth)
+            return value_from_schema(choice, rng, topic, root=root, name=name, depth=depth)
     kind = schema.get("type")
     if isinstance(kind, list):
         kind = next((k for k in kind if k != "null"), "null")
     if kind is None:
         kind = "object" if "properties" in schema else "string"
     if kind == "object":
-        return _object_from_schema(schema, rng, words, root=root, depth=depth)
+        return _object_from_schema(schema, rng, topic, root=root, depth=depth)
     if kind == "array":
-        items = schema.get("items") if isinstance(schema.get("items"), Mapping) else {}
-        lo = schema.get("minItems", 1) if isinstance(schema.get("minItems"), int) else 1
-        hi = schema.get("maxItems", 2) if isinstance(schema.get("maxItems"), int) else 2
-        count = 0 if depth >= 4 else rng.randint(min(lo, hi), max(lo, hi))
+        raw_items = schema.get("items")
+        items: Mapping[str, Any] = raw_items if isinstance(raw_items, Mapping) else {}
+        min_items, max_items = schema.get("minItems"), schema.get("maxItems")
+        lo = min_items if isinstance(min_items, int) else 1
+        hi = max_items if isinstance(max_items, int) else max(lo, 2)
+        count = min(lo, hi) if depth >= 4 else rng.randint(min(lo, hi), hi)
         return [
-            value_from_schema(items, rng, words, root=root, name=name, depth=depth + 1)
+            value_from_schema(items, rng, topic, root=root, name=name, depth=depth + 1)
             for _ in range(count)
         ]
     if kind == "integer":
@@ -409,13 +473,13 @@ def value_from_schema(
         return rng.random() < 0.5
     if kind == "null":
         return None
-    return _string_for(name, schema, rng, words)
+    return _string_for(name, schema, rng, topic)
 
 
 def _object_from_schema(
     schema: Mapping[str, Any],
     rng: random.Random,
-    words: list[str],
+    topic: Topic,
     *,
     root: Mapping[str, Any],
     depth: int,
@@ -431,7 +495,7 @@ def _object_from_schema(
         if key in needed or rng.random() < 0.5:
             sub_schema = sub if isinstance(sub, Mapping) else {}
             out[key] = value_from_schema(
-                sub_schema, rng, words, root=root, name=key, depth=depth + 1
+                sub_schema, rng, topic, root=root, name=key, depth=depth + 1
             )
     return out
 
