@@ -23,6 +23,8 @@ __all__ = ["LoopThread"]
 
 T = TypeVar("T")
 
+#: how often a waiting sync call wakes up to let Ctrl-C through
+_WAKE_S = 0.05
 #: how long a cancelled sync call may take to unwind before Ctrl-C returns anyway
 _CANCEL_GRACE_S = 5.0
 
@@ -71,7 +73,11 @@ class LoopThread:
         finished = threading.Event()
         future = self._submit(_signal_when_done(coro, finished))
         try:
-            return future.result()
+            # Wake up regularly: a simulated or late-delivered SIGINT (Jupyter's interrupt,
+            # _thread.interrupt_main) is only acted on between waits.
+            while True:
+                with contextlib.suppress(concurrent.futures.TimeoutError):
+                    return future.result(timeout=_WAKE_S)
         except KeyboardInterrupt:
             future.cancel()
             finished.wait(_CANCEL_GRACE_S)

@@ -1,0 +1,232 @@
+"""Starfleet auth: the flow driven by hand, then end to end through httpx."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Callable
+from urllib.parse import unquote_plus
+
+import httpx
+import pytest
+from pydantic import SecretStr
+
+import nvgw_nb as nv
+from nvgw_nb.auth import StarfleetAuth, TokenCache
+
+TOKEN_URL = "https://starfleet.example.test/token"
+GATEWAY = "https://gateway.example.test/openai/deployments/gpt-4o/chat/completions"
+
+
+class Clock:
+    """A hand-driven monotonic clock."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def make_auth(clock: Clock | None = None, margin: float = 60.0) -> StarfleetAuth:
+    return StarfleetAuth(
+        client_id=SecretStr("client id+1"),
+        client_secret=SecretStr("s3cr:et/+%"),
+        token_url=TOKEN_URL,
+        refresh_margin_s=margin,
+        clock=clock or Clock(),
+    )
+
+
+def token_response(
+    token: str = "tok-1", expires_in: object = 900, status: int = 200
+) -> httpx.Response:
+    return httpx.Response(
+        status, json={"access_token": token, "token_type": "Bearer", "expires_in": expires_in}
+    )
+
+
+def test_token_request_is_rfc6749_client_credentials() -> None:
+    """Basic auth of the form-encoded id and secret; the seed's grant and scope."""
+    request = make_auth().build_token_request()
+    assert request.method == "POST"
+    assert str(request.url) == TOKEN_URL
+    scheme, _, encoded = request.headers["Authorization"].partition(" ")
+    assert scheme == "Basic"
+    user, _, password = base64.b64decode(encoded).decode().partition(":")
+    assert user == "client+id%2B1"
+    assert (unquote_plus(user), unquote_plus(password)) == ("client id+1", "s3cr:et/+%")
+    assert request.headers["Content-Type"] == "application/x-www-form-urlencoded"
+    assert request.content == b"grant_type=client_credentials&scope=azureopenai-readwrite"
+
+
+def test_flow_fetches_then_reuses_the_token() -> None:
+    """First request: token request, then the call with Bearer; second: no token request."""
+    auth = make_auth()
+    flow = auth.sync_auth_flow(httpx.Request("POST", GATEWAY, headers={"correlationId": "a"}))
+    assert str(next(flow).url) == TOKEN_URL
+    call = flow.send(token_response("tok-1"))
+    assert call.headers["Authorization"] == "Bearer tok-1"
+    with pytest.raises(StopIteration):
+        flow.send(httpx.Response(200, json={}))
+    again = auth.sync_auth_flow(httpx.Request("POST", GATEWAY))
+    assert next(again).headers["Authorization"] == "Bearer tok-1"
+    assert auth.cache.fetched == 1
+
+
+@pytest.mark.parametrize(
+    ("lifetime", "margin", "refresh_after"),
+    [(900, 60, 840), (60, 60, 30), (10, 60, 5), (900, 0, 900)],
+)
+def test_early_refresh_is_min_of_margin_and_half_lifetime(
+    lifetime: float, margin: float, refresh_after: float
+) -> None:
+    """The token is refreshed min(margin, lifetime/2) before it expires."""
+    clock = Clock()
+    cache = TokenCache(margin_s=margin, clock=clock)
+    cache.store("t", lifetime)
+    clock.now += refresh_after - 0.001
+    assert not cache.needs_refresh()
+    clock.now += 0.002
+    assert cache.needs_refresh()
+
+
+def test_401_invalidates_refreshes_and_replays_once_with_a_new_correlation_id() -> None:
+    """G1: a 401 makes exactly one token request and one replay, with a fresh correlationId."""
+    auth = make_auth()
+    flow = auth.sync_auth_flow(httpx.Request("POST", GATEWAY, headers={"correlationId": "first"}))
+    next(flow)
+    call = flow.send(token_response("old"))
+    refresh = flow.send(httpx.Response(401, request=call))
+    assert str(refresh.url) == TOKEN_URL
+    replay = flow.send(token_response("new"))
+    assert replay.headers["Authorization"] == "Bearer new"
+    assert replay.headers["correlationId"] != "first"
+    assert call.headers["correlationId"] == "first"
+    with pytest.raises(StopIteration):
+        flow.send(httpx.Response(401))
+
+
+def test_failed_refresh_keeps_a_still_valid_token() -> None:
+    """A 503 from Starfleet during the early-refresh window keeps the cached token in use."""
+    clock = Clock()
+    auth = make_auth(clock)
+    auth.cache.store("still-good", 900)
+    clock.now += 850  # inside the refresh window, 50 s before expiry
+    flow = auth.sync_auth_flow(httpx.Request("POST", GATEWAY))
+    assert str(next(flow).url) == TOKEN_URL
+    call = flow.send(httpx.Response(503))
+    assert call.headers["Authorization"] == "Bearer still-good"
+    # ... and it does not hammer Starfleet on every call meanwhile.
+    assert next(auth.sync_auth_flow(httpx.Request("POST", GATEWAY))) is not None
+    assert not auth.cache.needs_refresh()
+
+
+def test_refresh_that_raises_keeps_a_still_valid_token() -> None:
+    """A token request that fails in transport (the flow is closed) marks the refresh failed."""
+    clock = Clock()
+    auth = make_auth(clock)
+    auth.cache.store("still-good", 900)
+    clock.now += 850
+    flow = auth.sync_auth_flow(httpx.Request("POST", GATEWAY))
+    next(flow)
+    flow.close()  # what httpx does when sending the token request raised
+    nxt = next(auth.sync_auth_flow(httpx.Request("POST", GATEWAY)))
+    assert nxt.headers["Authorization"] == "Bearer still-good"
+
+
+@pytest.mark.parametrize(
+    ("response", "phase", "names"),
+    [
+        (httpx.Response(503), "status", "HTTP 503"),
+        (
+            httpx.Response(200, text="<html>login</html>", headers={"content-type": "text/html"}),
+            "body",
+            "not JSON",
+        ),
+        (
+            httpx.Response(200, json={"token_type": "Bearer", "expires_in": 900}),
+            "body",
+            "access_token",
+        ),
+        (
+            httpx.Response(200, json={"access_token": "t", "expires_in": "soon"}),
+            "body",
+            "expires_in",
+        ),
+        (httpx.Response(200, json={"access_token": "t", "expires_in": -5}), "body", "expires_in"),
+        (
+            httpx.Response(200, json={"access_token": "t", "expires_in": 9, "token_type": "mac"}),
+            "body",
+            "token_type",
+        ),
+        (httpx.Response(401, json={"error": "invalid_client"}), "rejected", "STARFLEET_SECRET"),
+        (httpx.Response(400, json={"error": "invalid_scope"}), "rejected", "NVGW_TOKEN_SCOPE"),
+    ],
+)
+def test_bad_token_responses_raise_auth_errors(
+    response: httpx.Response, phase: str, names: str
+) -> None:
+    """T1, T3, T4: each bad token response is an AuthError naming the phase and the field."""
+    flow = make_auth().sync_auth_flow(httpx.Request("POST", GATEWAY))
+    next(flow)
+    with pytest.raises(nv.AuthError) as info:
+        flow.send(response)
+    assert info.value.phase == phase
+    assert names in str(info.value)
+    assert "login" not in str(info.value)
+
+
+def test_numeric_string_and_float_lifetimes_are_accepted() -> None:
+    """expires_in may be a number or a numeric string."""
+    for value in ("900", 0.5, 900):
+        flow = make_auth().sync_auth_flow(httpx.Request("POST", GATEWAY))
+        next(flow)
+        assert flow.send(token_response(expires_in=value)).headers["Authorization"]
+
+
+def _mock(handler: Callable[[httpx.Request], httpx.Response]) -> httpx.MockTransport:
+    return httpx.MockTransport(handler)
+
+
+async def test_end_to_end_async_with_mock_transport() -> None:
+    """Through a real AsyncClient: concurrent callers share one token request."""
+    grants = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if str(request.url) == TOKEN_URL:
+            grants.append(request)
+            return token_response("shared")
+        assert request.headers["Authorization"] == "Bearer shared"
+        return httpx.Response(200, json={"ok": True})
+
+    import asyncio
+
+    auth = make_auth()
+    async with httpx.AsyncClient(transport=_mock(handler), auth=auth) as client:
+        responses = await asyncio.gather(*(client.post(GATEWAY, json={}) for _ in range(50)))
+    assert all(r.status_code == 200 for r in responses)
+    assert len(grants) == 1
+
+
+def test_end_to_end_sync_client() -> None:
+    """The same auth works with a plain httpx.Client."""
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if str(request.url) == TOKEN_URL:
+            return token_response("sync-token")
+        return httpx.Response(200, json={"auth": request.headers["Authorization"]})
+
+    with httpx.Client(transport=_mock(handler), auth=make_auth()) as client:
+        assert client.post(GATEWAY).json() == {"auth": "Bearer sync-token"}
+
+
+def test_repr_masks_the_client_id() -> None:
+    """repr shows a masked client id and the token host, never the secret or token."""
+    auth = make_auth()
+    auth.cache.store("tok-secret-value", 900)
+    text = repr(auth)
+    assert "s3cr" not in text
+    assert "tok-secret-value" not in text
+    assert "starfleet.example.test" in text
+    assert json.dumps(text)
