@@ -52,9 +52,13 @@ def test_break_after_text_raises_with_the_partial_text(sim: Simulator, session: 
     sim.inject("nvidia-nim", "S2")
     stream = session.stream("tell me a story")
     seen: list[str] = []
-    with pytest.raises(nv.StreamInterrupted) as info:
+
+    def read_all() -> None:
         for chunk in stream:
             seen.append(str(chunk))
+
+    with pytest.raises(nv.StreamInterrupted) as info:
+        read_all()
     assert seen
     assert info.value.partial_text == "".join(seen)
     assert [a.provider for a in info.value.attempts] == ["nvidia-nim"]

@@ -87,16 +87,17 @@ def prompt_tokens(messages: Sequence[Mapping[str, Any]]) -> int:
     return sum(count_tokens(text_of(m.get("content"))) + 4 for m in messages)
 
 
-_STOPWORD_TEXT = """a about above after again against all also am an and any are as at be
-    because been before being below between both but by can could did do does doing down
-    during each few
-    for from further had has have having he her here hers herself him himself his how i if in
-    into is it its itself just let me more most my myself no nor not now of off on once only or
-    other our ours out over own please same she should so some such than that the their theirs
-    them then there these they this those through to too under until up very was we were what
-    when where which while who whom why will with would you your yours yourself give tell show
-    explain write make need want using use like get one two three short brief briefly sentence
-    sentences describe summarise summarize list"""
+_STOPWORD_TEXT = """
+    a about above after again against all also am an and any are as at be because been before being
+    below between both but by can could did do does doing down during each few for from further
+    had has have having he her here hers herself him himself his how i if in into is it its
+    itself just let me more most my myself no nor not now of off on once only or other our ours
+    out over own please same she should so some such than that the their theirs them then there
+    these they this those through to too under until up very was we were what when where which
+    while who whom why will with would you your yours yourself give tell show explain write
+    make need want using use like get one two three short brief briefly sentence sentences
+    describe summarise summarize list
+"""
 _STOPWORDS = frozenset(_STOPWORD_TEXT.split())
 
 # Imperative verbs that open prompts: not topics.
