@@ -201,13 +201,16 @@ def _chat(args: argparse.Namespace) -> int:
             with session.stream(
                 args.prompt, role=role, providers=providers, fallbacks=fallbacks
             ) as stream:
-                for chunk in stream:
-                    if not args.json:
-                        out.write(chunk.text)
+                try:
+                    for chunk in stream:
+                        if not args.json:
+                            out.write(chunk.text)
+                            out.flush()
+                    result = stream.result
+                finally:
+                    if not args.json and stream.chunks:
+                        out.write("\n")  # end the line, also when the stream broke
                         out.flush()
-                result = stream.result
-            if not args.json:
-                out.write("\n")
         else:
             result = session.chat(args.prompt, role=role, providers=providers, fallbacks=fallbacks)
             if not args.json:
@@ -265,18 +268,20 @@ def _sim(args: argparse.Namespace) -> int:
         return 1
     out = sys.stdout
     try:
-        out.write(
-            f"# nvgw_nb SIMULATOR on {sim.url} (profile {args.profile}, seed {args.seed}, "
-            f"time scale {args.time_scale:g}): simulated NIM, LLM Gateway and Starfleet; "
-            "its credentials are fake and work only here.\n"
-        )
-        out.write(sim.export_lines())
-        out.write(
-            "# Run these export lines in another shell, then use nvgw-nb chat or a notebook.\n"
-            "# Press Ctrl-C to stop the simulator.\n"
-        )
-        out.flush()
-        with _stop_signals(), contextlib.suppress(KeyboardInterrupt):
+        # Signals are armed before the first line: a caller may send Ctrl-C as soon as
+        # it has read the exports.
+        with contextlib.suppress(KeyboardInterrupt), _stop_signals():
+            out.write(
+                f"# nvgw_nb SIMULATOR on {sim.url} (profile {args.profile}, seed {args.seed}, "
+                f"time scale {args.time_scale:g}): simulated NIM, LLM Gateway and Starfleet; "
+                "its credentials are fake and work only here.\n"
+            )
+            out.write(sim.export_lines())
+            out.write(
+                "# Run these export lines in another shell, then use nvgw-nb chat or a "
+                "notebook.\n# Press Ctrl-C to stop the simulator.\n"
+            )
+            out.flush()
             _wait_for_interrupt()
     finally:
         sim.stop()

@@ -263,7 +263,14 @@ class Settings(BaseSettings):
         values: dict[str, Any] = {}
         if env is not None:
             values.update({k.upper(): v for k, v in env.items()})
-        values.update({k: v for k, v in overrides.items() if v is not None})
+        known = _variables()
+        unknown = sorted(k for k in overrides if k not in known)
+        if unknown:
+            raise ConfigError(
+                f"unknown setting(s) {', '.join(unknown)}; see nvgw_nb.Settings for the names"
+            )
+        # One key per field (its variable name), so an override replaces the env value.
+        values.update({known[k]: v for k, v in overrides.items() if v is not None})
         with _isolated(env is not None):
             try:
                 return cls(_env_file=env_file, **values)
@@ -316,20 +323,23 @@ def _isolated(flag: bool) -> Iterator[None]:
         _ISOLATED.reset(token)
 
 
+def _variables() -> dict[str, str]:
+    """Every accepted name of a setting (field, variable, lower-case) → its variable."""
+    names: dict[str, str] = {}
+    for field_name, field in Settings.model_fields.items():
+        alias = field.validation_alias
+        primary = str(alias.choices[0]) if isinstance(alias, AliasChoices) else field_name.upper()
+        choices = alias.choices if isinstance(alias, AliasChoices) else ()
+        for name in (field_name, primary, *map(str, choices)):
+            names[name] = names[name.lower()] = primary
+    return names
+
+
 def _variable_name(loc: tuple[int | str, ...]) -> str:
     if not loc:
         return "settings"
     name = str(loc[0])
-    field = Settings.model_fields.get(name.lower()) or Settings.model_fields.get(name)
-    if field is not None and isinstance(field.validation_alias, AliasChoices):
-        return str(field.validation_alias.choices[0])
-    for field in Settings.model_fields.values():
-        if (
-            isinstance(field.validation_alias, AliasChoices)
-            and name in field.validation_alias.choices
-        ):
-            return str(field.validation_alias.choices[0])
-    return name.upper()
+    return _variables().get(name, name.upper())
 
 
 def _config_error(err: ValidationError) -> ConfigError:

@@ -117,7 +117,6 @@ class Session:
         `transport=`, `breaker_threshold=`, `breaker_cooldown_s=`).
         """
         session_args = {k: overrides.pop(k) for k in _SESSION_ARGS if k in overrides}
-        _check_override_names(overrides)
         settings = Settings.load(env=env, env_file=env_file, **overrides)
         return cls(settings, **session_args)
 
@@ -587,19 +586,6 @@ def _options(local: dict[str, Any]) -> dict[str, Any]:
         "tool_choice",
     )
     return {k: local[k] for k in keys}
-
-
-def _check_override_names(overrides: Mapping[str, Any]) -> None:
-    known = set(Settings.model_fields)
-    for field in Settings.model_fields.values():
-        alias = field.validation_alias
-        if alias is not None and hasattr(alias, "choices"):
-            known.update(str(c) for c in alias.choices)
-    unknown = sorted(k for k in overrides if k not in known)
-    if unknown:
-        raise ConfigError(
-            f"unknown setting(s) {', '.join(unknown)}; see nvgw_nb.Settings for the names"
-        )
 
 
 def connect(

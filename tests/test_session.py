@@ -193,4 +193,5 @@ def test_repr_says_where_it_talks(session: nv.Session) -> None:
     """repr names the state, the target and the order — and nothing secret."""
     text = repr(session)
     assert "open" in text
+    assert "simulator" in text
     assert "nvidia-nim → nvidia-gateway" in text

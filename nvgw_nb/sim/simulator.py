@@ -1,0 +1,212 @@
+"""`Simulator`: NIM, the NVIDIA LLM Gateway and Starfleet on a loopback port."""
+
+from __future__ import annotations
+
+import ipaddress
+import math
+import shlex
+import threading
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+import httpx
+
+from nvgw_nb.sim.core import SimCore
+from nvgw_nb.sim.profiles import PROFILES, Profile
+from nvgw_nb.sim.server import SimServer, make_mock_transport
+
+if TYPE_CHECKING:
+    from nvgw_nb.session import Session
+
+__all__ = ["Simulator"]
+
+_API_VERSION = "2024-12-01-preview"
+_GATEWAY_MODEL = "gpt-4o-mini"
+
+
+class Simulator:
+    """A loopback HTTP server that impersonates NIM, the LLM Gateway and Starfleet.
+
+    Credentials are generated per instance; `env()` gives the variables a Session reads.
+
+    Example::
+
+        with Simulator(profile="flaky-nim", seed=7, time_scale=0.1) as sim:
+            session = sim.session()
+            sim.inject("nvidia-nim", "N1")
+    """
+
+    def __init__(
+        self,
+        profile: str | Profile = "healthy",
+        seed: int = 0,
+        time_scale: float = 1.0,
+        *,
+        token_lifetime: float = 900.0,
+        host: str = "127.0.0.1",
+        port: int = 0,
+    ) -> None:
+        if isinstance(profile, str):
+            if profile not in PROFILES:
+                raise ValueError(
+                    f"profile: unknown profile {profile!r}; valid profiles: "
+                    f"{', '.join(sorted(PROFILES))}"
+                )
+            profile = PROFILES[profile]
+        elif not isinstance(profile, Profile):
+            raise ValueError(f"profile: expected a profile name or Profile, got {profile!r}")
+        if isinstance(seed, bool) or not isinstance(seed, int):
+            raise ValueError(f"seed: expected an integer, got {seed!r}")
+        if (
+            isinstance(time_scale, bool)
+            or not isinstance(time_scale, (int, float))
+            or not math.isfinite(time_scale)
+            or time_scale < 0
+        ):
+            raise ValueError(f"time_scale: expected a finite number >= 0, got {time_scale!r}")
+        if (
+            isinstance(token_lifetime, bool)
+            or not isinstance(token_lifetime, (int, float))
+            or not math.isfinite(token_lifetime)
+            or token_lifetime <= 0
+        ):
+            raise ValueError(f"token_lifetime: expected seconds > 0, got {token_lifetime!r}")
+        if not _is_loopback(host):
+            raise ValueError(f"host: the simulator only binds loopback addresses, got {host!r}")
+        if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
+            raise ValueError(f"port: expected 0-65535, got {port!r}")
+        self._profile = profile
+        self._seed = seed
+        self._host = "127.0.0.1" if host == "localhost" else host
+        self._port = port
+        self._core = SimCore(
+            profile, seed=seed, time_scale=float(time_scale), token_lifetime=token_lifetime
+        )
+        self._server: SimServer | None = None
+        self._lock = threading.Lock()
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def start(self) -> Simulator:
+        """Start serving (idempotent); returns self."""
+        with self._lock:
+            if self._server is None:
+                server = SimServer(self._core, self._host, self._port)
+                server.start()
+                self._server = server
+        return self
+
+    def stop(self) -> None:
+        """Stop serving (idempotent)."""
+        with self._lock:
+            server, self._server = self._server, None
+        if server is not None:
+            server.stop()
+
+    def __enter__(self) -> Simulator:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    # ------------------------------------------------------------------ addresses
+
+    @property
+    def url(self) -> str:
+        """Base URL, e.g. ``http://127.0.0.1:53117``."""
+        server = self._server
+        if server is None:
+            raise RuntimeError("Simulator is not running: call start() or use it as `with ...:`")
+        host = f"[{self._host}]" if ":" in self._host else self._host
+        return f"http://{host}:{server.port}"
+
+    def url_for(self, provider: str) -> str:
+        """The base URL an official SDK expects for `provider`."""
+        paths = {
+            "nvidia-nim": "/nim/v1",
+            "nvidia-gateway": "/llm/v1/azure",
+            "starfleet": "/starfleet/token",
+        }
+        if provider not in paths:
+            raise ValueError(
+                f"provider: unknown provider {provider!r}; expected one of {', '.join(paths)}"
+            )
+        return self.url + paths[provider]
+
+    def env(self) -> dict[str, str]:
+        """The environment variables that point a Session at this simulator."""
+        creds = self._core.credentials
+        url = self.url
+        return {
+            "NVIDIA_NIM_API_KEY": creds.nim_api_key,
+            "NVIDIA_NIM_BASE_URL": f"{url}/nim/v1",
+            "NVIDIA_LLM_GATEWAY_ENABLED": "true",
+            "STARFLEET_ID": creds.client_id,
+            "STARFLEET_SECRET": creds.client_secret,
+            "STARFLEET_TOKEN_URL": f"{url}/starfleet/token",
+            "LLM_GATEWAY_BASE_URL": f"{url}/llm/v1/azure",
+            "LLM_GATEWAY_API_VERSION": _API_VERSION,
+            "LLM_GATEWAY_MODEL": _GATEWAY_MODEL,
+            "NVGW_NVCF_STATUS_URL": f"{url}/nvcf/v2/nvcf/pexec/status",
+        }
+
+    def export_lines(self) -> str:
+        """``export NAME=value`` lines (shell-quoted) for ``eval "$(nvgw-nb sim)"``."""
+        return "".join(f"export {k}={shlex.quote(v)}\n" for k, v in self.env().items())
+
+    def session(self, **overrides: object) -> Session:
+        """A Session configured from `env()` (no .env file), marked as simulated."""
+        from nvgw_nb.session import Session
+
+        overrides.setdefault("simulator", self)
+        return Session.from_env(env=self.env(), env_file=None, **overrides)
+
+    def transport(self) -> httpx.MockTransport:
+        """An `httpx.MockTransport` over the same state: no server, no sleeping."""
+        return make_mock_transport(self._core)
+
+    # ------------------------------------------------------------------ control
+
+    def inject(self, provider: str, fault_id: str, times: int = 1) -> None:
+        """Queue `fault_id` (FAULTS.md) for the next `times` requests to `provider`."""
+        self._core.inject(provider, fault_id, times)
+
+    def revoke_tokens(self) -> None:
+        """Invalidate every issued Starfleet token (the gateway then answers 401)."""
+        self._core.revoke_tokens()
+
+    def stats(self) -> dict[str, Any]:
+        """Counters: requests, responses, grants, faults, correlationIds, concurrency."""
+        return self._core.stats()
+
+    def reset_stats(self) -> None:
+        """Zero the counters."""
+        self._core.reset_stats()
+
+    @property
+    def profile(self) -> Profile:
+        """The active profile."""
+        return self._profile
+
+    @property
+    def seed(self) -> int:
+        """The seed of every deterministic draw."""
+        return self._seed
+
+    def __repr__(self) -> str:
+        url = self.url if self._server is not None else None
+        return f"Simulator(profile={self._profile.name!r}, seed={self._seed}, url={url!r})"
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
