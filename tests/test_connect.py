@@ -1,0 +1,80 @@
+"""nv.connect(): the simulator with a banner when there are no credentials; inside Jupyter too."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from jupyter_client.manager import start_new_kernel
+
+import nvgw_nb as nv
+
+
+def test_connect_without_credentials_uses_the_simulator(capsys: pytest.CaptureFixture[str]) -> None:
+    """No NVIDIA_NIM_API_KEY anywhere: a simulated Session and a visible banner."""
+    with nv.connect(time_scale=0) as session:
+        assert session.simulated
+        result = session.chat("hello")
+        assert result.simulated
+        simulator = session.simulator
+    assert "SIMULATOR" in capsys.readouterr().err
+    assert simulator is not None
+    with pytest.raises(RuntimeError):
+        simulator.url  # noqa: B018 - closing the Session stopped its simulator
+
+
+def test_connect_quiet_prints_nothing(capsys: pytest.CaptureFixture[str]) -> None:
+    """quiet=True hides the banner."""
+    with nv.connect(time_scale=0, quiet=True):
+        pass
+    assert capsys.readouterr().err == ""
+
+
+def test_connect_with_credentials_uses_real_endpoints(tmp_path: Path) -> None:
+    """Credentials in .env: a real-endpoint Session (built without any request)."""
+    (tmp_path / ".env").write_text(
+        "NVIDIA_NIM_API_KEY=placeholder-key\nNVIDIA_LLM_GATEWAY_ENABLED=false\n"
+    )
+    with nv.connect() as session:
+        assert not session.simulated
+        assert session.settings.nvidia_nim_base_url == "https://integrate.api.nvidia.com/v1"
+        assert session.provider_order == ("nvidia-nim",)
+
+
+def test_sync_chat_in_a_real_jupyter_kernel() -> None:
+    """In an IPython kernel (whose event loop is running) a sync chat just works."""
+    manager, client = start_new_kernel(
+        kernel_name="python3", extra_arguments=["--HistoryManager.enabled=False"]
+    )
+    try:
+        code = (
+            "import asyncio, nvgw_nb as nv\n"
+            "session = nv.connect(time_scale=0)\n"
+            "loop_running = asyncio.get_event_loop().is_running()\n"
+            "r = session.chat('hello from a cell', role='router')\n"
+            "r2 = await session.achat('and awaited', role='router')\n"
+            "print(loop_running, r.served_by, r2.served_by)\n"
+            "session.close()\n"
+        )
+        reply = client.execute_interactive(code, timeout=60, output_hook=_collect)
+        assert reply["content"]["status"] == "ok", reply["content"]
+    finally:
+        client.stop_channels()
+        manager.shutdown_kernel(now=True)
+    assert "True nvidia-nim nvidia-nim" in "".join(_OUTPUT)
+    assert any("simulator" in text for text in _DISPLAYED), "the banner is displayed as HTML"
+
+
+_OUTPUT: list[str] = []
+_DISPLAYED: list[str] = []
+
+
+def _collect(message: dict[str, Any]) -> None:
+    content = message["content"]
+    if message["msg_type"] == "stream":
+        _OUTPUT.append(content["text"])
+    elif message["msg_type"] == "display_data":
+        _DISPLAYED.append(content["data"].get("text/html", ""))
+    elif message["msg_type"] == "error":
+        _OUTPUT.append("\n".join(content["traceback"]))
