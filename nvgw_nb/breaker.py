@@ -26,7 +26,7 @@ class CircuitBreaker:
     failures: int = 0
     opened_at: float | None = None
     reason: str | None = None
-    _trial_running: bool = field(default=False, repr=False)
+    _trial_started: float | None = field(default=None, repr=False)
 
     @property
     def state(self) -> BreakerState:
@@ -48,27 +48,33 @@ class CircuitBreaker:
         state = self.state
         if state == "closed":
             return True
-        if state == "half_open" and not self._trial_running:
-            self._trial_running = True
+        if state == "half_open" and not self._trial_running():
+            self._trial_started = self.clock()
             return True
         return False
+
+    def _trial_running(self) -> bool:
+        # A trial that never reported back (its call was cancelled) expires after a
+        # cooldown, so the breaker cannot stay stuck half-open.
+        started = self._trial_started
+        return started is not None and self.clock() - started < self.cooldown_s
 
     def record_success(self) -> None:
         self.failures = 0
         self.opened_at = None
         self.reason = None
-        self._trial_running = False
+        self._trial_started = None
 
     def record_failure(self, reason: str) -> None:
         self.failures += 1
-        if self._trial_running or self.failures >= self.threshold:
+        if self._trial_started is not None or self.failures >= self.threshold:
             self.trip(reason)
 
     def trip(self, reason: str) -> None:
         """Open now, for a full cooldown."""
         self.opened_at = self.clock()
         self.reason = reason
-        self._trial_running = False
+        self._trial_started = None
 
     def describe(self) -> str:
         """A short human description, e.g. 'cooling down 12 s (3 failures: timeout)'."""
