@@ -48,6 +48,8 @@ DEFAULT_NIM_MODEL = "meta/llama-4-scout-17b-16e-instruct"
 # Shapes of real API keys: a plain field holding one is almost certainly a paste into
 # the wrong variable, and echoing it in an error would leak it.
 _KEY_SHAPES = re.compile(r"(nvapi-|sk-|sk-ant-|AIza)[A-Za-z0-9_\-]{8,}")
+# The placeholders of .env.example ("nvapi-YOUR_KEY_HERE", "your-starfleet-client-id").
+_PLACEHOLDER = re.compile(r"(?i)(^|[-_])your[-_]|_here$")
 _LOOPBACK_NAMES = {"localhost", "localhost.localdomain"}
 
 # When set, `Settings` reads only the init arguments (an explicit env mapping), not
@@ -174,6 +176,11 @@ class Settings(BaseSettings):
                 raise ValueError("is wrapped in quotes; remove them")
             if any(ch in value for ch in "\r\n\t "):
                 raise ValueError("contains whitespace; paste the value again")
+            if _PLACEHOLDER.search(value):
+                raise ValueError(
+                    "still holds the placeholder from .env.example: put the real value there, "
+                    "or delete the line to use the simulator"
+                )
         return value
 
     @field_validator(

@@ -156,7 +156,7 @@ class Simulator:
         }
 
     def export_lines(self) -> str:
-        """``export NAME=value`` lines (shell-quoted) for ``eval "$(nvgw-nb sim)"``."""
+        """``export NAME=value`` lines (shell-quoted), as `nvgw-nb sim` prints them."""
         return "".join(f"export {k}={shlex.quote(v)}\n" for k, v in self.env().items())
 
     def session(self, **overrides: object) -> Session:

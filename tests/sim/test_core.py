@@ -555,7 +555,7 @@ def test_content_is_identical_in_another_process() -> None:
         [str(Path(nvgw_nb.__file__).resolve().parents[1]), os.environ.get("PYTHONPATH", "")]
     )
     for hash_seed in ("1", "2"):
-        out = subprocess.run(  # noqa: S603 - our own interpreter, fixed arguments
+        out = subprocess.run(
             [sys.executable, "-c", code],
             capture_output=True,
             text=True,

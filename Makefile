@@ -1,0 +1,43 @@
+# nvgw_nb: `make demo` and `make test` work on a fresh machine with python3 (>= 3.10).
+# Each creates .venv when missing and installs the package with its dev extra; the
+# stamp file is rebuilt only when pyproject.toml changes, so a second run installs nothing.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.nvgw_nb-installed
+
+.PHONY: venv demo test lint lab clean distclean
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --upgrade pip
+	$(BIN)/python -m pip install -e '.[dev]'
+	touch $(STAMP)
+
+demo: venv
+	$(BIN)/python -m nvgw_nb.demo
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+test: lint
+	$(BIN)/pytest
+
+lab: venv
+	@if [ -d notebooks ] && [ -x $(BIN)/jupyter-lab ]; then \
+		$(BIN)/jupyter-lab notebooks/; \
+	else \
+		echo "The notebooks (and JupyterLab) arrive in a later issue; try 'make demo' meanwhile."; \
+	fi
+
+clean:
+	rm -rf out build dist .pytest_cache .mypy_cache .ruff_cache
+	find . -path ./$(VENV) -prune -o -type d -name __pycache__ -prune -exec rm -rf {} +
+
+distclean: clean
+	rm -rf $(VENV)
