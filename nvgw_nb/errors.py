@@ -34,7 +34,9 @@ variable, the host and the status instead.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, ClassVar, TypedDict
+
+from typing_extensions import Unpack
 
 if TYPE_CHECKING:
     from nvgw_nb.results import Attempt
@@ -135,6 +137,14 @@ class AuthError(NvgwError):
         self.correlation_ids = list(correlation_ids)
 
 
+class ErrorDetails(TypedDict, total=False):
+    """Optional keywords every ProviderError takes."""
+
+    status_code: int | None
+    request_id: str | None
+    attempts: Sequence[Attempt]
+
+
 class ProviderError(NvgwError):
     """One provider failed one attempt."""
 
@@ -176,17 +186,9 @@ class ProviderTimeout(ProviderError):
         phase: str,
         elapsed_s: float,
         provider: str,
-        status_code: int | None = None,
-        request_id: str | None = None,
-        attempts: Sequence[Attempt] = (),
+        **details: Unpack[ErrorDetails],
     ) -> None:
-        super().__init__(
-            message,
-            provider=provider,
-            status_code=status_code,
-            request_id=request_id,
-            attempts=attempts,
-        )
+        super().__init__(message, provider=provider, **details)
         self.phase = phase
         self.elapsed_s = elapsed_s
 
@@ -227,17 +229,9 @@ class RateLimited(ProviderStatusError):
         *,
         retry_after_s: float | None,
         provider: str,
-        status_code: int | None = None,
-        request_id: str | None = None,
-        attempts: Sequence[Attempt] = (),
+        **details: Unpack[ErrorDetails],
     ) -> None:
-        super().__init__(
-            message,
-            provider=provider,
-            status_code=status_code,
-            request_id=request_id,
-            attempts=attempts,
-        )
+        super().__init__(message, provider=provider, **details)
         self.retry_after_s = retry_after_s
 
 
@@ -290,17 +284,9 @@ class ToolCallError(ProviderError):
         *,
         tool_name: str | None,
         provider: str,
-        status_code: int | None = None,
-        request_id: str | None = None,
-        attempts: Sequence[Attempt] = (),
+        **details: Unpack[ErrorDetails],
     ) -> None:
-        super().__init__(
-            message,
-            provider=provider,
-            status_code=status_code,
-            request_id=request_id,
-            attempts=attempts,
-        )
+        super().__init__(message, provider=provider, **details)
         self.tool_name = tool_name
 
 
@@ -339,17 +325,9 @@ class StreamInterrupted(ProviderError):
         *,
         partial_text: str,
         provider: str,
-        status_code: int | None = None,
-        request_id: str | None = None,
-        attempts: Sequence[Attempt] = (),
+        **details: Unpack[ErrorDetails],
     ) -> None:
-        super().__init__(
-            message,
-            provider=provider,
-            status_code=status_code,
-            request_id=request_id,
-            attempts=attempts,
-        )
+        super().__init__(message, provider=provider, **details)
         self.partial_text = partial_text
 
 

@@ -13,18 +13,22 @@ from urllib.parse import quote
 
 import httpx
 
-from nvgw_nb.errors import ProviderError
 from nvgw_nb.providers import openai_format
-from nvgw_nb.providers.base import Provider, Reply, StreamParser, first_header
+from nvgw_nb.providers.base import first_header
+from nvgw_nb.providers.openai_format import OpenAICompatible
 from nvgw_nb.results import ChatRequest
 
 __all__ = ["GatewayProvider"]
 
 
-class GatewayProvider(Provider):
+class GatewayProvider(OpenAICompatible):
     """`nvidia-gateway`: Azure OpenAI's deployment route."""
 
     name = "nvidia-gateway"
+    auth_hint = (
+        "the gateway refused the Starfleet token — check that the client in "
+        "STARFLEET_ID is entitled to this deployment and within its quota"
+    )
     key_variable = "STARFLEET_ID and STARFLEET_SECRET"
 
     def __init__(self, *, base_url: str, api_version: str) -> None:
@@ -41,26 +45,6 @@ class GatewayProvider(Provider):
                 "Accept": "text/event-stream" if request.stream else "application/json",
                 "correlationId": str(uuid.uuid4()),
             },
-        )
-
-    def parse_response(self, response: httpx.Response) -> Reply:
-        return openai_format.parse_completion(
-            openai_format.read_json(response, self.name), self.name
-        )
-
-    def stream_parser(self) -> StreamParser:
-        return openai_format.OpenAIStreamParser(self.name)
-
-    def status_error(self, response: httpx.Response, model: str) -> ProviderError:
-        return openai_format.status_error(
-            response,
-            provider=self.name,
-            model=model,
-            request_id=self.request_id(response),
-            auth_hint=(
-                "the gateway refused the Starfleet token — check that the client in "
-                "STARFLEET_ID is entitled to this deployment and within its quota"
-            ),
         )
 
     def request_id(self, response: httpx.Response) -> str | None:

@@ -8,18 +8,19 @@ from __future__ import annotations
 
 import httpx
 
-from nvgw_nb.errors import ProviderError
 from nvgw_nb.providers import openai_format
-from nvgw_nb.providers.base import Provider, Reply, StreamParser, first_header
+from nvgw_nb.providers.base import first_header
+from nvgw_nb.providers.openai_format import OpenAICompatible
 from nvgw_nb.results import ChatRequest
 
 __all__ = ["NimProvider"]
 
 
-class NimProvider(Provider):
+class NimProvider(OpenAICompatible):
     """`nvidia-nim`: `Authorization: Bearer $NVIDIA_NIM_API_KEY` (applied by the Session's auth)."""
 
     name = "nvidia-nim"
+    auth_hint = "check NVIDIA_NIM_API_KEY (a key from build.nvidia.com, starting nvapi-)"
     key_variable = "NVIDIA_NIM_API_KEY"
 
     def __init__(self, *, base_url: str, status_url: str) -> None:
@@ -43,23 +44,6 @@ class NimProvider(Provider):
     def models_request(self) -> httpx.Request:
         """GET /v1/models."""
         return httpx.Request("GET", f"{self.base_url}/models")
-
-    def parse_response(self, response: httpx.Response) -> Reply:
-        return openai_format.parse_completion(
-            openai_format.read_json(response, self.name), self.name
-        )
-
-    def stream_parser(self) -> StreamParser:
-        return openai_format.OpenAIStreamParser(self.name)
-
-    def status_error(self, response: httpx.Response, model: str) -> ProviderError:
-        return openai_format.status_error(
-            response,
-            provider=self.name,
-            model=model,
-            request_id=self.request_id(response),
-            auth_hint="check NVIDIA_NIM_API_KEY (a key from build.nvidia.com, starting nvapi-)",
-        )
 
     def request_id(self, response: httpx.Response) -> str | None:
         return first_header(response, "nvcf-reqid", "x-request-id")

@@ -8,7 +8,7 @@ vLLM's `{"object":"error"}`, and the `{"error":{…}}` envelope of Azure and Ope
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, ClassVar
 
 import httpx
 
@@ -24,11 +24,12 @@ from nvgw_nb.errors import (
     RateLimited,
     ServerError,
 )
-from nvgw_nb.providers.base import RawToolCall, Reply, StreamParser
+from nvgw_nb.providers.base import Provider, RawToolCall, Reply, StreamParser
 from nvgw_nb.results import ChatRequest, Message, Usage
 from nvgw_nb.retry import parse_retry_after
 
 __all__ = [
+    "OpenAICompatible",
     "OpenAIStreamParser",
     "error_detail",
     "parse_completion",
@@ -313,3 +314,25 @@ def status_error(
     if status not in (408, 409):
         error.retries = 0
     return error
+
+
+class OpenAICompatible(Provider):
+    """A provider that speaks this format: parsing and errors come for free."""
+
+    #: what to check when the provider answers 401/403
+    auth_hint: ClassVar[str]
+
+    def parse_response(self, response: httpx.Response) -> Reply:
+        return parse_completion(read_json(response, self.name), self.name)
+
+    def stream_parser(self) -> StreamParser:
+        return OpenAIStreamParser(self.name)
+
+    def status_error(self, response: httpx.Response, model: str) -> ProviderError:
+        return status_error(
+            response,
+            provider=self.name,
+            model=model,
+            request_id=self.request_id(response),
+            auth_hint=self.auth_hint,
+        )
