@@ -14,7 +14,7 @@ import asyncio
 import concurrent.futures
 import contextlib
 import threading
-from collections.abc import AsyncIterator, Awaitable, Coroutine, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
 from typing import Any, TypeVar
 
 from nvgw_nb.errors import ConfigError, SessionClosed
@@ -56,11 +56,39 @@ class LoopThread:
         """True when called from this loop's own thread."""
         return threading.current_thread() is self._thread
 
-    def _submit(self, coro: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
+    def _submit(
+        self, coro: Coroutine[Any, Any, T], on_done: Callable[[], object] | None = None
+    ) -> tuple[concurrent.futures.Future[T], threading.Event]:
+        """Start `coro` as a task on the loop: its future, and an event set once it has
+        really finished (cancelled work included, unlike the future, which reports a
+        cancellation at once)."""
         if self.closed:
             coro.close()
             raise SessionClosed("This Session is closed; create a new one with nv.connect()")
-        return asyncio.run_coroutine_threadsafe(coro, self.loop)
+        future: concurrent.futures.Future[T] = concurrent.futures.Future()
+        finished = threading.Event()
+
+        def settle(task: asyncio.Task[T]) -> None:
+            finished.set()
+            if on_done is not None:
+                on_done()
+            with contextlib.suppress(concurrent.futures.InvalidStateError):
+                if task.cancelled():
+                    future.cancel()
+                elif (error := task.exception()) is not None:
+                    future.set_exception(error)
+                else:
+                    future.set_result(task.result())
+
+        def start() -> None:
+            task = self.loop.create_task(coro)
+            task.add_done_callback(settle)
+            future.add_done_callback(
+                lambda f: self.loop.call_soon_threadsafe(task.cancel) if f.cancelled() else None
+            )
+
+        self.loop.call_soon_threadsafe(start)
+        return future, finished
 
     def run(self, coro: Coroutine[Any, Any, T]) -> T:
         """Run `coro` on the loop and wait for its result (sync callers)."""
@@ -70,8 +98,7 @@ class LoopThread:
                 "A sync Session method was called from the Session's own event loop, "
                 "where it would deadlock; use the async form (await session.achat(...))"
             )
-        finished = threading.Event()
-        future = self._submit(_signal_when_done(coro, finished))
+        future, finished = self._submit(coro)
         try:
             # Wake up regularly: a simulated or late-delivered SIGINT (Jupyter's interrupt,
             # _thread.interrupt_main) is only acted on between waits.
@@ -87,14 +114,21 @@ class LoopThread:
         """Await `awaitable` on the loop from any other loop (cancellation propagates)."""
         if self.closed:
             raise SessionClosed("This Session is closed; create a new one with nv.connect()")
-        try:
-            running = asyncio.get_running_loop()
-        except RuntimeError:  # pragma: no cover - arun is only awaited from a loop
-            running = None
-        if running is self.loop:
+        caller = asyncio.get_running_loop()
+        if caller is self.loop:
             return await awaitable
-        future = self._submit(_as_coroutine(awaitable))
-        return await asyncio.wrap_future(future)
+        unwound = asyncio.Event()
+        future, _ = self._submit(
+            _as_coroutine(awaitable), on_done=lambda: caller.call_soon_threadsafe(unwound.set)
+        )
+        try:
+            return await asyncio.wrap_future(future)
+        except asyncio.CancelledError:
+            # Propagate, but only once the work on the Session's loop has stopped.
+            future.cancel()
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(unwound.wait(), _CANCEL_GRACE_S)
+            raise
 
     def iterate(self, agen: AsyncIterator[T]) -> Iterator[T]:
         """Iterate an async iterator that lives on the loop, from sync code."""
@@ -124,13 +158,6 @@ class LoopThread:
         self.closed = True
         self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join(timeout=10)
-
-
-async def _signal_when_done(coro: Coroutine[Any, Any, T], finished: threading.Event) -> T:
-    try:
-        return await coro
-    finally:
-        finished.set()
 
 
 async def _shutdown() -> None:

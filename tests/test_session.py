@@ -195,3 +195,26 @@ def test_repr_says_where_it_talks(session: nv.Session) -> None:
     assert "open" in text
     assert "simulator" in text
     assert "nvidia-nim → nvidia-gateway" in text
+
+
+async def test_cancelling_achat_cancels_the_request(sim: Simulator, session: nv.Session) -> None:
+    """task.cancel() on an awaiting achat cancels the work on the Session's loop."""
+    sim.inject("nvidia-nim", "C2")
+    task = asyncio.create_task(session.achat("stall", providers=["nvidia-nim"]))
+    for _ in range(500):  # until the request is in flight on the simulator
+        if sim.stats()["requests"]["nvidia-nim"]["chat"]:
+            break
+        await asyncio.sleep(0.01)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    pending = session._portal.run(_other_tasks())
+    assert pending == 0
+    assert (await session.achat("and now?")).content
+
+
+async def _other_tasks() -> int:
+    """Tasks still running on the current loop besides this one."""
+    await asyncio.sleep(0)
+    current = asyncio.current_task()
+    return sum(1 for t in asyncio.all_tasks() if t is not current and not t.done())
