@@ -12,7 +12,8 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from contextlib import aclosing
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
@@ -31,8 +32,8 @@ from nvgw_nb.errors import (
     MalformedResponse,
     ModelNotFound,
     NvgwError,
+    ProviderAuthError,
     ProviderConnectionError,
-    ProviderStatusError,
     ProviderTimeout,
     ProviderUnreachable,
     RateLimited,
@@ -112,17 +113,16 @@ class Engine:
         assert result is not None
         return result
 
-    async def stream(
+    def stream(
         self, request: ChatRequest, plan: Sequence[Step]
     ) -> AsyncIterator[StreamChunk | ChatResult]:
         """Text chunks as they arrive, then the ChatResult as the last item."""
-        async for item in self._run(request, plan):
-            yield item
+        return self._run(request, plan)
 
     # --- the loop over providers and retries --------------------------------------------
     async def _run(
         self, request: ChatRequest, plan: Sequence[Step]
-    ) -> AsyncIterator[StreamChunk | ChatResult]:
+    ) -> AsyncGenerator[StreamChunk | ChatResult, None]:
         started = self.clock()
         call_deadline = started + self.deadlines.call_s
         attempts: list[Attempt] = []
@@ -141,11 +141,15 @@ class Engine:
             backoff = 0.0
             while True:
                 outcome: _Outcome | None = None
-                async for item in self._attempt(request, step, retry + 1, backoff, call_deadline):
-                    if isinstance(item, _Outcome):
-                        outcome = item
-                    else:
-                        yield item
+                # aclosing: a reader that stops early closes the response at once, not at GC.
+                async with aclosing(
+                    self._attempt(request, step, retry + 1, backoff, call_deadline)
+                ) as items:
+                    async for item in items:
+                        if isinstance(item, _Outcome):
+                            outcome = item
+                        else:
+                            yield item
                 assert outcome is not None
                 attempts.append(outcome.attempt)
                 if outcome.result is not None:
@@ -183,7 +187,7 @@ class Engine:
     def _judge(self, breaker: CircuitBreaker, error: NvgwError) -> None:
         if isinstance(error, AuthError) and error.phase in ("rejected", "replay"):
             breaker.trip(f"auth broken: {error.kind}")
-        elif isinstance(error, ProviderStatusError) and error.kind == "provider_auth":
+        elif isinstance(error, ProviderAuthError):
             breaker.trip("credentials rejected")
         elif error.falls_over and not isinstance(error, ModelNotFound):
             breaker.record_failure(error.kind)
@@ -213,7 +217,7 @@ class Engine:
         number: int,
         backoff: float,
         call_deadline: float,
-    ) -> AsyncIterator[StreamChunk | _Outcome]:
+    ) -> AsyncGenerator[StreamChunk | _Outcome, None]:
         provider = self.providers[step.provider]
         breaker = self.breakers[step.provider]
         http_request = provider.build_request(request, step.model)
