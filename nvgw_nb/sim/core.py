@@ -1,8 +1,18 @@
 """The simulator's core: a function from a request to a response *plan*, plus its state.
 
 `SimCore.handle` does no I/O and never sleeps; the adapters in `server.py` carry out the
-plan (delays, streamed chunks, aborts, stalls). This module speaks the providers' wire
-formats on its own and shares no code with the SDK (see WIRE.md).
+plan (delays, streamed chunks, aborts, stalls). This module holds the state (tokens, fault
+queues, rate windows, counters), routes each request and decides which answer it gets.
+The rest is pure and imported one way only:
+
+- `chat_request.py` parses and validates a chat body;
+- `completion.py` plans the answer to an accepted chat request (content, latency, SSE);
+- `faults.py` renders what each FAULTS.md id does to an answer;
+- `wire.py` renders the providers' bodies and headers;
+- `plan.py` defines `SimRequest` and `SimResponse` (re-exported here).
+
+The simulator speaks the providers' wire formats on its own and shares no code with the
+SDK (see WIRE.md).
 """
 
 from __future__ import annotations
@@ -13,21 +23,21 @@ import copy
 import hashlib
 import json
 import math
-import random
 import secrets
-import string
 import threading
 import time
 import uuid
 from collections import defaultdict, deque
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, unquote_plus
 
-from nvgw_nb.sim import content
-from nvgw_nb.sim.content import Answer, ToolCall
+from nvgw_nb.sim import content, faults, wire
+from nvgw_nb.sim.chat_request import ChatRequest, content_key, parse_body, validate_chat
+from nvgw_nb.sim.completion import plan_chat
+from nvgw_nb.sim.plan import SimRequest, SimResponse
 from nvgw_nb.sim.profiles import FAULT_IDS, PROVIDERS, Profile
 
 __all__ = [
@@ -57,75 +67,8 @@ API_VERSIONS: tuple[str, ...] = (
 )
 OAUTH_SCOPE = "azureopenai-readwrite"
 
-# (TTFT median s, sigma, tokens/s median, sigma_tps): FACTS.md section 4, our modelling choice.
-_LATENCY: Mapping[str, tuple[float, float, float, float]] = {
-    "meta/llama-4-scout-17b-16e-instruct": (0.50, 0.6, 120.0, 0.40),
-    "meta/llama-4-maverick-17b-128e-instruct": (0.70, 0.6, 100.0, 0.40),
-    "meta/llama-3.3-70b-instruct": (0.60, 0.6, 50.0, 0.40),
-    "gpt-4o": (0.80, 0.5, 80.0, 0.35),
-    "gpt-4o-mini": (0.70, 0.5, 90.0, 0.35),
-}
-_NIM_CREATED = 735790403
 _GATEWAY_NOMINAL_RPM = 2700  # gpt-4o Global Standard default quota (FACTS.md section 4)
 _SIM_HEADER = ("x-nvgw-simulator", "1")
-_DONE = b"data: [DONE]\n\n"
-
-_SAFE = {"filtered": False, "severity": "safe"}
-_PROMPT_FILTER = {
-    "hate": _SAFE,
-    "jailbreak": {"filtered": False, "detected": False},
-    "self_harm": _SAFE,
-    "sexual": _SAFE,
-    "violence": _SAFE,
-}
-_CHOICE_FILTER = {
-    "hate": _SAFE,
-    "protected_material_code": {"filtered": False, "detected": False},
-    "protected_material_text": {"filtered": False, "detected": False},
-    "self_harm": _SAFE,
-    "sexual": _SAFE,
-    "violence": _SAFE,
-}
-_CHUNK_FILTER = {"hate": _SAFE, "self_harm": _SAFE, "sexual": _SAFE, "violence": _SAFE}
-_FILTERED = {**_CHOICE_FILTER, "violence": {"filtered": True, "severity": "medium"}}
-
-_SSO_PAGE = (
-    b"<!DOCTYPE html>\n<html><head><title>Sign in</title></head>\n"
-    b'<body><form method="post" action="/sso/login">'
-    b"<p>Your session has expired. Please sign in to continue.</p>"
-    b'<input type="hidden" name="RelayState" value="sim"/></form></body></html>\n'
-)
-
-JSON = Any
-
-
-@dataclass(frozen=True)
-class SimRequest:
-    """An HTTP request as the core sees it (header names lower-cased)."""
-
-    method: str
-    path: str
-    query: dict[str, str] = field(default_factory=dict)
-    headers: dict[str, str] = field(default_factory=dict)
-    body: bytes = b""
-
-
-@dataclass
-class SimResponse:
-    """A response plan.
-
-    `delay_s` comes before the status line; `chunks` (delay, bytes) follow the headers
-    instead of `body`; `abort` cuts the connection after the data without a clean end;
-    `stall` never answers (the adapter holds until the client gives up).
-    """
-
-    status: int
-    headers: list[tuple[str, str]] = field(default_factory=list)
-    body: bytes = b""
-    delay_s: float = 0.0
-    chunks: list[tuple[float, bytes]] | None = None
-    abort: bool = False
-    stall: bool = False
 
 
 @dataclass(frozen=True, repr=False)
@@ -158,119 +101,11 @@ class SimCredentials:
 
 
 @dataclass
-class _Chat:
-    """One chat request after routing and parsing."""
-
-    provider: str
-    model: str  # NIM model id or gateway deployment: the latency-table key
-    served_model: str  # the `model` field of the response
-    body: dict[str, Any]
-    key: str
-    occurrence: int
-    extra_headers: list[tuple[str, str]]
-
-    @property
-    def stream(self) -> bool:
-        return self.body.get("stream") is True
-
-    @property
-    def include_usage(self) -> bool:
-        opts = self.body.get("stream_options")
-        return isinstance(opts, Mapping) and opts.get("include_usage") is True
-
-    @property
-    def tools(self) -> list[dict[str, Any]]:
-        tools = self.body.get("tools")
-        return [t for t in tools if isinstance(t, dict)] if isinstance(tools, list) else []
-
-
-@dataclass
 class _Pending:
     """An NVCF request answered 202: polls left before the result, and the result."""
 
     polls_left: int
     response: SimResponse
-
-
-def _dumps(obj: JSON) -> bytes:
-    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
-
-
-def _json(
-    status: int,
-    obj: JSON,
-    headers: list[tuple[str, str]] | None = None,
-    content_type: str = "application/json",
-) -> SimResponse:
-    body = _dumps(obj)
-    return SimResponse(
-        status,
-        [("content-type", content_type), ("content-length", str(len(body))), *(headers or [])],
-        body,
-    )
-
-
-def _problem(status: int, title: str, detail: str | None = None, **extra: str) -> SimResponse:
-    """NVCF platform error: RFC 7807 problem details (WIRE 1.6a)."""
-    obj: dict[str, JSON] = {"status": status, "title": title}
-    if detail is not None:
-        obj["detail"] = detail
-    return _json(status, obj, list(extra.items()), "application/problem+json")
-
-
-def _vllm_error(message: str, status: int = 400) -> SimResponse:
-    """Model-container error passed through by NIM (WIRE 1.6b)."""
-    kind = "BadRequestError" if status == 400 else "InternalServerError"
-    return _json(
-        status,
-        {"object": "error", "message": message, "type": kind, "param": None, "code": status},
-    )
-
-
-def _azure_error(status: int, code: str, message: str, **fields: JSON) -> SimResponse:
-    """Azure OpenAI error envelope (WIRE 2.4); `code` is always a string."""
-    return _json(status, {"error": {"code": code, "message": message, **fields}})
-
-
-def _openai_error(message: str, param: str | None, code: str | None) -> SimResponse:
-    return _json(
-        400,
-        {
-            "error": {
-                "message": message,
-                "type": "invalid_request_error",
-                "param": param,
-                "code": code,
-            }
-        },
-    )
-
-
-def _oauth_error(status: int, error: str, description: str) -> SimResponse:
-    headers = [("www-authenticate", 'Basic realm="starfleet"')] if status == 401 else []
-    headers.append(("cache-control", "no-store"))
-    return _json(status, {"error": error, "error_description": description}, headers)
-
-
-def _nim_unauthorized(description: str) -> SimResponse:
-    # Real NVCF answers 401 with no JSON body, only the challenge header (WIRE 1.6).
-    challenge = f'Bearer error="invalid_token", error_description="{description}"'
-    return SimResponse(401, [("www-authenticate", challenge), ("content-length", "0")])
-
-
-def _gateway_unauthorized() -> SimResponse:
-    return _azure_error(401, "401", "Access denied due to invalid or expired token.")
-
-
-def _fmt_seconds(value: float) -> str:
-    """Seconds for a retry header: an integer when integral, else a short decimal."""
-    if value == int(value):
-        return str(int(value))
-    return f"{value:.6f}".rstrip("0").rstrip(".")
-
-
-def _sse(obj: JSON) -> bytes:
-    return b"data: " + _dumps(obj) + b"\n\n"
 
 
 class SimCore:
@@ -407,10 +242,12 @@ class SimCore:
     def _dispatch(self, req: SimRequest) -> SimResponse:
         route = self._route(req)
         if route is None:
-            return _json(404, {"error": f"no simulated route for {req.method} {req.path}"})
+            return wire.json_response(
+                404, {"error": f"no simulated route for {req.method} {req.path}"}
+            )
         method, provider, kind, handler = route
         if req.method.upper() != method:
-            return _json(405, {"error": "method not allowed"}, [("allow", method)])
+            return wire.json_response(405, {"error": "method not allowed"}, [("allow", method)])
         if not provider:  # the simulator's own control routes: not counted
             return handler()
         with self._lock:
@@ -441,7 +278,7 @@ class SimCore:
         ):
             return "POST", "nvidia-gateway", "chat", lambda: self._gateway_chat(req, parts[5])
         if path == "/__sim/stats":
-            return "GET", "", "", lambda: _json(200, self.stats())
+            return "GET", "", "", lambda: wire.json_response(200, self.stats())
         if path == "/__sim/inject":
             return "POST", "", "", lambda: self._http_inject(req)
         return None
@@ -453,8 +290,8 @@ class SimCore:
                 raise ValueError("body must be a JSON object")
             self.inject(str(spec.get("provider")), str(spec.get("fault")), spec.get("times", 1))
         except ValueError as err:
-            return _json(400, {"error": str(err)})
-        return _json(200, {"queued": spec})
+            return wire.json_response(400, {"error": str(err)})
+        return wire.json_response(200, {"queued": spec})
 
     # ----------------------------------------------------------------- shared helpers
 
@@ -464,16 +301,13 @@ class SimCore:
             self._occurrences[(provider, key)] = n + 1
             return n
 
-    def _scaled(self, seconds: float) -> float:
-        return seconds * self.time_scale
-
     def _multiplier(self, provider: str) -> float:
         return self.profile.latency_multiplier.get(provider, 1.0)
 
     def _quick_delay(self, provider: str, rng_parts: tuple[object, ...]) -> float:
         """Delay of a fast answer (token grant, error, poll): ~0.1 s median before scaling."""
         rng = content.derive_rng("quick", self.seed, provider, *rng_parts)
-        return self._scaled(rng.lognormvariate(math.log(0.1), 0.5) * self._multiplier(provider))
+        return rng.lognormvariate(math.log(0.1), 0.5) * self._multiplier(provider) * self.time_scale
 
     def _next_fault(
         self, provider: str, rng_parts: tuple[object, ...], *, tools: bool, stream: bool
@@ -484,8 +318,10 @@ class SimCore:
             fault = queue.popleft() if queue else None
         if fault is None and provider in self.profile.down:
             fault = "N1"
-        if fault is None:
-            fault = self._draw_fault(provider, rng_parts, tools=tools, stream=stream)
+        rates = self.profile.fault_rates.get(provider)
+        if fault is None and rates:
+            u = content.derive_rng("fault", self.seed, provider, *rng_parts).random()
+            fault = faults.pick_fault(rates, u, tools=tools, stream=stream)
         if fault is None:
             return None, 0
         with self._lock:
@@ -493,25 +329,6 @@ class SimCore:
             variant = fired.get(fault, 0)
             fired[fault] = variant + 1
         return fault, variant
-
-    def _draw_fault(
-        self, provider: str, rng_parts: tuple[object, ...], *, tools: bool, stream: bool
-    ) -> str | None:
-        rates = self.profile.fault_rates.get(provider)
-        if not rates:
-            return None
-        u = content.derive_rng("fault", self.seed, provider, *rng_parts).random()
-        for fault, rate in rates.items():
-            if fault in ("B4", "B5") and not tools:
-                continue
-            if fault in ("S1", "S2") and not stream:
-                continue
-            if fault == "N2" and stream:
-                continue  # streams get a 20-minute poll window: no 202 in practice
-            if u < rate:
-                return fault
-            u -= rate
-        return None
 
     def _rate_check(self, provider: str, key: str) -> tuple[bool, float, int]:
         """Sliding-window count: (limited, seconds until a slot frees, remaining)."""
@@ -550,132 +367,96 @@ class SimCore:
 
     def _token(self, req: SimRequest) -> SimResponse:
         if not self._check_client(req):
-            return _oauth_error(401, "invalid_client", "Client authentication failed.")
+            return wire.oauth_error(401, "invalid_client", "Client authentication failed.")
         form = parse_qs(req.body.decode("utf-8", "replace"), keep_blank_values=True)
         grant = form.get("grant_type", [""])[0]
         if grant != "client_credentials":
-            return _oauth_error(
+            return wire.oauth_error(
                 400,
                 "unsupported_grant_type",
                 f"Grant type {grant!r} is not supported; use client_credentials.",
             )
         scope = form.get("scope", [""])[0]
         if scope != OAUTH_SCOPE:
-            return _oauth_error(400, "invalid_scope", f"Scope {scope!r} is not allowed.")
+            return wire.oauth_error(400, "invalid_scope", f"Scope {scope!r} is not allowed.")
         key = hashlib.sha256(req.body).hexdigest()
         occ = self._occurrence("starfleet", key)
         delay = self._quick_delay("starfleet", (key, occ))
         fault, variant = self._next_fault("starfleet", (key, occ), tools=False, stream=False)
-        if fault == "T1":
-            resp = _oauth_error(
-                503, "temporarily_unavailable", "The token service is temporarily unavailable."
-            )
-        elif fault == "T2":
-            resp = SimResponse(0, stall=True)
-        elif fault == "T3":
-            resp = self._bad_token_body(variant)
-        elif fault == "T4":
-            resp = _oauth_error(401, "invalid_client", "Client authentication failed.")
-        else:
+        resp = faults.token_fault(fault, variant)
+        if resp is None:
             resp = self._grant()
         resp.delay_s = delay
         return resp
 
     def _grant(self) -> SimResponse:
         token = secrets.token_urlsafe(32)
-        lifetime = self.token_lifetime
         with self._lock:
-            self._tokens[token] = self._clock() + lifetime
+            self._tokens[token] = self._clock() + self.token_lifetime
             self._token_grants += 1
-        expires_in: int | float = int(lifetime) if lifetime == int(lifetime) else lifetime
-        return _json(
-            200,
-            {"access_token": token, "token_type": "Bearer", "expires_in": expires_in},
-            [("cache-control", "no-store"), ("pragma", "no-cache")],
-        )
-
-    def _bad_token_body(self, variant: int) -> SimResponse:
-        kind = variant % 3
-        if kind == 0:
-            return SimResponse(
-                200,
-                [("content-type", "text/html"), ("content-length", str(len(_SSO_PAGE)))],
-                _SSO_PAGE,
-            )
-        if kind == 1:
-            return _json(200, {"token_type": "Bearer", "expires_in": 900})
-        # An opaque token that is never registered, with a meaningless lifetime.
-        bogus = {"access_token": secrets.token_urlsafe(16), "token_type": "Bearer"}
-        return _json(200, {**bogus, "expires_in": "soon"})
+        return wire.token_grant(token, self.token_lifetime)
 
     # ----------------------------------------------------------------- NIM
 
     def _nim_authorized(self, req: SimRequest) -> SimResponse | None:
         scheme, _, token = req.headers.get("authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not token:
-            return _nim_unauthorized("Bearer token is missing")
+            return wire.nim_unauthorized("Bearer token is missing")
         if not secrets.compare_digest(token.strip(), self.credentials.nim_api_key):
-            return _nim_unauthorized("Bearer token is malformed")
+            return wire.nim_unauthorized("Bearer token is malformed")
         return None
 
     def _models(self, req: SimRequest) -> SimResponse:
         denied = self._nim_authorized(req)
-        if denied is not None:
-            return denied
-        data = [
-            {"id": m, "object": "model", "created": _NIM_CREATED, "owned_by": "meta", "root": m}
-            for m in NIM_MODELS
-        ]
-        return _json(200, {"object": "list", "data": data})
+        return denied if denied is not None else wire.nim_model_list(NIM_MODELS)
 
     def _nim_chat(self, req: SimRequest) -> SimResponse:
         denied = self._nim_authorized(req)
         if denied is not None:
             return denied
-        body = _parse_body(req.body)
+        body = parse_body(req.body)
         if body is None:
-            return _vllm_error("Request body must be a JSON object.")
+            return wire.vllm_error("Request body must be a JSON object.")
         model = body.get("model")
         if not isinstance(model, str) or not model:
-            return _vllm_error(
+            return wire.vllm_error(
                 "[{'type': 'missing', 'loc': ('body', 'model'), 'msg': 'Field required'}]"
             )
         if model not in NIM_MODELS:
-            return _problem(
+            return wire.problem(
                 404, "Not Found", f"Model '{model}' is not available for account 'sim-account'"
             )
-        invalid = _validate_chat(body)
+        invalid = validate_chat(body)
         if invalid is not None:
-            return _vllm_error(invalid[1])
+            return wire.vllm_error(invalid[1])
         auth = req.headers.get("authorization", "")
         limited, _, _ = self._rate_check("nvidia-nim", hashlib.sha256(auth.encode()).hexdigest())
         if limited:
             # Hosted NVCF sends the bare problem JSON and no retry hint (WIRE 1.6).
-            return _problem(429, "Too Many Requests")
-        key = _content_key(req.path, body)
-        chat = _Chat("nvidia-nim", model, model, body, key, self._occurrence("nvidia-nim", key), [])
-        return self._chat(chat)
+            return wire.problem(429, "Too Many Requests")
+        key = content_key(req.path, body)
+        occurrence = self._occurrence("nvidia-nim", key)
+        return self._chat(ChatRequest("nvidia-nim", model, model, body, key, occurrence, []))
 
     def _nvcf_status(self, req: SimRequest, reqid: str) -> SimResponse:
+        """Poll an NVCF request answered 202 (N2): 202 twice, then the result."""
         denied = self._nim_authorized(req)
         if denied is not None:
             return denied
         with self._lock:
             pending = self._pending.get(reqid)
-            if pending is not None and pending.polls_left > 0:
+            if pending is not None and pending.polls_left <= 0:
+                del self._pending[reqid]
+                return pending.response  # the result carries its own delay
+            if pending is not None:
                 pending.polls_left -= 1
-                still_waiting = True
-            else:
-                still_waiting = False
-                if pending is not None:
-                    del self._pending[reqid]
-        polls_left = pending.polls_left if pending is not None else -1
-        delay = self._quick_delay("nvidia-nim", ("poll", reqid, still_waiting, polls_left))
+                polls_left = pending.polls_left
         if pending is None:
-            resp = _problem(
+            resp = wire.problem(
                 404, "Not Found", f"Request '{reqid}' was not found or has already completed."
             )
-        elif still_waiting:
+            poll: tuple[object, ...] = ("poll", reqid, False, -1)
+        else:
             resp = SimResponse(
                 202,
                 [
@@ -685,9 +466,8 @@ class SimCore:
                     ("content-length", "0"),
                 ],
             )
-        else:
-            return pending.response
-        resp.delay_s = delay
+            poll = ("poll", reqid, True, polls_left)
+        resp.delay_s = self._quick_delay("nvidia-nim", poll)
         return resp
 
     # ----------------------------------------------------------------- gateway
@@ -709,43 +489,43 @@ class SimCore:
                     self._cid_duplicates += 1
                 self._correlation_ids.add(cid)
         if not self._gateway_token_ok(req):
-            return _gateway_unauthorized()
+            return wire.gateway_unauthorized()
         version = req.query.get("api-version")
         if not version:
-            return _azure_error(
+            return wire.azure_error(
                 400, "BadRequest", "Missing required query parameter 'api-version'."
             )
         if version not in API_VERSIONS:
-            return _azure_error(
+            return wire.azure_error(
                 400,
                 "BadRequest",
                 f"Unsupported api-version '{version}'. "
                 f"The supported api-versions are: {', '.join(API_VERSIONS)}.",
             )
         if not cid:
-            return _azure_error(400, "BadRequest", "Missing required header 'correlationId'.")
+            return wire.azure_error(400, "BadRequest", "Missing required header 'correlationId'.")
         if deployment not in GATEWAY_DEPLOYMENTS:
-            return _deployment_not_found()
-        body = _parse_body(req.body)
+            return wire.deployment_not_found()
+        body = parse_body(req.body)
         if body is None:
-            return _openai_error(
+            return wire.openai_error(
                 "We could not parse the JSON body of your request. (HINT: This likely means "
                 "you aren't using your HTTP library correctly.)",
                 None,
                 None,
             )
-        invalid = _validate_chat(body)
+        invalid = validate_chat(body)
         if invalid is not None:
-            return _openai_error(invalid[1], invalid[0], "invalid_value")
+            return wire.openai_error(invalid[1], invalid[0], "invalid_value")
         limited, wait_s, remaining = self._rate_check("nvidia-gateway", deployment)
         if limited:
             nominal = max(1, math.ceil(wait_s / (self.time_scale or 1.0)))
             if self.time_scale == 1.0:
                 after = str(nominal)
             else:  # the window is scaled too, so wait_s is already in scaled seconds
-                after = _fmt_seconds(round(wait_s, 3) if self.time_scale > 0 else 0.0)
-            return _azure_429(nominal, after)
-        key = _content_key(req.path, body)
+                after = wire.fmt_seconds(round(wait_s, 3) if self.time_scale > 0 else 0.0)
+            return wire.azure_429(nominal, after)
+        key = content_key(req.path, body)
         request_id = str(uuid.uuid4())
         headers = [
             ("apim-request-id", request_id),
@@ -754,7 +534,7 @@ class SimCore:
             ("x-ratelimit-remaining-requests", str(remaining)),
             ("x-ratelimit-remaining-tokens", str(remaining * 150)),
         ]
-        chat = _Chat(
+        chat = ChatRequest(
             "nvidia-gateway",
             deployment,
             GATEWAY_DEPLOYMENTS[deployment],
@@ -777,233 +557,44 @@ class SimCore:
 
     # ----------------------------------------------------------------- chat (both)
 
-    def _chat(self, chat: _Chat) -> SimResponse:
+    def _chat(self, chat: ChatRequest) -> SimResponse:
         rng_parts = (chat.key, chat.occurrence)
-        rng = content.derive_rng("request", self.seed, chat.provider, *rng_parts)
         fault, variant = self._next_fault(
             chat.provider, rng_parts, tools=bool(chat.tools), stream=chat.stream
         )
-        error = self._fault_error(chat, fault, variant)
+        if fault == "G1":  # the gateway turns down a token it issued: count it as rejected
+            with self._lock:
+                self._tokens_rejected += 1
+        error = faults.chat_fault(
+            chat,
+            fault,
+            variant,
+            provider_down=chat.provider in self.profile.down,
+            time_scale=self.time_scale,
+        )
         if error is not None:
             error.delay_s = self._quick_delay(chat.provider, ("error", *rng_parts))
             return error
-
-        answer = content.compose_answer(
-            seed=self.seed,
-            provider=chat.provider,
-            model=chat.served_model,
-            messages=chat.body["messages"],
-            tools=chat.tools,
-            tool_choice=chat.body.get("tool_choice"),
-            response_format=chat.body.get("response_format"),
-        )
-        answer = _apply_max_tokens(answer, _max_tokens(chat.body))
-        answer = _mutate_answer(answer, fault, variant, chat, rng)
-        usage = _usage(chat.body["messages"], answer)
-        pre_s, tps = self._latency(chat, rng)
-
-        cid = _completion_id(rng, chat.provider)
-        created = int(self._wall_clock())
-        headers = list(chat.extra_headers)
-        if chat.provider == "nvidia-nim":
-            reqid = str(uuid.UUID(int=rng.getrandbits(128), version=4))
-            status_header = "in-progress" if fault == "N2" else "fulfilled"
-            headers += [
-                ("nvcf-reqid", reqid),
-                ("nvcf-status", status_header),
-                ("access-control-expose-headers", "nvcf-reqid"),
-            ]
-
-        if chat.stream and fault != "N2":
-            events, start, end = _stream_events(chat, cid, created, answer, usage, fault)
-            return self._stream_plan(
-                chat, events, (start, end), headers, fault, variant, pre_s, tps
-            )
-
-        doc = _completion(chat, cid, created, answer, usage, fault)
-        total_s = self._scaled(pre_s + usage["completion_tokens"] / tps)
-        if fault == "N2":
-            final = _json(
-                200, doc, [(k, "fulfilled" if k == "nvcf-status" else v) for k, v in headers]
-            )
-            final.delay_s = self._scaled(usage["completion_tokens"] / tps)
-            with self._lock:
-                self._pending[reqid] = _Pending(2, final)
-            return SimResponse(
-                202, [*headers, ("content-length", "0")], delay_s=self._scaled(pre_s)
-            )
-        resp = _json(200, doc, headers)
-        resp.delay_s = total_s
-        if fault == "B1":
-            _set_body(resp, resp.body[: max(1, int(len(resp.body) * rng.uniform(0.4, 0.8)))])
-        elif fault == "B3":
-            _set_body(resp, _dumps(_b3_document(chat, doc, variant)))
-        elif fault in ("C3", "S1", "S2"):
-            resp.body = resp.body[: len(resp.body) // 2]
-            resp.abort = True
-        return resp
-
-    def _stream_plan(
-        self,
-        chat: _Chat,
-        events: list[tuple[int, bytes]],
-        content_span: tuple[int, int],
-        headers: list[tuple[str, str]],
-        fault: str | None,
-        variant: int,
-        pre_s: float,
-        tps: float,
-    ) -> SimResponse:
-        start, end = content_span
-        middle = start + (end - start) // 2
-        abort = False
-        if fault == "S1":
-            events, abort = events[:start], True
-        elif fault == "S2":
-            events, abort = events[: max(start + 1, middle)], True
-        elif fault == "C3":
-            blob = b"".join(e for _, e in events)
-            events, abort = [(0, blob[: len(blob) // 2])], True
-        elif fault == "B1":
-            # One event's JSON is cut short; the stream itself ends cleanly.
-            tokens, broken = events[middle]
-            events[middle] = (tokens, broken[: max(8, len(broken) // 2)] + b"\n\n")
-        elif fault == "B3":
-            events = _b3_stream(chat, events, start, variant)
-        chunks = [(self._scaled(tokens / tps), data) for tokens, data in events]
-        sse_headers = [
-            ("content-type", "text/event-stream; charset=utf-8"),
-            ("cache-control", "no-cache"),
-            *headers,
-        ]
-        return SimResponse(
-            200, sse_headers, delay_s=self._scaled(pre_s), chunks=chunks, abort=abort
-        )
-
-    def _latency(self, chat: _Chat, rng: random.Random) -> tuple[float, float]:
-        """(seconds before the first token, tokens per second) before time scaling."""
-        ttft_median, sigma, tps_median, sigma_tps = _LATENCY[chat.model]
-        ttft = rng.lognormvariate(math.log(ttft_median), sigma)
-        tps = rng.lognormvariate(math.log(tps_median), sigma_tps)
-        tps = min(max(tps, 0.3 * tps_median), 2.0 * tps_median)
-        gw = rng.lognormvariate(math.log(0.05), 0.3) if chat.provider == "nvidia-gateway" else 0.0
         with self._lock:
-            n = self._in_flight[chat.provider]
-        if n > 8:  # load coupling, FACTS.md section 4
-            ttft *= 1 + 0.1 * (n - 8)
-            tps /= 1 + 0.03 * (n - 8)
-        mult = self._multiplier(chat.provider)
-        return (gw + ttft) * mult, tps / mult
-
-    def _fault_error(self, chat: _Chat, fault: str | None, variant: int) -> SimResponse | None:
-        """The response of a fault that replaces the whole answer, else None."""
-        nim = chat.provider == "nvidia-nim"
-        if fault is None:
-            return None
-        if fault == "C2":
-            return SimResponse(0, stall=True)
-        if fault == "B2":
-            return SimResponse(
-                200,
-                [
-                    ("content-type", "text/html; charset=utf-8"),
-                    ("content-length", str(len(_SSO_PAGE))),
-                ],
-                _SSO_PAGE,
-            )
-        if fault == "N1":
-            if nim:
-                return _problem(
-                    503,
-                    "Service Unavailable",
-                    "Worker local total request limit reached (33/32)",
-                    **{"nvcf-reqid": str(uuid.uuid4()), "nvcf-status": "errored"},
-                )
-            if chat.provider in self.profile.down:
-                return _azure_error(
-                    503,
-                    "ServiceUnavailable",
-                    "The service is temporarily unable to process your request. "
-                    "Please try again later.",
-                )
-            return _azure_error(
-                500,
-                "InternalServerError",
-                "The server had an error while processing your request. Sorry about that!",
-            )
-        if fault == "R1":
-            after = _fmt_seconds(self._scaled(1.0))
-            if not nim:
-                return _azure_429(1, after)
-            resp = _problem(429, "Too Many Requests")
-            resp.headers.append(("retry-after", after))
-            return resp
-        if fault == "R2":
-            resp = _problem(429, "Too Many Requests") if nim else _azure_429(30, "")
-            resp.headers = [(k, v) for k, v in resp.headers if k != "retry-after"]
-            resp.headers += [
-                ("retry-after-ms", _fmt_seconds(self._scaled(200.0))),
-                ("retry-after", _fmt_seconds(self._scaled(30.0))),
-            ]
-            return resp
-        if fault == "X1":
-            if nim:
-                return _vllm_error("Unsupported parameter: 'logit_bias' is not supported.")
-            return _openai_error("Unrecognized request argument supplied: logit_bias", None, None)
-        if fault == "X2":
-            if nim:
-                return _problem(
-                    404,
-                    "Not Found",
-                    f"Function '{uuid.uuid4()}': Not found for account 'sim-account'",
-                )
-            return _deployment_not_found()
-        if fault == "X3":
-            used = content.prompt_tokens(chat.body["messages"]) + 131_072
-            if nim:
-                return _problem(
-                    413,
-                    "Payload Too Large",
-                    f"This model's maximum context length is 131072 tokens. However, you "
-                    f"requested {used} tokens. Please reduce the length of the messages.",
-                )
-            return _json(
-                400,
-                {
-                    "error": {
-                        "message": "This model's maximum context length is 128000 tokens. "
-                        f"However, your messages resulted in {used} tokens. "
-                        "Please reduce the length of the messages.",
-                        "type": "invalid_request_error",
-                        "param": "messages",
-                        "code": "context_length_exceeded",
-                    }
-                },
-            )
-        if fault == "X4":
-            if nim:
-                if variant % 2 == 0:
-                    return _nim_unauthorized("Bearer token is not authorized for this function")
-                return _problem(403, "Forbidden", "Authorization failed")
-            if variant % 2 == 0:
-                return _azure_error(
-                    403, "PermissionDenied", "Principal does not have access to API/Operation."
-                )
-            return _json(
-                403,
-                {
-                    "statusCode": 403,
-                    "message": "Out of call volume quota. Quota will be replenished in 00:00:59.",
-                },
-            )
-        if fault == "G1":
+            in_flight = self._in_flight[chat.provider]
+        plan = plan_chat(
+            chat,
+            fault,
+            variant,
+            seed=self.seed,
+            time_scale=self.time_scale,
+            latency_multiplier=self._multiplier(chat.provider),
+            in_flight=in_flight,
+            created=int(self._wall_clock()),
+        )
+        if plan.held is not None:
+            reqid, result = plan.held
             with self._lock:
-                self._tokens_rejected += 1
-            return _gateway_unauthorized()
-        return None
+                self._pending[reqid] = _Pending(2, result)
+        return plan.response
 
 
-# --------------------------------------------------------------------- pure helpers
+# --------------------------------------------------------------------- routing
 
 
 def _provider_of(path: str) -> str | None:
@@ -1014,352 +605,3 @@ def _provider_of(path: str) -> str | None:
     if path.startswith("/llm/"):
         return "nvidia-gateway"
     return None
-
-
-def _parse_body(raw: bytes) -> dict[str, Any] | None:
-    try:
-        body = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        return None
-    return body if isinstance(body, dict) else None
-
-
-def _content_key(path: str, body: Mapping[str, Any]) -> str:
-    blob = json.dumps([path, body], sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(blob.encode("utf-8")).hexdigest()
-
-
-_ROLES = frozenset({"system", "developer", "user", "assistant", "tool"})
-
-
-def _validate_chat(body: Mapping[str, Any]) -> tuple[str, str] | None:
-    """(param, message) of the first problem with a chat body, else None."""
-    messages = body.get("messages")
-    if not isinstance(messages, list) or not messages:
-        return "messages", "'messages' must be a non-empty list of messages."
-    for i, message in enumerate(messages):
-        if not isinstance(message, dict) or message.get("role") not in _ROLES:
-            return "messages", f"Invalid message at index {i}: expected an object with a role."
-    for name in ("max_tokens", "max_completion_tokens"):
-        value = body.get(name)
-        if value is None:
-            continue
-        if isinstance(value, bool) or not isinstance(value, int):
-            return name, f"{name} must be an integer, got {value!r}."
-        if value < 1:
-            return name, f"{name} must be at least 1, got {value}."
-    temperature = body.get("temperature")
-    if temperature is not None and (
-        isinstance(temperature, bool)
-        or not isinstance(temperature, (int, float))
-        or not 0 <= temperature <= 2
-    ):
-        return "temperature", f"temperature must be in [0, 2], got {temperature!r}."
-    tools = body.get("tools")
-    if tools is not None and (
-        not isinstance(tools, list) or not all(isinstance(t, dict) for t in tools)
-    ):
-        return "tools", "'tools' must be a list of tool objects."
-    return None
-
-
-def _max_tokens(body: Mapping[str, Any]) -> int | None:
-    value = body.get("max_completion_tokens", body.get("max_tokens"))
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-
-def _apply_max_tokens(answer: Answer, limit: int | None) -> Answer:
-    if limit is None or answer.content is None or answer.tool_calls:
-        return answer
-    if content.count_tokens(answer.content) <= limit:
-        return answer
-    return Answer(content.truncate_to_tokens(answer.content, limit), (), "length")
-
-
-def _mutate_answer(
-    answer: Answer, fault: str | None, variant: int, chat: _Chat, rng: random.Random
-) -> Answer:
-    """Content faults: the model answers, but badly (E1-E3, B4, B5)."""
-    text = answer.content or ""
-    if fault == "E1":
-        return Answer("", (), "stop")
-    if fault == "E2":
-        words = text.split()
-        return Answer(" ".join(words[: max(3, len(words) // 3)]), (), "length")
-    if fault == "E3":
-        return Answer(" ".join(text.split()[:4]), (), "content_filter")
-    if fault in ("B4", "B5"):
-        declared = content.tool_names(chat.tools)
-        call = answer.tool_calls[0] if answer.tool_calls else None
-        if call is None:
-            topic = content.topic_of(content.last_user_text(chat.body["messages"]))
-            query = " ".join(topic.phrases[:2]) or "status"
-            name = declared[0] if declared else "search"
-            call = ToolCall(
-                content.tool_call_id(rng, chat.provider), name, json.dumps({"query": query})
-            )
-        if fault == "B4":
-            args = call.arguments
-            # Alternate the two classic breakages: a missing brace and a trailing comma.
-            broken = args[:-1] if variant % 2 == 0 else args[:-1] + ", }"
-            call = replace(call, arguments=broken)
-        else:
-            name = "run_shell_command"
-            while name in declared:
-                name += "_v2"
-            call = replace(call, name=name)
-        return Answer(None, (call,), "tool_calls")
-    return answer
-
-
-def _usage(messages: list[dict[str, Any]], answer: Answer) -> dict[str, int]:
-    prompt = content.prompt_tokens(messages)
-    text = answer.content or ""
-    text += "".join(c.name + c.arguments for c in answer.tool_calls)
-    completion = content.count_tokens(text)
-    return {
-        "prompt_tokens": prompt,
-        "completion_tokens": completion,
-        "total_tokens": prompt + completion,
-    }
-
-
-def _completion_id(rng: random.Random, provider: str) -> str:
-    if provider == "nvidia-nim":
-        return "chatcmpl-" + "".join(rng.choices("0123456789abcdef", k=32))
-    return "chatcmpl-" + "".join(rng.choices(string.ascii_letters + string.digits, k=29))
-
-
-def _fingerprint(model: str) -> str:
-    return "fp_" + hashlib.sha256(model.encode()).hexdigest()[:10]
-
-
-def _wire_tool_calls(answer: Answer) -> list[dict[str, JSON]]:
-    return [
-        {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
-        for c in answer.tool_calls
-    ]
-
-
-def _completion(
-    chat: _Chat,
-    cid: str,
-    created: int,
-    answer: Answer,
-    usage: dict[str, int],
-    fault: str | None,
-) -> dict[str, JSON]:
-    tool_calls = _wire_tool_calls(answer) or None
-    if chat.provider == "nvidia-nim":
-        message = {"role": "assistant", "content": answer.content, "tool_calls": tool_calls}
-        return {
-            "id": cid,
-            "object": "chat.completion",
-            "created": created,
-            "model": chat.served_model,
-            "choices": [
-                {
-                    "index": 0,
-                    "message": message,
-                    "logprobs": None,
-                    "finish_reason": answer.finish_reason,
-                    "stop_reason": None,
-                }
-            ],
-            "usage": usage,
-        }
-    gw_message: dict[str, JSON] = {
-        "role": "assistant",
-        "content": answer.content,
-        "refusal": None,
-    }
-    if tool_calls:
-        gw_message["tool_calls"] = tool_calls
-    return {
-        "choices": [
-            {
-                "content_filter_results": _FILTERED if fault == "E3" else _CHOICE_FILTER,
-                "finish_reason": answer.finish_reason,
-                "index": 0,
-                "logprobs": None,
-                "message": gw_message,
-            }
-        ],
-        "created": created,
-        "id": cid,
-        "model": chat.served_model,
-        "object": "chat.completion",
-        "prompt_filter_results": [{"prompt_index": 0, "content_filter_results": _PROMPT_FILTER}],
-        "system_fingerprint": _fingerprint(chat.served_model),
-        "usage": usage,
-    }
-
-
-def _stream_events(
-    chat: _Chat,
-    cid: str,
-    created: int,
-    answer: Answer,
-    usage: dict[str, int],
-    fault: str | None,
-) -> tuple[list[tuple[int, bytes]], int, int]:
-    """SSE events as (tokens generated, bytes), with the index of the first content event
-    and the index just past the last one."""
-    gateway = chat.provider == "nvidia-gateway"
-
-    def chunk(delta: dict[str, JSON], finish: str | None, cfr: JSON = None) -> bytes:
-        choice: dict[str, JSON] = {
-            "index": 0,
-            "delta": delta,
-            "logprobs": None,
-            "finish_reason": finish,
-        }
-        obj: dict[str, JSON] = {
-            "id": cid,
-            "object": "chat.completion.chunk",
-            "created": created,
-            "model": chat.served_model,
-            "choices": [choice],
-        }
-        if gateway:
-            choice["content_filter_results"] = cfr if cfr is not None else {}
-            obj["system_fingerprint"] = _fingerprint(chat.served_model)
-        if chat.include_usage:
-            obj["usage"] = None
-        return _sse(obj)
-
-    events: list[tuple[int, bytes]] = []
-    if gateway:
-        events.append(
-            (
-                0,
-                _sse(
-                    {
-                        "choices": [],
-                        "created": 0,
-                        "id": "",
-                        "model": "",
-                        "object": "",
-                        "prompt_filter_results": [
-                            {"prompt_index": 0, "content_filter_results": _PROMPT_FILTER}
-                        ],
-                    }
-                ),
-            )
-        )
-    if answer.tool_calls:
-        first = [
-            {
-                "index": i,
-                "id": c.id,
-                "type": "function",
-                "function": {"name": c.name, "arguments": ""},
-            }
-            for i, c in enumerate(answer.tool_calls)
-        ]
-        events.append(
-            (0, chunk({"role": "assistant", "content": None, "tool_calls": first[:1]}, None))
-        )
-        prologue = len(events)
-        for i, call in enumerate(answer.tool_calls):
-            if i > 0:
-                events.append((0, chunk({"tool_calls": [first[i]]}, None)))
-            for piece in _arg_pieces(call.arguments):
-                delta = {"tool_calls": [{"index": i, "function": {"arguments": piece}}]}
-                events.append((content.count_tokens(piece), chunk(delta, None)))
-    else:
-        events.append((0, chunk({"role": "assistant", "content": ""}, None)))
-        prologue = len(events)
-        for piece in content.split_pieces(answer.content or ""):
-            cfr = _CHUNK_FILTER if gateway else None
-            events.append(
-                (max(1, content.count_tokens(piece)), chunk({"content": piece}, None, cfr))
-            )
-    content_end = len(events)
-    final_cfr = _FILTERED if fault == "E3" else {}
-    events.append((0, chunk({}, answer.finish_reason, final_cfr)))
-    if chat.include_usage:
-        obj: dict[str, JSON] = {
-            "id": cid,
-            "object": "chat.completion.chunk",
-            "created": created,
-            "model": chat.served_model,
-            "choices": [],
-            "usage": usage,
-        }
-        if gateway:
-            obj["system_fingerprint"] = _fingerprint(chat.served_model)
-        events.append((0, _sse(obj)))
-    events.append((0, _DONE))
-    return events, prologue, content_end
-
-
-def _arg_pieces(arguments: str) -> list[str]:
-    if not arguments:
-        return []
-    size = max(1, math.ceil(len(arguments) / 4))
-    return [arguments[i : i + size] for i in range(0, len(arguments), size)]
-
-
-def _set_body(resp: SimResponse, body: bytes) -> None:
-    """Replace a complete body, keeping Content-Length true (the body itself is the fault)."""
-    resp.body = body
-    resp.headers = [(k, str(len(body)) if k == "content-length" else v) for k, v in resp.headers]
-
-
-def _error_object(chat: _Chat) -> dict[str, JSON]:
-    if chat.provider == "nvidia-nim":
-        return {
-            "object": "error",
-            "message": "Internal server error",
-            "type": "InternalServerError",
-            "param": None,
-            "code": 500,
-        }
-    return {"code": "InternalServerError", "message": "The model produced an invalid response."}
-
-
-def _b3_document(chat: _Chat, doc: dict[str, JSON], variant: int) -> dict[str, JSON]:
-    if variant % 2 == 0:
-        return {k: v for k, v in doc.items() if k != "choices"}
-    return {"error": _error_object(chat)}
-
-
-def _b3_stream(
-    chat: _Chat, events: list[tuple[int, bytes]], prologue: int, variant: int
-) -> list[tuple[int, bytes]]:
-    if variant % 2 == 1:
-        return [*events[:prologue], (0, _sse({"error": _error_object(chat)})), (0, _DONE)]
-    out: list[tuple[int, bytes]] = []
-    for tokens, data in events:
-        if data.startswith(b"data: {"):
-            obj = json.loads(data[6:])
-            obj.pop("choices", None)
-            data = _sse(obj)
-        out.append((tokens, data))
-    return out
-
-
-def _azure_429(seconds: int, retry_after: str) -> SimResponse:
-    resp = _azure_error(
-        429,
-        "429",
-        "Requests to the ChatCompletions_Create Operation under Azure OpenAI API version "
-        "2024-12-01-preview have exceeded call rate limit of your current OpenAI S0 pricing "
-        f"tier. Please retry after {seconds} second{'' if seconds == 1 else 's'}. Please go here: "
-        "https://aka.ms/oai/quotaincrease if you would like to further increase the default "
-        "rate limit.",
-    )
-    resp.headers.append(("x-ratelimit-remaining-requests", "0"))
-    if retry_after:
-        resp.headers.append(("retry-after", retry_after))
-    return resp
-
-
-def _deployment_not_found() -> SimResponse:
-    return _azure_error(
-        404,
-        "DeploymentNotFound",
-        "The API deployment for this resource does not exist. If you created the deployment "
-        "within the last 5 minutes, please wait a moment and try again.",
-    )

@@ -1,0 +1,136 @@
+"""The response plan of an accepted chat request: what the model says, how fast, and how.
+
+Both chat routes (NIM and the gateway) end here once `core.py` has authenticated the
+request, checked its rate limit and drawn its fault. Everything here is pure: the caller
+passes in the state it depends on (the load and the wall clock).
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from nvgw_nb.sim import content, faults, wire
+from nvgw_nb.sim.chat_request import ChatRequest, cut_to_max_tokens
+from nvgw_nb.sim.plan import SimResponse
+
+__all__ = ["ChatPlan", "plan_chat"]
+
+# (TTFT median s, sigma, tokens/s median, sigma_tps): FACTS.md section 4, our modelling choice.
+_LATENCY: Mapping[str, tuple[float, float, float, float]] = {
+    "meta/llama-4-scout-17b-16e-instruct": (0.50, 0.6, 120.0, 0.40),
+    "meta/llama-4-maverick-17b-128e-instruct": (0.70, 0.6, 100.0, 0.40),
+    "meta/llama-3.3-70b-instruct": (0.60, 0.6, 50.0, 0.40),
+    "gpt-4o": (0.80, 0.5, 80.0, 0.35),
+    "gpt-4o-mini": (0.70, 0.5, 90.0, 0.35),
+}
+
+
+@dataclass
+class ChatPlan:
+    """The plan to send now and, when NVCF answered 202 (N2), the result held for polling."""
+
+    response: SimResponse
+    held: tuple[str, SimResponse] | None = None  # (nvcf-reqid, the result a poll returns)
+
+
+def plan_chat(
+    chat: ChatRequest,
+    fault: str | None,
+    variant: int,
+    *,
+    seed: int,
+    time_scale: float,
+    latency_multiplier: float,
+    in_flight: int,
+    created: int,
+) -> ChatPlan:
+    """The answer to `chat` under `fault` (one that does not replace the answer), as a plan.
+
+    Delays are scaled by `time_scale`; `in_flight` slows the model down past 8 concurrent
+    requests; `created` is the wall-clock second the completion reports.
+    """
+    rng = content.derive_rng("request", seed, chat.provider, chat.key, chat.occurrence)
+    answer = content.compose_answer(
+        seed=seed,
+        provider=chat.provider,
+        model=chat.served_model,
+        messages=chat.body["messages"],
+        tools=chat.tools,
+        tool_choice=chat.body.get("tool_choice"),
+        response_format=chat.body.get("response_format"),
+    )
+    answer = cut_to_max_tokens(answer, chat.max_tokens)
+    answer = faults.mutate_answer(answer, fault, variant, chat, rng)
+    usage = wire.count_usage(chat.body["messages"], answer)
+    pre_s, tps = _latency(chat, rng, in_flight, latency_multiplier)
+    cid = wire.completion_id(rng, chat.provider)
+    headers = list(chat.extra_headers)
+    reqid = ""
+    if chat.provider == "nvidia-nim":
+        reqid = str(uuid.UUID(int=rng.getrandbits(128), version=4))
+        headers += [
+            ("nvcf-reqid", reqid),
+            ("nvcf-status", "in-progress" if fault == "N2" else "fulfilled"),
+            ("access-control-expose-headers", "nvcf-reqid"),
+        ]
+
+    if chat.stream and fault != "N2":
+        events, start, end = wire.stream_events(
+            provider=chat.provider,
+            model=chat.served_model,
+            cid=cid,
+            created=created,
+            answer=answer,
+            usage=usage,
+            include_usage=chat.include_usage,
+        )
+        events, abort = faults.break_stream(events, (start, end), fault, variant, chat)
+        chunks = [(tokens / tps * time_scale, data) for tokens, data in events]
+        return ChatPlan(
+            SimResponse(
+                200,
+                [*wire.SSE_HEADERS, *headers],
+                delay_s=pre_s * time_scale,
+                chunks=chunks,
+                abort=abort,
+            )
+        )
+
+    doc = wire.completion_document(
+        provider=chat.provider,
+        model=chat.served_model,
+        cid=cid,
+        created=created,
+        answer=answer,
+        usage=usage,
+    )
+    if fault == "N2":  # NVCF answers 202 at once; the result waits for the client's polls
+        result = wire.json_response(
+            200, doc, [(k, "fulfilled" if k == "nvcf-status" else v) for k, v in headers]
+        )
+        result.delay_s = usage["completion_tokens"] / tps * time_scale
+        accepted = SimResponse(202, [*headers, ("content-length", "0")], delay_s=pre_s * time_scale)
+        return ChatPlan(accepted, held=(reqid, result))
+    resp = wire.json_response(200, doc, headers)
+    resp.delay_s = (pre_s + usage["completion_tokens"] / tps) * time_scale
+    faults.break_body(resp, doc, fault, variant, chat, rng)
+    return ChatPlan(resp)
+
+
+def _latency(
+    chat: ChatRequest, rng: random.Random, in_flight: int, multiplier: float
+) -> tuple[float, float]:
+    """(seconds before the first token, tokens per second) before time scaling."""
+    ttft_median, sigma, tps_median, sigma_tps = _LATENCY[chat.model]
+    ttft = rng.lognormvariate(math.log(ttft_median), sigma)
+    tps = rng.lognormvariate(math.log(tps_median), sigma_tps)
+    tps = min(max(tps, 0.3 * tps_median), 2.0 * tps_median)
+    gw = rng.lognormvariate(math.log(0.05), 0.3) if chat.provider == "nvidia-gateway" else 0.0
+    if in_flight > 8:  # load coupling, FACTS.md section 4
+        ttft *= 1 + 0.1 * (in_flight - 8)
+        tps /= 1 + 0.03 * (in_flight - 8)
+    return (gw + ttft) * multiplier, tps / multiplier

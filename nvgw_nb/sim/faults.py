@@ -1,0 +1,304 @@
+"""What each FAULTS.md fault id does to an answer.
+
+`core.py` serves injected faults first, else draws one from the profile's rates
+(`pick_fault` knows which ids can apply to a request), and counts the variant: how many
+times that id has fired. The functions here render it. Some faults replace the answer
+(`token_fault`, `chat_fault`), some change what the model says (`mutate_answer`), and
+some break the bytes of a good answer (`break_body`, `break_stream`). Variants alternate
+between the real-world forms of one fault.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import secrets
+import uuid
+from collections.abc import Mapping
+from dataclasses import replace
+
+from nvgw_nb.sim import content, wire
+from nvgw_nb.sim.chat_request import ChatRequest
+from nvgw_nb.sim.content import Answer, ToolCall
+from nvgw_nb.sim.plan import SimResponse
+from nvgw_nb.sim.wire import JSON, Events
+
+__all__ = [
+    "break_body",
+    "break_stream",
+    "chat_fault",
+    "mutate_answer",
+    "pick_fault",
+    "token_fault",
+]
+
+
+def pick_fault(rates: Mapping[str, float], u: float, *, tools: bool, stream: bool) -> str | None:
+    """The fault a uniform draw `u` picks from a profile's `rates`, among those that apply."""
+    for fault, rate in rates.items():
+        if fault in ("B4", "B5") and not tools:
+            continue
+        if fault in ("S1", "S2") and not stream:
+            continue
+        if fault == "N2" and stream:
+            continue  # streams get a 20-minute poll window: no 202 in practice
+        if u < rate:
+            return fault
+        u -= rate
+    return None
+
+
+def token_fault(fault: str | None, variant: int) -> SimResponse | None:
+    """What the token endpoint answers instead of a grant under T1-T4, else None."""
+    if fault == "T1":
+        return wire.oauth_error(
+            503, "temporarily_unavailable", "The token service is temporarily unavailable."
+        )
+    if fault == "T2":
+        return SimResponse(0, stall=True)
+    if fault == "T3":
+        return _bad_token_body(variant)
+    if fault == "T4":
+        return wire.oauth_error(401, "invalid_client", "Client authentication failed.")
+    return None
+
+
+def _bad_token_body(variant: int) -> SimResponse:
+    """A 200 that is not a usable grant: an SSO page, no token, or a nonsense lifetime."""
+    kind = variant % 3
+    if kind == 0:
+        return wire.sso_login_page("text/html")
+    if kind == 1:
+        return wire.json_response(200, {"token_type": "Bearer", "expires_in": 900})
+    # An opaque token that is never registered, with a meaningless lifetime.
+    token = secrets.token_urlsafe(16)
+    return wire.json_response(
+        200, {"access_token": token, "token_type": "Bearer", "expires_in": "soon"}
+    )
+
+
+def chat_fault(
+    chat: ChatRequest,
+    fault: str | None,
+    variant: int,
+    *,
+    provider_down: bool,
+    time_scale: float,
+) -> SimResponse | None:
+    """The response of a fault that replaces the whole chat answer, else None.
+
+    `provider_down` tells a profile's outage (503) from a one-off server error (N1 on the
+    gateway); retry hints are scaled by `time_scale` like every other wait.
+    """
+    nim = chat.provider == "nvidia-nim"
+    if fault == "C2":
+        return SimResponse(0, stall=True)
+    if fault == "B2":
+        return wire.sso_login_page("text/html; charset=utf-8")
+    if fault == "N1":
+        if nim:
+            return wire.problem(
+                503,
+                "Service Unavailable",
+                "Worker local total request limit reached (33/32)",
+                **{"nvcf-reqid": str(uuid.uuid4()), "nvcf-status": "errored"},
+            )
+        if provider_down:
+            return wire.azure_error(
+                503,
+                "ServiceUnavailable",
+                "The service is temporarily unable to process your request. "
+                "Please try again later.",
+            )
+        return wire.azure_error(
+            500,
+            "InternalServerError",
+            "The server had an error while processing your request. Sorry about that!",
+        )
+    if fault == "R1":
+        after = wire.fmt_seconds(1.0 * time_scale)
+        if not nim:
+            return wire.azure_429(1, after)
+        resp = wire.problem(429, "Too Many Requests")
+        resp.headers.append(("retry-after", after))
+        return resp
+    if fault == "R2":
+        resp = wire.problem(429, "Too Many Requests") if nim else wire.azure_429(30, "")
+        resp.headers += [
+            ("retry-after-ms", wire.fmt_seconds(200.0 * time_scale)),
+            ("retry-after", wire.fmt_seconds(30.0 * time_scale)),
+        ]
+        return resp
+    if fault == "X1":
+        if nim:
+            return wire.vllm_error("Unsupported parameter: 'logit_bias' is not supported.")
+        return wire.openai_error("Unrecognized request argument supplied: logit_bias", None, None)
+    if fault == "X2":
+        if nim:
+            return wire.problem(
+                404, "Not Found", f"Function '{uuid.uuid4()}': Not found for account 'sim-account'"
+            )
+        return wire.deployment_not_found()
+    if fault == "X3":
+        used = content.prompt_tokens(chat.body["messages"]) + 131_072
+        if nim:
+            return wire.problem(
+                413,
+                "Payload Too Large",
+                f"This model's maximum context length is 131072 tokens. However, you "
+                f"requested {used} tokens. Please reduce the length of the messages.",
+            )
+        return wire.openai_error(
+            "This model's maximum context length is 128000 tokens. "
+            f"However, your messages resulted in {used} tokens. "
+            "Please reduce the length of the messages.",
+            "messages",
+            "context_length_exceeded",
+        )
+    if fault == "X4":
+        if nim:
+            if variant % 2 == 0:
+                return wire.nim_unauthorized("Bearer token is not authorized for this function")
+            return wire.problem(403, "Forbidden", "Authorization failed")
+        if variant % 2 == 0:
+            return wire.azure_error(
+                403, "PermissionDenied", "Principal does not have access to API/Operation."
+            )
+        quota = "Out of call volume quota. Quota will be replenished in 00:00:59."
+        return wire.json_response(403, {"statusCode": 403, "message": quota})
+    if fault == "G1":
+        return wire.gateway_unauthorized()
+    return None
+
+
+def mutate_answer(
+    answer: Answer, fault: str | None, variant: int, chat: ChatRequest, rng: random.Random
+) -> Answer:
+    """Content faults: the model answers, but badly (E1-E3, B4, B5)."""
+    text = answer.content or ""
+    if fault == "E1":
+        return Answer("", (), "stop")
+    if fault == "E2":
+        words = text.split()
+        return Answer(" ".join(words[: max(3, len(words) // 3)]), (), "length")
+    if fault == "E3":
+        return Answer(" ".join(text.split()[:4]), (), "content_filter")
+    if fault in ("B4", "B5"):
+        declared = content.tool_names(chat.tools)
+        call = answer.tool_calls[0] if answer.tool_calls else None
+        if call is None:
+            topic = content.topic_of(content.last_user_text(chat.body["messages"]))
+            query = " ".join(topic.phrases[:2]) or "status"
+            name = declared[0] if declared else "search"
+            call = ToolCall(
+                content.tool_call_id(rng, chat.provider), name, json.dumps({"query": query})
+            )
+        if fault == "B4":
+            args = call.arguments
+            # Alternate the two classic breakages: a missing brace and a trailing comma.
+            broken = args[:-1] if variant % 2 == 0 else args[:-1] + ", }"
+            call = replace(call, arguments=broken)
+        else:
+            name = "run_shell_command"
+            while name in declared:
+                name += "_v2"
+            call = replace(call, name=name)
+        return Answer(None, (call,), "tool_calls")
+    return answer
+
+
+def break_body(
+    resp: SimResponse,
+    doc: dict[str, JSON],
+    fault: str | None,
+    variant: int,
+    chat: ChatRequest,
+    rng: random.Random,
+) -> None:
+    """Break the complete JSON answer `resp` (whose document is `doc`) in place.
+
+    B1 (cut JSON) and B3 (no `choices`, or an in-band error) send a broken body with a true
+    Content-Length; C3, S1 and S2 cut the connection mid-body.
+    """
+    if fault == "B1":
+        _set_body(resp, resp.body[: max(1, int(len(resp.body) * rng.uniform(0.4, 0.8)))])
+    elif fault == "B3":
+        _set_body(resp, wire.dumps(_b3_document(chat, doc, variant)))
+    elif fault in ("C3", "S1", "S2"):
+        resp.body = resp.body[: len(resp.body) // 2]
+        resp.abort = True
+
+
+def break_stream(
+    events: Events,
+    content_span: tuple[int, int],
+    fault: str | None,
+    variant: int,
+    chat: ChatRequest,
+) -> tuple[Events, bool]:
+    """The events of a broken stream, and whether the connection is then cut.
+
+    `content_span` is (first content event, one past the last), as `wire.stream_events`
+    returns it.
+    """
+    start, end = content_span
+    middle = start + (end - start) // 2
+    if fault == "S1":
+        return events[:start], True
+    if fault == "S2":
+        return events[: max(start + 1, middle)], True
+    if fault == "C3":
+        blob = b"".join(e for _, e in events)
+        return [(0, blob[: len(blob) // 2])], True
+    if fault == "B1":
+        # One event's JSON is cut short; the stream itself ends cleanly.
+        events = list(events)
+        tokens, broken = events[middle]
+        events[middle] = (tokens, broken[: max(8, len(broken) // 2)] + b"\n\n")
+    elif fault == "B3":
+        events = _b3_stream(chat, events, start, variant)
+    return events, False
+
+
+def _set_body(resp: SimResponse, body: bytes) -> None:
+    """Replace a complete body, keeping Content-Length true (the body itself is the fault)."""
+    resp.body = body
+    resp.headers = [(k, str(len(body)) if k == "content-length" else v) for k, v in resp.headers]
+
+
+def _error_object(chat: ChatRequest) -> dict[str, JSON]:
+    """The in-band error a provider sends with status 200 (B3)."""
+    if chat.provider == "nvidia-nim":
+        return {
+            "object": "error",
+            "message": "Internal server error",
+            "type": "InternalServerError",
+            "param": None,
+            "code": 500,
+        }
+    return {"code": "InternalServerError", "message": "The model produced an invalid response."}
+
+
+def _b3_document(chat: ChatRequest, doc: dict[str, JSON], variant: int) -> dict[str, JSON]:
+    """B3 on a document: no `choices`, or an error object in place of the completion."""
+    if variant % 2 == 0:
+        return {k: v for k, v in doc.items() if k != "choices"}
+    return {"error": _error_object(chat)}
+
+
+def _b3_stream(chat: ChatRequest, events: Events, prologue: int, variant: int) -> Events:
+    """B3 on a stream: events without `choices`, or an error event after the prologue."""
+    if variant % 2 == 1:
+        return [
+            *events[:prologue],
+            (0, wire.sse({"error": _error_object(chat)})),
+            (0, wire.SSE_DONE),
+        ]
+    out: Events = []
+    for tokens, data in events:
+        if data.startswith(b"data: {"):
+            obj = json.loads(data[6:])
+            obj.pop("choices", None)
+            data = wire.sse(obj)
+        out.append((tokens, data))
+    return out
