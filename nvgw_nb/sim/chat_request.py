@@ -16,13 +16,13 @@ from typing import Any
 from nvgw_nb.sim import content
 from nvgw_nb.sim.content import Answer
 
-__all__ = ["ChatRequest", "content_key", "cut_to_max_tokens", "parse_body", "validate_chat"]
+__all__ = ["SimChat", "content_key", "cut_to_max_tokens", "parse_body", "validate_chat"]
 
 _ROLES = frozenset({"system", "developer", "user", "assistant", "tool"})
 
 
 @dataclass
-class ChatRequest:
+class SimChat:
     """One chat request after routing and parsing."""
 
     provider: str

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from nvgw_nb.sim import content, faults, wire
-from nvgw_nb.sim.chat_request import ChatRequest, cut_to_max_tokens
+from nvgw_nb.sim.chat_request import SimChat, cut_to_max_tokens
 from nvgw_nb.sim.plan import SimResponse
 
 __all__ = ["ChatPlan", "plan_chat"]
@@ -38,7 +38,7 @@ class ChatPlan:
 
 
 def plan_chat(
-    chat: ChatRequest,
+    chat: SimChat,
     fault: str | None,
     variant: int,
     *,
@@ -122,7 +122,7 @@ def plan_chat(
 
 
 def _latency(
-    chat: ChatRequest, rng: random.Random, in_flight: int, multiplier: float
+    chat: SimChat, rng: random.Random, in_flight: int, multiplier: float
 ) -> tuple[float, float]:
     """(seconds before the first token, tokens per second) before time scaling."""
     ttft_median, sigma, tps_median, sigma_tps = _LATENCY[chat.model]

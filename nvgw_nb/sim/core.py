@@ -35,7 +35,7 @@ from typing import Any
 from urllib.parse import parse_qs, unquote_plus
 
 from nvgw_nb.sim import content, faults, wire
-from nvgw_nb.sim.chat_request import ChatRequest, content_key, parse_body, validate_chat
+from nvgw_nb.sim.chat_request import SimChat, content_key, parse_body, validate_chat
 from nvgw_nb.sim.completion import plan_chat
 from nvgw_nb.sim.plan import SimRequest, SimResponse
 from nvgw_nb.sim.profiles import FAULT_IDS, PROVIDERS, Profile
@@ -436,7 +436,7 @@ class SimCore:
             return wire.problem(429, "Too Many Requests")
         key = content_key(req.path, body)
         occurrence = self._occurrence("nvidia-nim", key)
-        return self._chat(ChatRequest("nvidia-nim", model, model, body, key, occurrence, []))
+        return self._chat(SimChat("nvidia-nim", model, model, body, key, occurrence, []))
 
     def _nvcf_status(self, req: SimRequest, reqid: str) -> SimResponse:
         """Poll an NVCF request answered 202 (N2): 202 twice, then the result."""
@@ -534,7 +534,7 @@ class SimCore:
             ("x-ratelimit-remaining-requests", str(remaining)),
             ("x-ratelimit-remaining-tokens", str(remaining * 150)),
         ]
-        chat = ChatRequest(
+        chat = SimChat(
             "nvidia-gateway",
             deployment,
             GATEWAY_DEPLOYMENTS[deployment],
@@ -557,7 +557,7 @@ class SimCore:
 
     # ----------------------------------------------------------------- chat (both)
 
-    def _chat(self, chat: ChatRequest) -> SimResponse:
+    def _chat(self, chat: SimChat) -> SimResponse:
         rng_parts = (chat.key, chat.occurrence)
         fault, variant = self._next_fault(
             chat.provider, rng_parts, tools=bool(chat.tools), stream=chat.stream

@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 
 from nvgw_nb.sim import content, wire
-from nvgw_nb.sim.chat_request import ChatRequest
+from nvgw_nb.sim.chat_request import SimChat
 from nvgw_nb.sim.content import Answer, ToolCall
 from nvgw_nb.sim.plan import SimResponse
 from nvgw_nb.sim.wire import JSON, Events
@@ -78,7 +78,7 @@ def _bad_token_body(variant: int) -> SimResponse:
 
 
 def chat_fault(
-    chat: ChatRequest,
+    chat: SimChat,
     fault: str | None,
     variant: int,
     *,
@@ -172,7 +172,7 @@ def chat_fault(
 
 
 def mutate_answer(
-    answer: Answer, fault: str | None, variant: int, chat: ChatRequest, rng: random.Random
+    answer: Answer, fault: str | None, variant: int, chat: SimChat, rng: random.Random
 ) -> Answer:
     """Content faults: the model answers, but badly (E1-E3, B4, B5)."""
     text = answer.content or ""
@@ -212,7 +212,7 @@ def break_body(
     doc: dict[str, JSON],
     fault: str | None,
     variant: int,
-    chat: ChatRequest,
+    chat: SimChat,
     rng: random.Random,
 ) -> None:
     """Break the complete JSON answer `resp` (whose document is `doc`) in place.
@@ -234,7 +234,7 @@ def break_stream(
     content_span: tuple[int, int],
     fault: str | None,
     variant: int,
-    chat: ChatRequest,
+    chat: SimChat,
 ) -> tuple[Events, bool]:
     """The events of a broken stream, and whether the connection is then cut.
 
@@ -266,7 +266,7 @@ def _set_body(resp: SimResponse, body: bytes) -> None:
     resp.headers = [(k, str(len(body)) if k == "content-length" else v) for k, v in resp.headers]
 
 
-def _error_object(chat: ChatRequest) -> dict[str, JSON]:
+def _error_object(chat: SimChat) -> dict[str, JSON]:
     """The in-band error a provider sends with status 200 (B3)."""
     if chat.provider == "nvidia-nim":
         return {
@@ -279,14 +279,14 @@ def _error_object(chat: ChatRequest) -> dict[str, JSON]:
     return {"code": "InternalServerError", "message": "The model produced an invalid response."}
 
 
-def _b3_document(chat: ChatRequest, doc: dict[str, JSON], variant: int) -> dict[str, JSON]:
+def _b3_document(chat: SimChat, doc: dict[str, JSON], variant: int) -> dict[str, JSON]:
     """B3 on a document: no `choices`, or an error object in place of the completion."""
     if variant % 2 == 0:
         return {k: v for k, v in doc.items() if k != "choices"}
     return {"error": _error_object(chat)}
 
 
-def _b3_stream(chat: ChatRequest, events: Events, prologue: int, variant: int) -> Events:
+def _b3_stream(chat: SimChat, events: Events, prologue: int, variant: int) -> Events:
     """B3 on a stream: events without `choices`, or an error event after the prologue."""
     if variant % 2 == 1:
         return [
