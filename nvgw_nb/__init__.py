@@ -40,6 +40,7 @@ from nvgw_nb.errors import (
     SessionClosed,
     StreamInterrupted,
     ToolCallError,
+    UnsupportedParameter,
     ValidationFailed,
 )
 from nvgw_nb.results import Attempt, ChatRequest, ChatResult, Message, StreamChunk, ToolCall, Usage
@@ -90,6 +91,7 @@ __all__ = [
     "StreamInterrupted",
     "ToolCall",
     "ToolCallError",
+    "UnsupportedParameter",
     "Usage",
     "ValidationFailed",
     "connect",

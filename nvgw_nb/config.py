@@ -17,7 +17,7 @@ import re
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
@@ -123,12 +123,38 @@ class Settings(BaseSettings):
         "gpt-4o-mini", validation_alias=AliasChoices("LLM_GATEWAY_MODEL", "llm_gateway_model")
     )
 
+    # --- external providers (the vendors' own variable names) -------------------------
+    openai_api_key: SecretStr | None = Field(
+        None, validation_alias=AliasChoices("OPENAI_API_KEY", "openai_api_key")
+    )
+    openai_base_url: str = Field(
+        "https://api.openai.com/v1",
+        validation_alias=AliasChoices("OPENAI_BASE_URL", "openai_base_url"),
+    )
+    anthropic_api_key: SecretStr | None = Field(
+        None, validation_alias=AliasChoices("ANTHROPIC_API_KEY", "anthropic_api_key")
+    )
+    anthropic_base_url: str = Field(
+        "https://api.anthropic.com",
+        validation_alias=AliasChoices("ANTHROPIC_BASE_URL", "anthropic_base_url"),
+    )
+    google_api_key: SecretStr | None = Field(
+        None, validation_alias=AliasChoices("GOOGLE_API_KEY", "google_api_key")
+    )
+
     # --- nvgw_nb's own (NVGW_ prefix) ------------------------------------------------
+    google_base_url: str = Field(
+        "https://generativelanguage.googleapis.com",
+        validation_alias=AliasChoices("NVGW_GOOGLE_BASE_URL", "google_base_url"),
+    )
     provider_order: Annotated[tuple[str, ...] | None, NoDecode] = Field(
         None, validation_alias=AliasChoices("NVGW_PROVIDER_ORDER", "provider_order")
     )
     allow_external: bool = Field(
         False, validation_alias=AliasChoices("NVGW_ALLOW_EXTERNAL", "allow_external")
+    )
+    pricing_mode: Literal["list", "nvidia_trial"] = Field(
+        "list", validation_alias=AliasChoices("NVGW_PRICING_MODE", "pricing_mode")
     )
     nim_model: str = Field(
         DEFAULT_NIM_MODEL, validation_alias=AliasChoices("NVGW_NIM_MODEL", "nim_model")
@@ -162,7 +188,15 @@ class Settings(BaseSettings):
     )
 
     # --- validation -----------------------------------------------------------------
-    @field_validator("nvidia_nim_api_key", "starfleet_id", "starfleet_secret", mode="before")
+    @field_validator(
+        "nvidia_nim_api_key",
+        "starfleet_id",
+        "starfleet_secret",
+        "openai_api_key",
+        "anthropic_api_key",
+        "google_api_key",
+        mode="before",
+    )
     @classmethod
     def _clean_secret(cls, value: Any) -> Any:
         if isinstance(value, SecretStr):
@@ -188,6 +222,9 @@ class Settings(BaseSettings):
         "starfleet_token_url",
         "llm_gateway_base_url",
         "nvcf_status_url",
+        "openai_base_url",
+        "anthropic_base_url",
+        "google_base_url",
     )
     @classmethod
     def _check_url(cls, value: str) -> str:
@@ -287,12 +324,24 @@ class Settings(BaseSettings):
     # --- derived ---------------------------------------------------------------------
     @property
     def default_order(self) -> tuple[str, ...]:
-        """The order to use when none is given: NIM, then the gateway when enabled."""
+        """The order when none is given: NIM, the gateway when enabled, then — only when
+        NVGW_ALLOW_EXTERNAL is true — the external providers that have a key."""
         if self.provider_order:
             return self.provider_order
-        if self.nvidia_llm_gateway_enabled:
-            return INTERNAL_PROVIDERS
-        return ("nvidia-nim",)
+        order: tuple[str, ...] = (
+            INTERNAL_PROVIDERS if self.nvidia_llm_gateway_enabled else ("nvidia-nim",)
+        )
+        if self.allow_external:
+            order += tuple(p for p in EXTERNAL_PROVIDERS if self.external_key(p) is not None)
+        return order
+
+    def external_key(self, provider: str) -> SecretStr | None:
+        """The API key of an external provider (None when unset)."""
+        return {
+            "openai": self.openai_api_key,
+            "anthropic": self.anthropic_api_key,
+            "google-genai": self.google_api_key,
+        }[provider]
 
     def __repr_args__(self) -> Any:
         for name, value in super().__repr_args__():

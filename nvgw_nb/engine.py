@@ -8,19 +8,18 @@ try — also when the call finally fails (the error carries them).
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
-import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Literal
 
 import anyio
 import httpx
 from httpx_sse import EventSource
+from pydantic import BaseModel
 
 from nvgw_nb.breaker import CircuitBreaker
 from nvgw_nb.errors import (
@@ -32,20 +31,21 @@ from nvgw_nb.errors import (
     MalformedResponse,
     ModelNotFound,
     NvgwError,
+    PolicyError,
     ProviderAuthError,
     ProviderConnectionError,
     ProviderTimeout,
     ProviderUnreachable,
     RateLimited,
     StreamInterrupted,
-    ToolCallError,
 )
-from nvgw_nb.pricing import cost_usd
-from nvgw_nb.providers.base import Provider, RawToolCall, Reply
-from nvgw_nb.results import Attempt, ChatRequest, ChatResult, StreamChunk, ToolCall, Usage
+from nvgw_nb.pricing import Pricing, estimate_usage
+from nvgw_nb.providers.base import Provider, Reply
+from nvgw_nb.results import Attempt, ChatRequest, ChatResult, StreamChunk, Usage
 from nvgw_nb.retry import RetryPolicy
+from nvgw_nb.validation import check_tool_calls, parse_structured, run_validator
 
-__all__ = ["Deadlines", "Engine", "Step"]
+__all__ = ["CallOptions", "Deadlines", "Engine", "Step"]
 
 logger = logging.getLogger("nvgw_nb")
 
@@ -54,10 +54,28 @@ SIMULATOR_HEADER = "x-nvgw-simulator"
 
 @dataclass(frozen=True)
 class Step:
-    """One provider of a call's plan, with the model to ask it for."""
+    """One provider of a call's plan, with the model to ask it for.
+
+    `skip` says why policy forbids this provider: it is recorded as a skipped attempt.
+    """
 
     provider: str
     model: str
+    skip: str | None = None
+
+
+@dataclass(frozen=True)
+class CallOptions:
+    """What a call asks of an answer beyond the wire request."""
+
+    #: apply deterministic repairs (code fences, trailing commas) to tool-call JSON
+    repair: bool = False
+    #: parse structured output into this pydantic model (else the JSON value)
+    output_model: type[BaseModel] | None = None
+    #: a user check of the result: raising or returning False rejects it (B6)
+    validator: Callable[[ChatResult], object] | None = None
+    #: after text was shown, "raise" StreamInterrupted or "restart" on the next provider
+    stream_mode: Literal["raise", "restart"] = "raise"
 
 
 @dataclass(frozen=True)
@@ -89,6 +107,7 @@ class Engine:
         policy: RetryPolicy,
         breakers: Mapping[str, CircuitBreaker],
         deadlines: Deadlines,
+        pricing: Pricing | None = None,
         token_url: str | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         clock: Callable[[], float] = time.monotonic,
@@ -99,40 +118,47 @@ class Engine:
         self.policy = policy
         self.breakers = breakers
         self.deadlines = deadlines
+        self.pricing = pricing or Pricing()
         self.token_url = token_url
         self.sleep = sleep
         self.clock = clock
 
     # --- public -------------------------------------------------------------------------
-    async def chat(self, request: ChatRequest, plan: Sequence[Step]) -> ChatResult:
+    async def chat(
+        self, request: ChatRequest, plan: Sequence[Step], options: CallOptions | None = None
+    ) -> ChatResult:
         """Run `request` through `plan`; the result, or the error with every attempt."""
         result: ChatResult | None = None
-        async for item in self._run(request, plan):
+        async for item in self._run(request, plan, options or CallOptions()):
             if isinstance(item, ChatResult):
                 result = item
         assert result is not None
         return result
 
     def stream(
-        self, request: ChatRequest, plan: Sequence[Step]
+        self, request: ChatRequest, plan: Sequence[Step], options: CallOptions | None = None
     ) -> AsyncIterator[StreamChunk | ChatResult]:
         """Text chunks as they arrive, then the ChatResult as the last item."""
-        return self._run(request, plan)
+        return self._run(request, plan, options or CallOptions())
 
     # --- the loop over providers and retries --------------------------------------------
     async def _run(
-        self, request: ChatRequest, plan: Sequence[Step]
+        self, request: ChatRequest, plan: Sequence[Step], options: CallOptions
     ) -> AsyncGenerator[StreamChunk | ChatResult, None]:
         started = self.clock()
         call_deadline = started + self.deadlines.call_s
         attempts: list[Attempt] = []
         errors: dict[str, NvgwError] = {}
         for index, step in enumerate(plan):
-            breaker = self.breakers[step.provider]
-            if not breaker.allow():
+            breaker = self.breakers.get(step.provider) or CircuitBreaker()
+            skipped: NvgwError | None = None
+            if step.skip is not None:
+                skipped = PolicyError(f"{step.provider} skipped by policy: {step.skip}")
+            elif not breaker.allow():
                 skipped = CircuitOpen(
                     f"{step.provider} skipped: {breaker.describe()}", provider=step.provider
                 )
+            if skipped is not None:
                 attempts.append(self._skipped(step, skipped, breaker))
                 errors[step.provider] = skipped
                 logger.info("%s", skipped)
@@ -143,7 +169,7 @@ class Engine:
                 outcome: _Outcome | None = None
                 # aclosing: a reader that stops early closes the response at once, not at GC.
                 async with aclosing(
-                    self._attempt(request, step, retry + 1, backoff, call_deadline)
+                    self._attempt(request, step, retry + 1, backoff, call_deadline, options)
                 ) as items:
                     async for item in items:
                         if isinstance(item, _Outcome):
@@ -159,6 +185,17 @@ class Engine:
                 error = outcome.error
                 assert error is not None
                 self._judge(breaker, error)
+                next_step = plan[index + 1] if index + 1 < len(plan) else None
+                if isinstance(error, StreamInterrupted) and options.stream_mode == "restart":
+                    if next_step is None:
+                        raise _final(error, attempts)
+                    # The text shown so far is void: say so, then start over on the next one.
+                    logger.info("restarting the stream on %s after %s", next_step.provider, error)
+                    errors[step.provider] = error
+                    yield StreamChunk(
+                        text="", provider=next_step.provider, model=next_step.model, reset=True
+                    )
+                    break
                 if not error.falls_over:
                     raise _final(error, attempts)
                 wait = self._retry_wait(error, retry, breaker, call_deadline)
@@ -217,10 +254,15 @@ class Engine:
         number: int,
         backoff: float,
         call_deadline: float,
+        options: CallOptions,
     ) -> AsyncGenerator[StreamChunk | _Outcome, None]:
         provider = self.providers[step.provider]
         breaker = self.breakers[step.provider]
-        http_request = provider.build_request(request, step.model)
+        try:
+            http_request = provider.build_request(request, step.model)
+        except NvgwError as err:  # e.g. UnsupportedParameter: nothing was sent
+            yield _Outcome(attempt=self._unsent(step, number, err, breaker), error=_clean(err))
+            return
         record: dict[str, Any] = {
             "provider": step.provider,
             "model": step.model,
@@ -287,10 +329,16 @@ class Engine:
         result: ChatResult | None = None
         if error is None and reply is not None:
             try:
-                result = self._accept(reply, request, step, response)
+                result, record["repairs"] = self._accept(reply, request, step, response, options)
             except NvgwError as err:
                 error = err
+        # A provider that answered 200 generated tokens and bills them, failed or not;
+        # when it reported no usage, estimate it and say so.
         usage = reply.usage if reply is not None else None
+        if usage is None and record.get("status_code") == 200:
+            received = "".join(shown) or (reply.content if reply is not None else "")
+            usage = estimate_usage(request, received)
+            record["usage_estimated"] = True
         record.update(
             elapsed_s=self.clock() - t0,
             outcome="ok" if error is None else "error",
@@ -298,7 +346,7 @@ class Engine:
             error=None if error is None else str(error),
             retry_after_s=error.retry_after_s if isinstance(error, RateLimited) else None,
             usage=usage,
-            cost_usd=cost_usd(step.model, usage),
+            cost_usd=self.pricing.cost(step.provider, step.model, usage),
         )
         yield _Outcome(attempt=Attempt(**record), result=result, error=_clean(error))
 
@@ -394,31 +442,46 @@ class Engine:
         request: ChatRequest,
         step: Step,
         response: httpx.Response | None,
-    ) -> ChatResult:
-        """Turn a parsed reply into a result, or raise the FAULTS.md B/E error."""
-        calls = [_tool_call(raw, request, step.provider) for raw in reply.tool_calls]
+        options: CallOptions,
+    ) -> tuple[ChatResult, list[str]]:
+        """A result and the repairs applied, or the FAULTS.md B/E error."""
+        provider = step.provider
         if reply.finish_reason == "content_filter":
             raise ContentFiltered(
-                f"{step.provider}'s content filter stopped the answer", provider=step.provider
+                f"{provider}'s content filter stopped the answer", provider=provider
             )
+        calls, repairs = check_tool_calls(
+            reply.tool_calls, request, provider, repair=options.repair
+        )
         if not reply.content.strip() and not calls and reply.finish_reason != "length":
             raise EmptyResponse(
-                f"{step.provider} answered with no content and no tool calls",
-                provider=step.provider,
+                f"{provider} answered with no content and no tool calls", provider=provider
             )
+        parsed: Any = None
+        if request.response_format is not None and not calls:
+            parsed, more = parse_structured(
+                reply.content,
+                request,
+                provider,
+                model=options.output_model,
+                repair=options.repair,
+            )
+            repairs += [r for r in more if r not in repairs]
         headers = response.headers if response is not None else httpx.Headers()
-        usage = reply.usage or Usage()
-        return ChatResult(
+        result = ChatResult(
             content=reply.content,
             tool_calls=calls,
             finish_reason=reply.finish_reason,
-            served_by=step.provider,
+            served_by=provider,
             model=reply.model or step.model,
-            usage=usage,
             latency_s=0.0,
             attempts=[],
             simulated=headers.get(SIMULATOR_HEADER) == "1",
+            parsed=parsed,
         )
+        if options.validator is not None:
+            run_validator(options.validator, result, provider)
+        return result, repairs
 
     def _finish(self, result: ChatResult, attempts: list[Attempt], started: float) -> ChatResult:
         last = attempts[-1]
@@ -427,9 +490,25 @@ class Engine:
                 "attempts": list(attempts),
                 "latency_s": self.clock() - started,
                 "cost_usd": sum(a.cost_usd for a in attempts),
+                "usage": last.usage or Usage(),
                 "correlation_id": last.correlation_id,
                 "request_id": last.request_id,
             }
+        )
+
+    def _unsent(
+        self, step: Step, number: int, error: NvgwError, breaker: CircuitBreaker
+    ) -> Attempt:
+        return Attempt(
+            provider=step.provider,
+            model=step.model,
+            endpoint="",
+            attempt=number,
+            started_at=datetime.now(timezone.utc),
+            outcome="error",
+            error_kind=error.kind,
+            error=str(error),
+            breaker=breaker.state,
         )
 
     def _skipped(self, step: Step, error: NvgwError, breaker: CircuitBreaker) -> Attempt:
@@ -444,40 +523,6 @@ class Engine:
             error=str(error),
             breaker=breaker.state,
         )
-
-
-def _tool_call(raw: RawToolCall, request: ChatRequest, provider: str) -> ToolCall:
-    """Validate one tool call (FAULTS.md B4, B5); a broken one never reaches the caller."""
-    declared = request.tool_names
-    if not raw.name or raw.name not in declared:
-        raise ToolCallError(
-            f"{provider} called tool {raw.name!r}, which was not declared"
-            + (f" (declared: {', '.join(sorted(declared))})" if declared else " (no tools)"),
-            tool_name=raw.name,
-            provider=provider,
-        )
-    arguments: Any = raw.arguments
-    if arguments is None or arguments == "":
-        arguments = {}
-    elif isinstance(arguments, str):
-        try:
-            arguments = json.loads(arguments)
-        except json.JSONDecodeError as err:
-            raise ToolCallError(
-                f"{provider} called {raw.name!r} with arguments that are not valid JSON "
-                f"({err.msg} at position {err.pos})",
-                tool_name=raw.name,
-                provider=provider,
-            ) from None
-    if not isinstance(arguments, dict):
-        raise ToolCallError(
-            f"{provider} called {raw.name!r} with arguments that are not a JSON object",
-            tool_name=raw.name,
-            provider=provider,
-        )
-    return ToolCall(
-        id=raw.id or f"call_{uuid.uuid4().hex[:24]}", name=raw.name, arguments=arguments
-    )
 
 
 def _is_sse(response: httpx.Response) -> bool:

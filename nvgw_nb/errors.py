@@ -15,6 +15,7 @@ NvgwError
 │   │   ├── ServerError          5xx                                     (N1)
 │   │   ├── RateLimited          429                                     (R1, R2)
 │   │   ├── BadRequest           400                                     (X1)
+│   │   │   └── UnsupportedParameter  a parameter this provider lacks; next one (X1)
 │   │   ├── ModelNotFound        404                                     (X2)
 │   │   ├── ContextTooLong       413 / context length exceeded           (X3)
 │   │   └── ProviderAuthError    401 / 403 from NIM                      (X4)
@@ -65,6 +66,7 @@ __all__ = [
     "SessionClosed",
     "StreamInterrupted",
     "ToolCallError",
+    "UnsupportedParameter",
     "ValidationFailed",
 ]
 
@@ -241,6 +243,13 @@ class BadRequest(ProviderStatusError):
     kind = "bad_request"
     retries = 0
     falls_over = False
+
+
+class UnsupportedParameter(BadRequest):
+    """This provider cannot take one of the request's parameters; the next one may."""
+
+    kind = "unsupported_parameter"
+    falls_over = True
 
 
 class ModelNotFound(ProviderStatusError):

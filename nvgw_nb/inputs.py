@@ -33,6 +33,7 @@ def build_request(
     seed: int | None = None,
     tools: Sequence[Mapping[str, Any]] | None = None,
     tool_choice: str | Mapping[str, Any] | None = None,
+    response_format: dict[str, Any] | None = None,
     stream: bool = False,
 ) -> ChatRequest:
     """Validate the arguments of `Session.chat` and friends into a ChatRequest."""
@@ -61,6 +62,7 @@ def build_request(
         seed=seed,
         tools=tool_list,
         tool_choice=choice,
+        response_format=response_format,
         stream=stream,
     )
 

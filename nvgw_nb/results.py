@@ -71,12 +71,22 @@ class ChatRequest(_Model):
     seed: int | None = None
     tools: list[dict[str, Any]] | None = None
     tool_choice: str | dict[str, Any] | None = None
+    #: OpenAI's shape: {"type": "json_schema", "json_schema": {"name", "schema"}} or
+    #: {"type": "json_object"}; providers translate it to their own JSON mode
+    response_format: dict[str, Any] | None = None
     stream: bool = False
 
     @property
     def tool_names(self) -> frozenset[str]:
         """Names of the declared tools."""
         return frozenset(t["function"]["name"] for t in self.tools or ())
+
+    @property
+    def json_schema(self) -> dict[str, Any] | None:
+        """The JSON schema the answer must fit, when response_format names one."""
+        spec = (self.response_format or {}).get("json_schema")
+        schema = spec.get("schema") if isinstance(spec, dict) else None
+        return schema if isinstance(schema, dict) else None
 
 
 class Attempt(_Model):
@@ -98,7 +108,13 @@ class Attempt(_Model):
     correlation_id: str | None = None
     request_id: str | None = None
     usage: Usage | None = None
+    usage_estimated: bool = Field(
+        False, description="the provider reported no usage; tokens estimated from characters"
+    )
     cost_usd: float = 0.0
+    repairs: list[str] = Field(
+        default_factory=list, description="deterministic repairs applied to tool-call JSON"
+    )
 
 
 class ChatResult(_Model):
@@ -121,6 +137,7 @@ class ChatResult(_Model):
     correlation_id: str | None = None
     request_id: str | None = None
     simulated: bool = False
+    parsed: Any = Field(None, description="the structured output, when response_format was given")
 
     @computed_field  # type: ignore[prop-decorator]
     @property
@@ -133,6 +150,23 @@ class ChatResult(_Model):
     def truncated(self) -> bool:
         """True when the provider stopped at max_tokens (finish_reason 'length')."""
         return self.finish_reason == "length"
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def cost_estimated(self) -> bool:
+        """True when some attempt's tokens were estimated (the provider reported none)."""
+        return any(a.usage_estimated for a in self.attempts)
+
+    def trace(self) -> str:
+        """The attempt trace as a plain-text table, headed by who served and at what cost."""
+        from nvgw_nb.trace import result_text
+
+        return result_text(self)
+
+    def _repr_html_(self) -> str:
+        from nvgw_nb.trace import result_html
+
+        return result_html(self)
 
     def to_json(self) -> str:
         """Serialise to JSON (secrets are never part of a result)."""
@@ -148,11 +182,16 @@ class ChatResult(_Model):
 
 
 class StreamChunk(_Model):
-    """A piece of streamed text; `str(chunk)` is the text."""
+    """A piece of streamed text; `str(chunk)` is the text.
+
+    With `stream_mode="restart"`, a chunk with `reset=True` (and no text) says the
+    text so far is void: the stream restarts on `provider`.
+    """
 
     text: str
     provider: str
     model: str
+    reset: bool = False
 
     def __str__(self) -> str:
         return self.text

@@ -17,10 +17,26 @@ from collections.abc import Mapping
 
 from pydantic import BaseModel, ConfigDict, Field
 
-__all__ = ["DEFAULT_ROLES", "LLAMA4_MAVERICK", "LLAMA4_SCOUT", "ROLE_NAMES", "Role"]
+__all__ = [
+    "DEFAULT_ROLES",
+    "EXTERNAL_DEFAULT_MODELS",
+    "LLAMA4_MAVERICK",
+    "LLAMA4_SCOUT",
+    "ROLE_NAMES",
+    "Role",
+]
 
 LLAMA4_SCOUT = "meta/llama-4-scout-17b-16e-instruct"
 LLAMA4_MAVERICK = "meta/llama-4-maverick-17b-128e-instruct"
+
+# External providers (used only when NVGW_ALLOW_EXTERNAL=true): a small and a large
+# model each, matched to the gateway's gpt-4o-mini / gpt-4o split.
+EXTERNAL_DEFAULT_MODELS = {
+    "openai": "gpt-4o-mini",
+    "anthropic": "claude-haiku-4-5",
+    "google-genai": "gemini-2.0-flash",
+}
+_LARGE = {"openai": "gpt-4o", "anthropic": "claude-sonnet-4-5", "google-genai": "gemini-2.5-pro"}
 
 
 class Role(BaseModel):
@@ -43,22 +59,30 @@ class Role(BaseModel):
 DEFAULT_ROLES: dict[str, Role] = {
     "router": Role(
         name="router",
-        models={"nvidia-nim": LLAMA4_SCOUT, "nvidia-gateway": "gpt-4o-mini"},
+        models={
+            "nvidia-nim": LLAMA4_SCOUT,
+            "nvidia-gateway": "gpt-4o-mini",
+            **EXTERNAL_DEFAULT_MODELS,
+        },
         description="Classifies a request and picks the next step; short, fast answers.",
     ),
     "planner": Role(
         name="planner",
-        models={"nvidia-nim": LLAMA4_MAVERICK, "nvidia-gateway": "gpt-4o"},
+        models={"nvidia-nim": LLAMA4_MAVERICK, "nvidia-gateway": "gpt-4o", **_LARGE},
         description="Breaks a task into steps; needs the stronger model.",
     ),
     "programmer": Role(
         name="programmer",
-        models={"nvidia-nim": LLAMA4_MAVERICK, "nvidia-gateway": "gpt-4o"},
+        models={"nvidia-nim": LLAMA4_MAVERICK, "nvidia-gateway": "gpt-4o", **_LARGE},
         description="Writes and edits code, usually with tool calls.",
     ),
     "reviewer": Role(
         name="reviewer",
-        models={"nvidia-nim": LLAMA4_SCOUT, "nvidia-gateway": "gpt-4o-mini"},
+        models={
+            "nvidia-nim": LLAMA4_SCOUT,
+            "nvidia-gateway": "gpt-4o-mini",
+            **EXTERNAL_DEFAULT_MODELS,
+        },
         description="Reviews a change and reports problems.",
     ),
 }

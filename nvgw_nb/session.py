@@ -18,6 +18,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 import httpx
+from typing_extensions import Unpack
 
 from nvgw_nb.auth import ApiKeyAuth, StarfleetAuth
 from nvgw_nb.breaker import CircuitBreaker
@@ -27,20 +28,39 @@ from nvgw_nb.config import (
     Settings,
     check_provider_order,
 )
-from nvgw_nb.engine import Deadlines, Engine, Step
+from nvgw_nb.engine import CallOptions, Deadlines, Engine, Step
 from nvgw_nb.errors import ConfigError, PolicyError, SessionClosed
 from nvgw_nb.inputs import build_request
+from nvgw_nb.options import (
+    ChatOptions,
+    StreamOptions,
+    check_options,
+    response_format_spec,
+    with_signature,
+)
 from nvgw_nb.portal import LoopThread
+from nvgw_nb.pricing import Price, Pricing
 from nvgw_nb.providers import GatewayProvider, NimProvider, Provider
-from nvgw_nb.results import ChatRequest, ChatResult, Message, StreamChunk
+from nvgw_nb.results import ChatRequest, ChatResult, StreamChunk
 from nvgw_nb.retry import RetryPolicy
-from nvgw_nb.roles import DEFAULT_ROLES, Role
+from nvgw_nb.roles import DEFAULT_ROLES, EXTERNAL_DEFAULT_MODELS, Role
 
 if TYPE_CHECKING:
     from nvgw_nb.sim import Simulator
 
 __all__ = ["AsyncChatStream", "ChatStream", "Session", "connect"]
 
+_WIRE_OPTIONS = (
+    "messages",
+    "system",
+    "temperature",
+    "top_p",
+    "max_tokens",
+    "stop",
+    "seed",
+    "tools",
+    "tool_choice",
+)
 _SESSION_ARGS = (
     "roles",
     "retry",
@@ -48,7 +68,17 @@ _SESSION_ARGS = (
     "breaker_threshold",
     "breaker_cooldown_s",
     "simulator",
+    "pricing",
+    "prices",
+    "repair_tool_calls",
 )
+#: external provider → (the variable of its key, the header the key goes in)
+_EXTERNAL_AUTH = {
+    "openai": ("OPENAI_API_KEY", "Authorization"),
+    "anthropic": ("ANTHROPIC_API_KEY", "x-api-key"),
+    "google-genai": ("GOOGLE_API_KEY", "x-goog-api-key"),
+}
+_POLICY_OFF = "external providers are off (set NVGW_ALLOW_EXTERNAL=true to allow them)"
 
 
 class Session:
@@ -67,11 +97,19 @@ class Session:
         breaker_threshold: int = 3,
         breaker_cooldown_s: float = 30.0,
         simulator: Simulator | None = None,
+        pricing: Pricing | None = None,
+        prices: Mapping[str, Price | tuple[float, float]] | None = None,
+        repair_tool_calls: bool = False,
     ) -> None:
         self.settings = settings if settings is not None else Settings.load()
         self.roles: dict[str, Role] = {**DEFAULT_ROLES, **(roles or {})}
         self.retry = retry or RetryPolicy(attempts=self.settings.max_retries + 1)
         self.simulator = simulator
+        self.pricing = (pricing or Pricing(mode=self.settings.pricing_mode)).with_prices(
+            prices or {}
+        )
+        #: default of `repair=` on calls: fix code fences and trailing commas in tool-call JSON
+        self.repair_tool_calls = repair_tool_calls
         self._order = self._check_order(self.settings.default_order)
         self._providers: dict[str, Provider] = {}
         self._auths: dict[str, httpx.Auth] = {}
@@ -96,6 +134,7 @@ class Session:
             policy=self.retry,
             breakers=self.breakers,
             deadlines=Deadlines(attempt_s=s.attempt_deadline_s, call_s=s.call_deadline_s),
+            pricing=self.pricing,
             token_url=s.starfleet_token_url,
         )
         self._owned: list[Any] = []
@@ -130,10 +169,6 @@ class Session:
             raise PolicyError(
                 f"provider order names {', '.join(external)}, but external providers are off: "
                 "data must stay inside NVIDIA unless NVGW_ALLOW_EXTERNAL=true"
-            )
-        if external:
-            raise ConfigError(
-                f"{', '.join(external)}: external providers are not available in this version"
             )
         return names
 
@@ -177,6 +212,14 @@ class Session:
                 scope=s.token_scope,
                 refresh_margin_s=s.token_refresh_margin_s,
             )
+        for name, (variable, header) in _EXTERNAL_AUTH.items():
+            key = s.external_key(name)
+            if key is None:
+                if name in self._order:
+                    raise ConfigError(f"{variable} is not set, but {name} is in the provider order")
+                continue
+            self._providers[name] = _external_provider(name, s)
+            self._auths[name] = ApiKeyAuth(key, variable=variable, header=header)
 
     # --- configuration that widgets and users change ------------------------------------
     @property
@@ -234,17 +277,25 @@ class Session:
                     f"(configured: {', '.join(self._providers)})"
                 )
         elif role_obj is not None and role_obj.providers:
-            order = tuple(p for p in role_obj.providers if p in self._order)
+            # A role's own list may name providers this Session cannot use: they are
+            # recorded as skipped attempts (policy, or no key) rather than failing the call.
+            order = check_provider_order(role_obj.providers)
         else:
             order = self._order
-        if not order:
-            raise ConfigError(f"role {role_obj and role_obj.name!r} leaves no provider to try")
         if not fallbacks:
             order = order[:1]
         for name in models or {}:
             if name not in INTERNAL_PROVIDERS + EXTERNAL_PROVIDERS:
                 raise ConfigError(f"models names unknown provider {name!r}")
-        return [Step(p, self._model_for(p, role_obj, models)) for p in order]
+        return [Step(p, self._model_for(p, role_obj, models), self._skip_reason(p)) for p in order]
+
+    def _skip_reason(self, provider: str) -> str | None:
+        if provider in EXTERNAL_PROVIDERS and not self.settings.allow_external:
+            return _POLICY_OFF
+        if provider not in self._providers:
+            variable = _EXTERNAL_AUTH[provider][0] if provider in _EXTERNAL_AUTH else provider
+            return f"not configured in this Session ({variable} is not set)"
+        return None
 
     def _role(self, role: str | Role | None) -> Role | None:
         if role is None or isinstance(role, Role):
@@ -260,157 +311,89 @@ class Session:
         chosen = (models or {}).get(provider) or (role.model_for(provider) if role else None)
         if chosen:
             return chosen
-        return (
-            self.settings.nim_model if provider == "nvidia-nim" else self.settings.llm_gateway_model
-        )
+        if provider == "nvidia-nim":
+            return self.settings.nim_model
+        if provider == "nvidia-gateway":
+            return self.settings.llm_gateway_model
+        return EXTERNAL_DEFAULT_MODELS[provider]
 
     # --- calls --------------------------------------------------------------------------
     def _prepare(
-        self,
-        prompt: str | None,
-        *,
-        stream: bool,
-        role: str | Role | None,
-        models: Mapping[str, str] | None,
-        providers: Sequence[str] | None,
-        fallbacks: bool,
-        options: dict[str, Any],
-    ) -> tuple[ChatRequest, list[Step]]:
+        self, method: str, prompt: str | None, options: Mapping[str, Any], *, stream: bool
+    ) -> tuple[ChatRequest, list[Step], CallOptions]:
+        """Validate everything a call was given — before any request is sent."""
         if self.closed:
             raise SessionClosed("This Session is closed; create a new one with nv.connect()")
-        request = build_request(prompt, stream=stream, **options)
-        steps = self.plan(role=role, models=models, providers=providers, fallbacks=fallbacks)
-        return request, steps
+        check_options(method, options, StreamOptions if stream else ChatOptions)
+        wire, output_model = response_format_spec(options.get("response_format"))
+        request = build_request(
+            prompt,
+            stream=stream,
+            response_format=wire,
+            **{k: options.get(k) for k in _WIRE_OPTIONS},
+        )
+        steps = self.plan(
+            role=options.get("role"),
+            models=options.get("models"),
+            providers=options.get("providers"),
+            fallbacks=options.get("fallbacks", True),
+        )
+        validator = options.get("validator")
+        if validator is not None and not callable(validator):
+            raise ConfigError("validator must be a callable taking the ChatResult")
+        stream_mode = options.get("stream_mode", "raise")
+        if stream_mode not in ("raise", "restart"):
+            raise ConfigError("stream_mode must be 'raise' or 'restart'")
+        repair = options.get("repair")
+        call = CallOptions(
+            repair=self.repair_tool_calls if repair is None else bool(repair),
+            output_model=output_model,
+            validator=validator,
+            stream_mode=stream_mode,
+        )
+        return request, steps, call
 
-    def chat(
-        self,
-        prompt: str | None = None,
-        *,
-        messages: Sequence[Mapping[str, Any] | Message] | None = None,
-        system: str | None = None,
-        role: str | Role | None = None,
-        models: Mapping[str, str] | None = None,
-        providers: Sequence[str] | None = None,
-        fallbacks: bool = True,
-        temperature: float | None = None,
-        top_p: float | None = None,
-        max_tokens: int | None = None,
-        stop: str | Sequence[str] | None = None,
-        seed: int | None = None,
-        tools: Sequence[Mapping[str, Any]] | None = None,
-        tool_choice: str | Mapping[str, Any] | None = None,
-    ) -> ChatResult:
+    @with_signature(ChatOptions)
+    def chat(self, prompt: str | None = None, **options: Unpack[ChatOptions]) -> ChatResult:
         """Ask, with fallback; blocks until the answer (Ctrl-C cancels the request).
+
+        Keywords: messages, system, role, models, providers, fallbacks, temperature,
+        top_p, max_tokens, stop, seed, tools, tool_choice, response_format (a pydantic
+        model or JSON schema: the result carries `.parsed`), validator, repair.
 
         >>> r = session.chat("Summarise this diff: ...", role="planner")  # doctest: +SKIP
         """
-        request, steps = self._prepare(
-            prompt,
-            stream=False,
-            role=role,
-            models=models,
-            providers=providers,
-            fallbacks=fallbacks,
-            options=_options(locals()),
-        )
-        return self._portal.run(self._engine.chat(request, steps))
+        request, steps, call = self._prepare("chat", prompt, options, stream=False)
+        return self._portal.run(self._engine.chat(request, steps, call))
 
-    async def achat(
-        self,
-        prompt: str | None = None,
-        *,
-        messages: Sequence[Mapping[str, Any] | Message] | None = None,
-        system: str | None = None,
-        role: str | Role | None = None,
-        models: Mapping[str, str] | None = None,
-        providers: Sequence[str] | None = None,
-        fallbacks: bool = True,
-        temperature: float | None = None,
-        top_p: float | None = None,
-        max_tokens: int | None = None,
-        stop: str | Sequence[str] | None = None,
-        seed: int | None = None,
-        tools: Sequence[Mapping[str, Any]] | None = None,
-        tool_choice: str | Mapping[str, Any] | None = None,
-    ) -> ChatResult:
+    @with_signature(ChatOptions)
+    async def achat(self, prompt: str | None = None, **options: Unpack[ChatOptions]) -> ChatResult:
         """`chat` for `await`, from any event loop (task cancellation cancels the request)."""
-        request, steps = self._prepare(
-            prompt,
-            stream=False,
-            role=role,
-            models=models,
-            providers=providers,
-            fallbacks=fallbacks,
-            options=_options(locals()),
-        )
-        return await self._portal.arun(self._engine.chat(request, steps))
+        request, steps, call = self._prepare("achat", prompt, options, stream=False)
+        return await self._portal.arun(self._engine.chat(request, steps, call))
 
-    def stream(
-        self,
-        prompt: str | None = None,
-        *,
-        messages: Sequence[Mapping[str, Any] | Message] | None = None,
-        system: str | None = None,
-        role: str | Role | None = None,
-        models: Mapping[str, str] | None = None,
-        providers: Sequence[str] | None = None,
-        fallbacks: bool = True,
-        temperature: float | None = None,
-        top_p: float | None = None,
-        max_tokens: int | None = None,
-        stop: str | Sequence[str] | None = None,
-        seed: int | None = None,
-        tools: Sequence[Mapping[str, Any]] | None = None,
-        tool_choice: str | Mapping[str, Any] | None = None,
-    ) -> ChatStream:
+    @with_signature(StreamOptions)
+    def stream(self, prompt: str | None = None, **options: Unpack[StreamOptions]) -> ChatStream:
         """Stream the answer: iterate for text chunks, then read `.result`.
 
-        A provider that fails before any text is shown falls back transparently; one
-        that breaks after text was shown raises `StreamInterrupted` with the partial text.
+        A provider that fails before any text is shown falls back transparently. One
+        that breaks after text was shown raises `StreamInterrupted` with the partial
+        text — or, with `stream_mode="restart"`, yields a chunk with `reset=True` and
+        starts over on the next provider.
 
         >>> for chunk in session.stream("Explain NVCF polling"):  # doctest: +SKIP
         ...     print(chunk, end="")
         """
-        request, steps = self._prepare(
-            prompt,
-            stream=True,
-            role=role,
-            models=models,
-            providers=providers,
-            fallbacks=fallbacks,
-            options=_options(locals()),
-        )
-        return ChatStream(self._portal, self._engine.stream(request, steps))
+        request, steps, call = self._prepare("stream", prompt, options, stream=True)
+        return ChatStream(self._portal, self._engine.stream(request, steps, call))
 
+    @with_signature(StreamOptions)
     def astream(
-        self,
-        prompt: str | None = None,
-        *,
-        messages: Sequence[Mapping[str, Any] | Message] | None = None,
-        system: str | None = None,
-        role: str | Role | None = None,
-        models: Mapping[str, str] | None = None,
-        providers: Sequence[str] | None = None,
-        fallbacks: bool = True,
-        temperature: float | None = None,
-        top_p: float | None = None,
-        max_tokens: int | None = None,
-        stop: str | Sequence[str] | None = None,
-        seed: int | None = None,
-        tools: Sequence[Mapping[str, Any]] | None = None,
-        tool_choice: str | Mapping[str, Any] | None = None,
+        self, prompt: str | None = None, **options: Unpack[StreamOptions]
     ) -> AsyncChatStream:
         """`stream` for `async for`; `.result` once it has ended."""
-        request, steps = self._prepare(
-            prompt,
-            stream=True,
-            role=role,
-            models=models,
-            providers=providers,
-            fallbacks=fallbacks,
-            options=_options(locals()),
-        )
-        return AsyncChatStream(self._portal, self._engine.stream(request, steps))
+        request, steps, call = self._prepare("astream", prompt, options, stream=True)
+        return AsyncChatStream(self._portal, self._engine.stream(request, steps, call))
 
     def models(self, provider: str = "nvidia-nim") -> list[str]:
         """Models a provider offers: NIM's `/v1/models`; the gateway's known deployments."""
@@ -573,19 +556,15 @@ class AsyncChatStream:
             await self._portal.arun(close())
 
 
-def _options(local: dict[str, Any]) -> dict[str, Any]:
-    keys = (
-        "messages",
-        "system",
-        "temperature",
-        "top_p",
-        "max_tokens",
-        "stop",
-        "seed",
-        "tools",
-        "tool_choice",
-    )
-    return {k: local[k] for k in keys}
+def _external_provider(name: str, settings: Settings) -> Provider:
+    """The wire format of an external provider, pointed at its configured base URL."""
+    from nvgw_nb.providers import AnthropicProvider, GoogleProvider, OpenAIProvider
+
+    if name == "openai":
+        return OpenAIProvider(base_url=settings.openai_base_url)
+    if name == "anthropic":
+        return AnthropicProvider(base_url=settings.anthropic_base_url)
+    return GoogleProvider(base_url=settings.google_base_url)
 
 
 def connect(
