@@ -490,8 +490,8 @@ class ChatStream:
 
     @property
     def text(self) -> str:
-        """The text received so far."""
-        return "".join(c.text for c in self.chunks)
+        """The text received so far (since the last reset, in restart mode)."""
+        return _text_since_reset(self.chunks)
 
     @property
     def result(self) -> ChatResult:
@@ -539,8 +539,8 @@ class AsyncChatStream:
 
     @property
     def text(self) -> str:
-        """The text received so far."""
-        return "".join(c.text for c in self.chunks)
+        """The text received so far (since the last reset, in restart mode)."""
+        return _text_since_reset(self.chunks)
 
     @property
     def result(self) -> ChatResult:
@@ -554,6 +554,11 @@ class AsyncChatStream:
         close = getattr(self._agen, "aclose", None)
         if close is not None:
             await self._portal.arun(close())
+
+
+def _text_since_reset(chunks: Sequence[StreamChunk]) -> str:
+    start = max((i + 1 for i, c in enumerate(chunks) if c.reset), default=0)
+    return "".join(c.text for c in chunks[start:])
 
 
 def _external_provider(name: str, settings: Settings) -> Provider:

@@ -65,7 +65,16 @@ def request_body(request: ChatRequest, model: str | None) -> dict[str, Any]:
     body: dict[str, Any] = {"messages": [_message_dict(m) for m in request.messages]}
     if model is not None:
         body["model"] = model
-    for key in ("temperature", "top_p", "max_tokens", "stop", "seed", "tools", "tool_choice"):
+    for key in (
+        "temperature",
+        "top_p",
+        "max_tokens",
+        "stop",
+        "seed",
+        "tools",
+        "tool_choice",
+        "response_format",
+    ):
         value = getattr(request, key)
         if value is not None:
             body[key] = value

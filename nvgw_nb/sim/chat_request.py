@@ -1,8 +1,10 @@
 """A chat completion request as the simulator reads it: parsed, validated and keyed.
 
-Both chat endpoints (NIM and the gateway) accept the same OpenAI-style body; they differ
-only in how they word a rejection, so validation returns (param, message) and each
-endpoint wraps it in its own error envelope.
+The OpenAI-style chat endpoints (NIM, the gateway, OpenAI) accept the same body; they
+differ only in how they word a rejection, so validation returns (param, message) and each
+endpoint wraps it in its own error envelope. Anthropic and Gemini requests are translated
+into this same canonical body (`anthropic_request.py`, `gemini_request.py`), so one
+`SimChat` describes every chat request whatever its wire format.
 """
 
 from __future__ import annotations
@@ -23,15 +25,16 @@ _ROLES = frozenset({"system", "developer", "user", "assistant", "tool"})
 
 @dataclass
 class SimChat:
-    """One chat request after routing and parsing."""
+    """One chat request after routing and parsing; `body` is the canonical OpenAI-style body."""
 
     provider: str
-    model: str  # NIM model id or gateway deployment: the latency-table key
-    served_model: str  # the `model` field of the response
+    model: str  # NIM model id, gateway deployment or model alias: the latency-table key
+    served_model: str  # the model the response names
     body: dict[str, Any]
     key: str
     occurrence: int
     extra_headers: list[tuple[str, str]]
+    framing: str = "sse"  # how a stream is framed: "sse", or "json-array" (Gemini without alt=sse)
 
     @property
     def stream(self) -> bool:

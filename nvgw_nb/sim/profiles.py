@@ -1,6 +1,8 @@
 """Simulator profiles: per-provider fault rates, latency multipliers and rate limits.
 
-All probabilities here are modelling guesses (FACTS.md section 4), not measurements.
+All probabilities here are modelling guesses (FACTS.md section 4), not measurements. The
+built-in profiles are about NIM and the gateway: the external providers (`openai`,
+`anthropic`, `google-genai`) are healthy in every one of them.
 """
 
 from __future__ import annotations
@@ -12,7 +14,14 @@ from types import MappingProxyType
 
 __all__ = ["FAULT_IDS", "PROFILES", "PROVIDERS", "Profile"]
 
-PROVIDERS: tuple[str, ...] = ("nvidia-gateway", "nvidia-nim", "starfleet")
+PROVIDERS: tuple[str, ...] = (
+    "anthropic",
+    "google-genai",
+    "nvidia-gateway",
+    "nvidia-nim",
+    "openai",
+    "starfleet",
+)
 
 _CHAT_FAULTS = (
     "B1",
@@ -20,6 +29,7 @@ _CHAT_FAULTS = (
     "B3",
     "B4",
     "B5",
+    "B6",
     "C2",
     "C3",
     "E1",
@@ -40,6 +50,10 @@ FAULT_IDS: Mapping[str, tuple[str, ...]] = MappingProxyType(
     {
         "nvidia-gateway": tuple(sorted((*_CHAT_FAULTS, "G1"))),
         "nvidia-nim": tuple(sorted((*_CHAT_FAULTS, "N2"))),
+        "openai": tuple(sorted(_CHAT_FAULTS)),
+        "anthropic": tuple(sorted(_CHAT_FAULTS)),
+        # Gemini has no retry-after-ms (its hint is RetryInfo in the body): no R2.
+        "google-genai": tuple(sorted(f for f in _CHAT_FAULTS if f != "R2")),
         "starfleet": ("T1", "T2", "T3", "T4"),
     }
 )
@@ -52,9 +66,9 @@ class Profile:
 
     `fault_rates[provider][fault_id]` is the per-request probability that a chat (or token)
     request gets that fault; the draws are deterministic for a seed. Providers in `down`
-    answer every chat request with 503. `rate_limits[provider]` is the number of requests
-    allowed per key in a sliding `rate_window_s` window (NIM: per API key; gateway: per
-    deployment). `latency_multiplier[provider]` scales every simulated delay.
+    answer every chat request with their outage status (503; Anthropic 529).
+    `rate_limits[provider]` is the number of requests allowed per key in a sliding
+    `rate_window_s` window (gateway: per deployment; every other provider: per API key). `latency_multiplier[provider]` scales every simulated delay.
 
     Example::
 

@@ -25,6 +25,7 @@ __all__ = [
     "SSE_DONE",
     "SSE_HEADERS",
     "Events",
+    "arg_pieces",
     "azure_429",
     "azure_error",
     "completion_document",
@@ -373,7 +374,7 @@ def stream_events(
         for i, call in enumerate(answer.tool_calls):
             if i > 0:
                 events.append((0, chunk({"tool_calls": [first[i]]}, None)))
-            for piece in _arg_pieces(call.arguments):
+            for piece in arg_pieces(call.arguments):
                 delta = {"tool_calls": [{"index": i, "function": {"arguments": piece}}]}
                 events.append((content.count_tokens(piece), chunk(delta, None)))
     else:
@@ -403,7 +404,7 @@ def stream_events(
     return events, prologue, content_end
 
 
-def _arg_pieces(arguments: str) -> list[str]:
+def arg_pieces(arguments: str) -> list[str]:
     """Tool-call arguments in about four stream deltas."""
     if not arguments:
         return []

@@ -1,0 +1,81 @@
+"""OpenAI's own chat-completions API (WIRE.md §3).
+
+`POST {base_url}/chat/completions` with the model in the body. The key is applied as
+`Authorization: Bearer $OPENAI_API_KEY` by the Session's auth, never here.
+
+>>> p = OpenAIProvider(base_url="https://api.openai.com/v1")
+>>> request = ChatRequest(messages=[{"role": "user", "content": "hi"}])
+>>> str(p.build_request(request, "gpt-4o").url)
+'https://api.openai.com/v1/chat/completions'
+"""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+
+from nvgw_nb.errors import BadRequest, ProviderError, RateLimited, UnsupportedParameter
+from nvgw_nb.providers import openai_format
+from nvgw_nb.providers.base import first_header
+from nvgw_nb.providers.openai_format import OpenAICompatible
+from nvgw_nb.results import ChatRequest
+
+__all__ = ["OpenAIProvider"]
+
+# OpenAI names a parameter the model cannot take (e.g. `max_tokens` on reasoning models,
+# which want `max_completion_tokens`) with these codes; another provider may take it.
+_UNSUPPORTED_CODES = frozenset({"unsupported_parameter", "unsupported_value"})
+
+
+class OpenAIProvider(OpenAICompatible):
+    """`openai`: api.openai.com (or any base URL speaking the same format)."""
+
+    name = "openai"
+    auth_hint = "check OPENAI_API_KEY (a key from platform.openai.com, starting sk-)"
+    key_variable = "OPENAI_API_KEY"
+
+    def __init__(self, *, base_url: str) -> None:
+        self.base_url = base_url.rstrip("/")
+
+    def build_request(self, request: ChatRequest, model: str) -> httpx.Request:
+        body = openai_format.request_body(request, model)
+        # response_format is OpenAI's own shape, so it passes through untouched.
+        # (setdefault: harmless once openai_format.request_body sends it itself.)
+        if request.response_format is not None:
+            body.setdefault("response_format", request.response_format)
+        return httpx.Request(
+            "POST",
+            f"{self.base_url}/chat/completions",
+            json=body,
+            headers={"Accept": "text/event-stream" if request.stream else "application/json"},
+        )
+
+    def request_id(self, response: httpx.Response) -> str | None:
+        return first_header(response, "x-request-id")
+
+    def status_error(self, response: httpx.Response, model: str) -> ProviderError:
+        error = super().status_error(response, model)
+        code = _error_code(response)
+        if type(error) is BadRequest and code in _UNSUPPORTED_CODES:
+            return UnsupportedParameter(
+                error.message,
+                provider=self.name,
+                status_code=error.status_code,
+                request_id=error.request_id,
+            )
+        if isinstance(error, RateLimited) and code == "insufficient_quota":
+            # An exhausted quota is a 429 too, but waiting does not clear it (WIRE.md §3.5).
+            error.retries = 0
+        return error
+
+
+def _error_code(response: httpx.Response) -> str | None:
+    """The `error.code` of OpenAI's envelope (error_detail prefers `type` when code is null)."""
+    try:
+        data = json.loads(response.content)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    inner = data.get("error") if isinstance(data, dict) else None
+    code = inner.get("code") if isinstance(inner, dict) else None
+    return code if isinstance(code, str) else None
