@@ -100,7 +100,12 @@ def test_no_canary_anywhere(logs: Collector) -> None:
                                 result = stream.result
                             else:
                                 result = session.chat("hi", providers=order)
-                            texts += [repr(result), result.to_json(), result.model_dump_json()]
+                            texts += [
+                                repr(result),
+                                result.to_json(),
+                                result.trace(),
+                                result._repr_html_(),
+                            ]
                         except nv.NvgwError as err:
                             texts += _error_texts(err)
                         for breaker in session.breakers.values():

@@ -146,3 +146,14 @@ def test_unknown_keyword_is_a_type_error(session_cut_after_3: nv.Session) -> Non
         session_cut_after_3.stream("hi", stream_mod="restart")  # type: ignore[call-arg]
     with pytest.raises(TypeError, match="stream_mode"):
         session_cut_after_3.chat("hi", stream_mode="restart")  # type: ignore[call-arg]
+
+
+def test_unreported_usage_is_estimated_and_flagged(session_cut_after_3: nv.Session) -> None:
+    """Attempts that reached a provider but reported no usage get an estimate, flagged."""
+    stream = session_cut_after_3.stream("hi", stream_mode="restart")
+    result = stream.result
+    assert all(a.usage_estimated for a in result.attempts)
+    assert result.attempts[0].usage is not None
+    assert result.attempts[0].usage.completion_tokens == len("nim0 nim1 nim2 ") // 4
+    assert result.cost_estimated
+    assert "(est.)" in result.trace()

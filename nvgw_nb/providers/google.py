@@ -38,7 +38,7 @@ from nvgw_nb.providers.openai_format import read_json
 from nvgw_nb.results import ChatRequest, Message, Usage
 from nvgw_nb.retry import parse_retry_after
 
-__all__ = ["GoogleProvider", "GoogleStreamParser", "gemini_schema"]
+__all__ = ["GoogleProvider", "GoogleStreamParser", "gemini_schema", "parse_duration"]
 
 _NAME = "google-genai"
 _MAX_MESSAGE = 300

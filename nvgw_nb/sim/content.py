@@ -165,71 +165,8 @@ def topic_of(text: str, limit: int = 6) -> Topic:
     return Topic(tuple(phrases[:limit]), tuple(names))
 
 
-# Sentence templates per voice. {a} is a prompt phrase, {b}/{c} phrases or fillers,
-# {A} a capitalised keyword.
-_VOICES: dict[str, dict[str, tuple[str, ...]]] = {
-    "llama": {
-        "openers": (
-            "Sure!",
-            "Great question.",
-            "Here's a concise answer.",
-            "Happy to help with that.",
-            "",
-        ),
-        "sentences": (
-            "{A} mostly comes down to {b} and {c}.",
-            "In short, {a} works best when you keep {b} simple and well tested.",
-            "Here's a quick take on {a}: start with {b}, then refine {c}.",
-            "The key point about {a} is how it interacts with {b}.",
-            "A practical approach is to treat {b} as the main constraint and adjust {c} around it.",
-            "If you're working with {a}, check {b} first, since it's the usual source of "
-            "surprises.",
-            "Most teams handle {a} by splitting it into smaller steps around {b}.",
-            "I'd recommend documenting {b} alongside {a} so reviewers can follow the reasoning.",
-            "Overall, {a} is manageable once {b} is clear.",
-            "Keep an eye on {c}; it tends to matter more for {a} than people expect.",
-        ),
-        "fillers": (
-            "the overall design",
-            "error handling",
-            "the data flow",
-            "test coverage",
-            "the interface",
-            "performance",
-        ),
-    },
-    "gpt": {
-        "openers": ("Certainly.", "Here's an overview:", "", "", "Good question."),
-        "sentences": (
-            "{A} is primarily about {b}.",
-            "To summarize, focus on {b} before optimizing {c}.",
-            "A reliable way to approach {a} is to define {b} explicitly and validate {c} early.",
-            "Consider the trade-off between {b} and {c} when planning {a}.",
-            "In practice, {a} benefits from clear ownership of {b}.",
-            "Keep {b} small and observable; that makes {a} easier to reason about.",
-            "One common pitfall with {a} is overlooking {c}.",
-            "If needed, I can expand on {b} or provide an example involving {c}.",
-            "For {a}, the most important factor is usually {b}, followed by {c}.",
-        ),
-        "fillers": (
-            "requirements",
-            "edge cases",
-            "maintainability",
-            "observability",
-            "the constraints",
-            "security",
-        ),
-    },
-}
-
-
-def voice_for(provider: str) -> str:
-    """The template voice of a provider: Llama-ish for NIM, GPT-ish for the gateway."""
-    return "llama" if provider == "nvidia-nim" else "gpt"
-
-
 def _sentences(rng: random.Random, voice: str, topic_: Topic, count: int) -> list[str]:
-    spec = _VOICES[voice]
+    spec = VOICES[voice]
     fillers = list(spec["fillers"])
     topic = list(topic_.phrases) or ["this topic"]
     templates = rng.sample(spec["sentences"], k=min(count, len(spec["sentences"])))
@@ -250,9 +187,9 @@ def last_user_text(messages: Sequence[Mapping[str, Any]]) -> str:
     return ""
 
 
-def _plain_answer(rng: random.Random, voice: str, messages: Sequence[Mapping[str, Any]]) -> str:
+def plain_answer(rng: random.Random, voice: str, messages: Sequence[Mapping[str, Any]]) -> str:
     topic = topic_of(last_user_text(messages))
-    opener = rng.choice(_VOICES[voice]["openers"])
+    opener = rng.choice(VOICES[voice]["openers"])
     body = _sentences(rng, voice, topic, rng.randint(1, 5))
     return " ".join([opener, *body]) if opener else " ".join(body)
 
@@ -345,7 +282,7 @@ def compose_answer(
         return Answer(None, (call,), "tool_calls")
     if response_format and response_format.get("type") in ("json_object", "json_schema"):
         return Answer(json.dumps(_json_document(rng, voice, messages, response_format)))
-    return Answer(_plain_answer(rng, voice, messages))
+    return Answer(plain_answer(rng, voice, messages))
 
 
 def _json_document(
@@ -377,7 +314,7 @@ _FORMATS = {
 }
 
 
-def _resolve(schema: Mapping[str, Any], root: Mapping[str, Any]) -> Mapping[str, Any]:
+def resolve_ref(schema: Mapping[str, Any], root: Mapping[str, Any]) -> Mapping[str, Any]:
     ref = schema.get("$ref")
     if not isinstance(ref, str) or not ref.startswith("#/"):
         return schema
@@ -434,7 +371,7 @@ def value_from_schema(
     depth: int = 0,
 ) -> JSON:
     """A value conforming to the (simple subset of) JSON Schema `schema`."""
-    schema = _resolve(schema, root)
+    schema = resolve_ref(schema, root)
     if "const" in schema:
         return schema["const"]
     enum = schema.get("enum")
