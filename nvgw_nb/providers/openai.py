@@ -39,15 +39,11 @@ class OpenAIProvider(OpenAICompatible):
         self.base_url = base_url.rstrip("/")
 
     def build_request(self, request: ChatRequest, model: str) -> httpx.Request:
-        body = openai_format.request_body(request, model)
-        # response_format is OpenAI's own shape, so it passes through untouched.
-        # (setdefault: harmless once openai_format.request_body sends it itself.)
-        if request.response_format is not None:
-            body.setdefault("response_format", request.response_format)
         return httpx.Request(
             "POST",
             f"{self.base_url}/chat/completions",
-            json=body,
+            # response_format is OpenAI's own shape: request_body passes it through.
+            json=openai_format.request_body(request, model),
             headers={"Accept": "text/event-stream" if request.stream else "application/json"},
         )
 

@@ -181,7 +181,10 @@ def test_consecutive_same_role_turns_merge() -> None:
         )
     )
     assert body["messages"] == [
-        {"role": "user", "content": [{"type": "text", "text": "one"}, {"type": "text", "text": "two"}]},
+        {
+            "role": "user",
+            "content": [{"type": "text", "text": "one"}, {"type": "text", "text": "two"}],
+        },
         {"role": "assistant", "content": [{"type": "text", "text": "ok"}]},
         {"role": "user", "content": [{"type": "text", "text": "three"}]},
     ]
@@ -216,8 +219,18 @@ def test_multi_turn_with_tool_calls_and_results() -> None:
             "role": "assistant",
             "content": [
                 {"type": "text", "text": "Checking."},
-                {"type": "tool_use", "id": "toolu_1", "name": "get_weather", "input": {"city": "Paris"}},
-                {"type": "tool_use", "id": "toolu_2", "name": "get_weather", "input": {"city": "Rome"}},
+                {
+                    "type": "tool_use",
+                    "id": "toolu_1",
+                    "name": "get_weather",
+                    "input": {"city": "Paris"},
+                },
+                {
+                    "type": "tool_use",
+                    "id": "toolu_2",
+                    "name": "get_weather",
+                    "input": {"city": "Rome"},
+                },
             ],
         },
         {
@@ -268,7 +281,10 @@ def test_tools_are_translated() -> None:
         ("auto", {"type": "auto"}),
         ("none", {"type": "none"}),
         ("required", {"type": "any"}),
-        ({"type": "function", "function": {"name": "get_weather"}}, {"type": "tool", "name": "get_weather"}),
+        (
+            {"type": "function", "function": {"name": "get_weather"}},
+            {"type": "tool", "name": "get_weather"},
+        ),
     ],
 )
 def test_tool_choice(choice: Any, expected: dict[str, Any]) -> None:
@@ -330,7 +346,9 @@ def test_cached_input_tokens_count_as_prompt() -> None:
         "cache_creation_input_tokens": 100,
         "cache_read_input_tokens": 1000,
     }
-    reply = PROVIDER.parse_response(_response(200, _message([{"type": "text", "text": "x"}], usage=usage)))
+    reply = PROVIDER.parse_response(
+        _response(200, _message([{"type": "text", "text": "x"}], usage=usage))
+    )
     assert reply.usage == Usage(prompt_tokens=1110, completion_tokens=5, total_tokens=1115)
 
 
@@ -339,7 +357,12 @@ def test_parse_tool_use() -> None:
     body = _message(
         [
             {"type": "text", "text": "Checking."},
-            {"type": "tool_use", "id": "toolu_01Q", "name": "get_weather", "input": {"city": "Paris"}},
+            {
+                "type": "tool_use",
+                "id": "toolu_01Q",
+                "name": "get_weather",
+                "input": {"city": "Paris"},
+            },
         ],
         stop_reason="tool_use",
     )
@@ -420,49 +443,77 @@ def test_request_id_header() -> None:
 
 
 # --- stream -------------------------------------------------------------------------------
-STREAM = """event: message_start
-data: {"type":"message_start","message":{"id":"msg_01AbC","type":"message","role":"assistant","model":"claude-sonnet-4-5","content":[],"stop_reason":null,"stop_sequence":null,"usage":{"input_tokens":25,"output_tokens":1}}}
+def _frame(event: str, data: dict[str, Any] | str) -> str:
+    payload = data if isinstance(data, str) else json.dumps(data, separators=(",", ":"))
+    return f"event: {event}\ndata: {payload}\n\n"
 
-event: content_block_start
-data: {"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}
 
-event: ping
-data: {"type": "ping"}
+def _delta(index: int, delta: dict[str, Any]) -> str:
+    return _frame(
+        "content_block_delta", {"type": "content_block_delta", "index": index, "delta": delta}
+    )
 
-event: content_block_delta
-data: {"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"Let me "}}
 
-event: content_block_delta
-data: {"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"check."}}
-
-event: content_block_stop
-data: {"type":"content_block_stop","index":0}
-
-event: content_block_start
-data: {"type":"content_block_start","index":1,"content_block":{"type":"tool_use","id":"toolu_01Q","name":"get_weather","input":{}}}
-
-event: content_block_delta
-data: {"type":"content_block_delta","index":1,"delta":{"type":"input_json_delta","partial_json":""}}
-
-event: content_block_delta
-data: {"type":"content_block_delta","index":1,"delta":{"type":"input_json_delta","partial_json":"{\\"city\\": \\"Pa"}}
-
-event: ping
-data: {"type": "ping"}
-
-event: content_block_delta
-data: {"type":"content_block_delta","index":1,"delta":{"type":"input_json_delta","partial_json":"ris\\"}"}}
-
-event: content_block_stop
-data: {"type":"content_block_stop","index":1}
-
-event: message_delta
-data: {"type":"message_delta","delta":{"stop_reason":"tool_use","stop_sequence":null},"usage":{"output_tokens":42}}
-
-event: message_stop
-data: {"type":"message_stop"}
-
-"""
+# WIRE.md §4.5's example with pings and an empty first input_json_delta, framed as on the wire.
+STREAM = "".join(
+    [
+        _frame(
+            "message_start",
+            {
+                "type": "message_start",
+                "message": {
+                    "id": "msg_01AbC",
+                    "type": "message",
+                    "role": "assistant",
+                    "model": MODEL,
+                    "content": [],
+                    "stop_reason": None,
+                    "stop_sequence": None,
+                    "usage": {"input_tokens": 25, "output_tokens": 1},
+                },
+            },
+        ),
+        _frame(
+            "content_block_start",
+            {
+                "type": "content_block_start",
+                "index": 0,
+                "content_block": {"type": "text", "text": ""},
+            },
+        ),
+        _frame("ping", '{"type": "ping"}'),
+        _delta(0, {"type": "text_delta", "text": "Let me "}),
+        _delta(0, {"type": "text_delta", "text": "check."}),
+        _frame("content_block_stop", {"type": "content_block_stop", "index": 0}),
+        _frame(
+            "content_block_start",
+            {
+                "type": "content_block_start",
+                "index": 1,
+                "content_block": {
+                    "type": "tool_use",
+                    "id": "toolu_01Q",
+                    "name": "get_weather",
+                    "input": {},
+                },
+            },
+        ),
+        _delta(1, {"type": "input_json_delta", "partial_json": ""}),
+        _delta(1, {"type": "input_json_delta", "partial_json": '{"city": "Pa'}),
+        _frame("ping", '{"type": "ping"}'),
+        _delta(1, {"type": "input_json_delta", "partial_json": 'ris"}'}),
+        _frame("content_block_stop", {"type": "content_block_stop", "index": 1}),
+        _frame(
+            "message_delta",
+            {
+                "type": "message_delta",
+                "delta": {"stop_reason": "tool_use", "stop_sequence": None},
+                "usage": {"output_tokens": 42},
+            },
+        ),
+        _frame("message_stop", {"type": "message_stop"}),
+    ]
+)
 
 
 def test_stream_full_sequence() -> None:
@@ -498,7 +549,12 @@ def test_stream_tool_calls_ordered_by_block_index() -> None:
                 {
                     "type": "content_block_start",
                     "index": index,
-                    "content_block": {"type": "tool_use", "id": f"t{index}", "name": name, "input": {}},
+                    "content_block": {
+                        "type": "tool_use",
+                        "id": f"t{index}",
+                        "name": name,
+                        "input": {},
+                    },
                 }
             ),
         )
@@ -594,7 +650,11 @@ def _error(kind: str, message: str = "nope", **extra: Any) -> dict[str, Any]:
         (403, _error("permission_error", "not allowed"), ProviderAuthError),
         (404, _error("not_found_error", "model: claude-9"), ModelNotFound),
         (413, _error("request_too_large", "Request exceeds the maximum size"), ContextTooLong),
-        (429, _error("rate_limit_error", "Number of requests has exceeded your rate limit"), RateLimited),
+        (
+            429,
+            _error("rate_limit_error", "Number of requests has exceeded your rate limit"),
+            RateLimited,
+        ),
         (500, _error("api_error", "Internal server error"), ServerError),
         (504, _error("timeout_error", "Request timeout"), ServerError),
         (529, _error("overloaded_error", "Overloaded"), ServerError),
@@ -645,12 +705,16 @@ def test_rate_limit_retry_after(headers: dict[str, str], wait: float | None) -> 
 
 def test_request_id_from_body_when_header_missing() -> None:
     """The error body's request_id is used when the header is absent."""
-    error = PROVIDER.status_error(_response(529, _error("overloaded_error", request_id="req_b")), MODEL)
+    error = PROVIDER.status_error(
+        _response(529, _error("overloaded_error", request_id="req_b")), MODEL
+    )
     assert error.request_id == "req_b"
 
 
 def test_long_message_is_cut() -> None:
     """Error messages stay within 300 characters however long the provider's is."""
-    error = PROVIDER.status_error(_response(400, _error("invalid_request_error", "y" * 5000)), MODEL)
+    error = PROVIDER.status_error(
+        _response(400, _error("invalid_request_error", "y" * 5000)), MODEL
+    )
     assert len(str(error)) <= 300
     assert "invalid_request_error" in str(error)

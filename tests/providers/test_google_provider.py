@@ -150,7 +150,9 @@ def test_system_and_developer_become_system_instruction() -> None:
             ]
         )
     )
-    assert body["systemInstruction"] == {"parts": [{"text": "Be brief."}, {"text": "Metric units."}]}
+    assert body["systemInstruction"] == {
+        "parts": [{"text": "Be brief."}, {"text": "Metric units."}]
+    }
     assert [c["role"] for c in body["contents"]] == ["user"]
 
 
@@ -249,7 +251,10 @@ def test_tool_result_for_an_unknown_call_uses_its_name_or_fails() -> None:
     )
     assert _body(named)["contents"][0]["parts"][1]["functionResponse"]["name"] == "f"
     anonymous = _request(
-        messages=[Message(role="user", content="go"), Message(role="tool", tool_call_id="zz", content="ok")]
+        messages=[
+            Message(role="user", content="go"),
+            Message(role="tool", tool_call_id="zz", content="ok"),
+        ]
     )
     with pytest.raises(ConfigError, match=r"messages\[1\]"):
         PROVIDER.build_request(anonymous, MODEL)
@@ -257,7 +262,10 @@ def test_tool_result_for_an_unknown_call_uses_its_name_or_fails() -> None:
 
 def test_tools_become_function_declarations() -> None:
     """One functionDeclarations entry; parameters converted; no-argument tools omit them."""
-    bare = {"type": "function", "function": {"name": "now", "parameters": {"type": "object", "properties": {}}}}
+    bare = {
+        "type": "function",
+        "function": {"name": "now", "parameters": {"type": "object", "properties": {}}},
+    }
     body = _body(_request(tools=[WEATHER, bare]))
     assert body["tools"] == [
         {
@@ -336,7 +344,10 @@ def test_json_object_mode() -> None:
         ({"type": "number"}, {"type": "NUMBER"}),
         ({"type": "integer"}, {"type": "INTEGER"}),
         ({"type": "boolean"}, {"type": "BOOLEAN"}),
-        ({"type": "array", "items": {"type": "string"}}, {"type": "ARRAY", "items": {"type": "STRING"}}),
+        (
+            {"type": "array", "items": {"type": "string"}},
+            {"type": "ARRAY", "items": {"type": "STRING"}},
+        ),
         ({"type": "string", "enum": ["a", "b"]}, {"type": "STRING", "enum": ["a", "b"]}),
         ({"type": "string", "const": "x"}, {"type": "STRING", "enum": ["x"]}),
         ({"type": ["string", "null"]}, {"type": "STRING", "nullable": True}),
@@ -351,13 +362,19 @@ def test_json_object_mode() -> None:
         ({"type": "string", "nullable": True}, {"type": "STRING", "nullable": True}),
         ({"type": "string", "format": "date-time"}, {"type": "STRING", "format": "date-time"}),
         ({"type": "string", "format": "email"}, {"type": "STRING"}),
-        ({"type": "integer", "format": "int64", "minimum": 0}, {"type": "INTEGER", "format": "int64", "minimum": 0}),
+        (
+            {"type": "integer", "format": "int64", "minimum": 0},
+            {"type": "INTEGER", "format": "int64", "minimum": 0},
+        ),
         (
             {"type": "array", "items": {"type": "integer"}, "minItems": 1, "maxItems": 3},
             {"type": "ARRAY", "items": {"type": "INTEGER"}, "minItems": 1, "maxItems": 3},
         ),
         (
-            {"properties": {"a": {"type": "string", "title": "A"}}, "additionalProperties": {"type": "string"}},
+            {
+                "properties": {"a": {"type": "string", "title": "A"}},
+                "additionalProperties": {"type": "string"},
+            },
             {"type": "OBJECT", "properties": {"a": {"type": "STRING"}}},
         ),
     ],
@@ -399,9 +416,7 @@ def test_gemini_schema_inlines_defs() -> None:
 def test_gemini_schema_survives_recursion() -> None:
     """A recursive $ref ends instead of looping forever."""
     schema = {
-        "$defs": {
-            "Node": {"type": "object", "properties": {"child": {"$ref": "#/$defs/Node"}}}
-        },
+        "$defs": {"Node": {"type": "object", "properties": {"child": {"$ref": "#/$defs/Node"}}}},
         "$ref": "#/$defs/Node",
     }
     assert gemini_schema(schema) == {"type": "OBJECT", "properties": {"child": {}}}
@@ -410,7 +425,9 @@ def test_gemini_schema_survives_recursion() -> None:
 # --- responses ----------------------------------------------------------------------------
 def test_parse_text_usage_and_model() -> None:
     """Text parts join into content; usage and modelVersion are reported."""
-    reply = PROVIDER.parse_response(_response(200, _answer([{"text": "Sunny"}, {"text": ", 18°C."}])))
+    reply = PROVIDER.parse_response(
+        _response(200, _answer([{"text": "Sunny"}, {"text": ", 18°C."}]))
+    )
     assert reply.content == "Sunny, 18°C."
     assert reply.finish_reason == "stop"
     assert reply.model == MODEL
@@ -460,7 +477,10 @@ def test_parse_function_calls_with_synthesized_ids() -> None:
 def test_function_call_args_pass_through_unrepaired() -> None:
     """A string or list where an object belongs is passed on for the engine to reject."""
     body = _answer(
-        [{"functionCall": {"name": "f", "args": '{"a":'}}, {"functionCall": {"name": "f", "args": [1]}}]
+        [
+            {"functionCall": {"name": "f", "args": '{"a":'}},
+            {"functionCall": {"name": "f", "args": [1]}},
+        ]
     )
     calls = PROVIDER.parse_response(_response(200, body)).tool_calls
     assert [c.arguments for c in calls] == ['{"a":', "[1]"]
@@ -496,7 +516,9 @@ def test_safety_stop_without_content() -> None:
     assert (reply.content, reply.finish_reason) == ("", "content_filter")
 
 
-@pytest.mark.parametrize("reason", ["MALFORMED_FUNCTION_CALL", "UNEXPECTED_TOOL_CALL", "TOO_MANY_TOOL_CALLS"])
+@pytest.mark.parametrize(
+    "reason", ["MALFORMED_FUNCTION_CALL", "UNEXPECTED_TOOL_CALL", "TOO_MANY_TOOL_CALLS"]
+)
 def test_bad_tool_call_finish_reasons(reason: str) -> None:
     """Gemini's own tool-call failures are ToolCallErrors naming the finishReason."""
     body = _answer([], reason)
@@ -553,17 +575,20 @@ def _chunk(parts: list[dict[str, Any]], finish: str | None = None, usage: Any = 
     return "data: " + json.dumps(chunk)
 
 
-STREAM = "\r\n\r\n".join(
-    [
-        _chunk([{"text": "Sunny"}], usage={"promptTokenCount": 9, "totalTokenCount": 9}),
-        _chunk([{"text": ", 18"}]),
-        _chunk(
-            [{"text": "°C."}],
-            "STOP",
-            {"promptTokenCount": 9, "candidatesTokenCount": 6, "totalTokenCount": 15},
-        ),
-    ]
-) + "\r\n\r\n"
+STREAM = (
+    "\r\n\r\n".join(
+        [
+            _chunk([{"text": "Sunny"}], usage={"promptTokenCount": 9, "totalTokenCount": 9}),
+            _chunk([{"text": ", 18"}]),
+            _chunk(
+                [{"text": "°C."}],
+                "STOP",
+                {"promptTokenCount": 9, "candidatesTokenCount": 6, "totalTokenCount": 15},
+            ),
+        ]
+    )
+    + "\r\n\r\n"
+)
 
 
 def test_stream_text_usage_and_done() -> None:
@@ -588,13 +613,18 @@ def test_stream_text_usage_and_done() -> None:
 
 def test_stream_function_calls_arrive_whole() -> None:
     """A functionCall in a chunk is one RawToolCall; ids count across the stream."""
-    raw = "\n\n".join(
-        [
-            _chunk([{"text": "Checking."}]),
-            _chunk([{"functionCall": {"name": "get_weather", "args": {"city": "Paris"}}}]),
-            _chunk([{"functionCall": {"name": "get_weather", "args": {"city": "Rome"}}}], "STOP"),
-        ]
-    ) + "\n\n"
+    raw = (
+        "\n\n".join(
+            [
+                _chunk([{"text": "Checking."}]),
+                _chunk([{"functionCall": {"name": "get_weather", "args": {"city": "Paris"}}}]),
+                _chunk(
+                    [{"functionCall": {"name": "get_weather", "args": {"city": "Rome"}}}], "STOP"
+                ),
+            ]
+        )
+        + "\n\n"
+    )
     parser = PROVIDER.stream_parser()
     shown = [parser.feed(e, d) for e, d in _sse(raw)]
     assert shown == ["Checking.", None, None]
@@ -626,9 +656,15 @@ def test_stream_blocked_prompt() -> None:
 @pytest.mark.parametrize(
     ("error", "expected"),
     [
-        ({"code": 503, "message": "The model is overloaded.", "status": "UNAVAILABLE"}, ServerError),
+        (
+            {"code": 503, "message": "The model is overloaded.", "status": "UNAVAILABLE"},
+            ServerError,
+        ),
         ({"code": 500, "message": "Internal error", "status": "INTERNAL"}, ServerError),
-        ({"code": 429, "message": "Resource exhausted", "status": "RESOURCE_EXHAUSTED"}, RateLimited),
+        (
+            {"code": 429, "message": "Resource exhausted", "status": "RESOURCE_EXHAUSTED"},
+            RateLimited,
+        ),
         ({"code": 400, "message": "Bad thing", "status": "INVALID_ARGUMENT"}, ProviderStatusError),
     ],
 )
@@ -676,7 +712,9 @@ QUOTA_429 = _error(
             "@type": "type.googleapis.com/google.rpc.QuotaFailure",
             "violations": [
                 {
-                    "quotaMetric": "generativelanguage.googleapis.com/generate_content_free_tier_requests",
+                    "quotaMetric": (
+                        "generativelanguage.googleapis.com/generate_content_free_tier_requests"
+                    ),
                     "quotaId": "GenerateRequestsPerMinutePerProjectPerModel-FreeTier",
                 }
             ],
@@ -709,12 +747,21 @@ KEY_INVALID = _error(
             _error(
                 400,
                 "INVALID_ARGUMENT",
-                "The input token count (1200000) exceeds the maximum number of tokens allowed (1048576).",
+                "The input token count (1200000) exceeds the maximum number of tokens "
+                "allowed (1048576).",
             ),
             ContextTooLong,
         ),
-        (400, _error(400, "FAILED_PRECONDITION", "User location is not supported."), ProviderStatusError),
-        (401, _error(401, "UNAUTHENTICATED", "Request had invalid credentials."), ProviderAuthError),
+        (
+            400,
+            _error(400, "FAILED_PRECONDITION", "User location is not supported."),
+            ProviderStatusError,
+        ),
+        (
+            401,
+            _error(401, "UNAUTHENTICATED", "Request had invalid credentials."),
+            ProviderAuthError,
+        ),
         (403, _error(403, "PERMISSION_DENIED", "Permission denied."), ProviderAuthError),
         (404, _error(404, "NOT_FOUND", "models/gemini-9 is not found"), ModelNotFound),
         (413, "payload too large", ContextTooLong),
@@ -757,12 +804,22 @@ def test_failed_precondition_moves_on() -> None:
 
 @pytest.mark.parametrize(
     ("delay", "seconds"),
-    [("37s", 37.0), ("0.5s", 0.5), ("1.5s", 1.5), ("0s", 0.0), ("2", None), ("soon", None), (None, None)],
+    [
+        ("37s", 37.0),
+        ("0.5s", 0.5),
+        ("1.5s", 1.5),
+        ("0s", 0.0),
+        ("2", None),
+        ("soon", None),
+        (None, None),
+    ],
 )
 def test_retry_info_delay(delay: Any, seconds: float | None) -> None:
     """RetryInfo.retryDelay durations ("37s", "0.5s") become the 429's wait."""
     details = [{"@type": RETRY_INFO, "retryDelay": delay}] if delay is not None else []
-    error = PROVIDER.status_error(_response(429, _error(429, "RESOURCE_EXHAUSTED", details=details)), MODEL)
+    error = PROVIDER.status_error(
+        _response(429, _error(429, "RESOURCE_EXHAUSTED", details=details)), MODEL
+    )
     assert isinstance(error, RateLimited)
     assert error.retry_after_s == seconds
 
@@ -804,20 +861,33 @@ def test_daily_quota_is_not_retried() -> None:
 
 def test_error_wrapped_in_an_array() -> None:
     """The stream endpoint without alt=sse wraps its error in a list; it is still read."""
-    error = PROVIDER.status_error(_response(404, [_error(404, "NOT_FOUND", "no such model")]), MODEL)
+    error = PROVIDER.status_error(
+        _response(404, [_error(404, "NOT_FOUND", "no such model")]), MODEL
+    )
     assert isinstance(error, ModelNotFound)
     assert "no such model" in str(error)
 
 
 def test_long_message_is_cut() -> None:
     """Error messages stay within 300 characters however long Google's is."""
-    error = PROVIDER.status_error(_response(400, _error(400, "INVALID_ARGUMENT", "z" * 5000)), MODEL)
+    error = PROVIDER.status_error(
+        _response(400, _error(400, "INVALID_ARGUMENT", "z" * 5000)), MODEL
+    )
     assert len(str(error)) <= 300
 
 
 @pytest.mark.parametrize(
     ("value", "seconds"),
-    [("37s", 37.0), ("0.5s", 0.5), ("1.5s", 1.5), (" 2s ", 2.0), ({"seconds": "3", "nanos": 500000000}, 3.5), ("-1s", None), ("1m", None), (5, None)],
+    [
+        ("37s", 37.0),
+        ("0.5s", 0.5),
+        ("1.5s", 1.5),
+        (" 2s ", 2.0),
+        ({"seconds": "3", "nanos": 500000000}, 3.5),
+        ("-1s", None),
+        ("1m", None),
+        (5, None),
+    ],
 )
 def test_parse_duration(value: Any, seconds: float | None) -> None:
     """Protobuf Duration JSON strings (and the object form) as seconds."""

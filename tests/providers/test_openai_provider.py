@@ -303,8 +303,16 @@ def _error(code: str | None, message: str = "nope", kind: str = "invalid_request
             ),
             UnsupportedParameter,
         ),
-        (400, _error("unsupported_value", "temperature does not support 1.5"), UnsupportedParameter),
-        (400, _error("context_length_exceeded", "maximum context length is 128000"), ContextTooLong),
+        (
+            400,
+            _error("unsupported_value", "temperature does not support 1.5"),
+            UnsupportedParameter,
+        ),
+        (
+            400,
+            _error("context_length_exceeded", "maximum context length is 128000"),
+            ContextTooLong,
+        ),
         (400, _error("content_filter", "filtered"), ContentFiltered),
         (401, _error("invalid_api_key", "Incorrect API key provided"), ProviderAuthError),
         (403, _error(None, "country not supported"), ProviderAuthError),
