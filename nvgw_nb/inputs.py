@@ -87,8 +87,16 @@ def _messages(
     assert messages is not None
     if isinstance(messages, str | bytes) or not isinstance(messages, Sequence) or not messages:
         raise ConfigError("messages must be a non-empty list of {'role': ..., 'content': ...}")
+    call_ids: set[str] = set()
     for index, item in enumerate(messages):
-        out.append(_message(index, item))
+        message = _message(index, item)
+        call_ids.update(call.id for call in message.tool_calls or ())
+        if message.role == "tool" and call_ids and message.tool_call_id not in call_ids:
+            raise ConfigError(
+                f"messages[{index}].tool_call_id {message.tool_call_id!r} answers no earlier "
+                "assistant tool call"
+            )
+        out.append(message)
     if out[-1].role == "assistant" and not out[-1].content:
         raise ConfigError(f"messages[{len(out) - 1}] is an empty assistant message at the end")
     return out

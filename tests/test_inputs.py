@@ -24,6 +24,20 @@ BAD_CALLS: list[tuple[str, dict[str, Any], str]] = [
     ),
     ("non-text content", {"messages": [{"role": "user", "content": 5}]}, "messages[0].content"),
     ("tool without id", {"messages": [{"role": "tool", "content": "r"}]}, "tool_call_id"),
+    (
+        "tool result for an unknown call",
+        {
+            "messages": [
+                {"role": "user", "content": "weather?"},
+                {
+                    "role": "assistant",
+                    "tool_calls": [{"id": "call_1", "name": "lookup", "arguments": {}}],
+                },
+                {"role": "tool", "tool_call_id": "call_9", "content": "sunny"},
+            ]
+        },
+        "messages[2].tool_call_id 'call_9' answers no earlier",
+    ),
     ("temperature", {"prompt": "hi", "temperature": 2.5}, "temperature must be in [0, 2]"),
     ("top_p zero", {"prompt": "hi", "top_p": 0}, "top_p must be in (0, 1]"),
     ("max_tokens", {"prompt": "hi", "max_tokens": 0}, "max_tokens"),
