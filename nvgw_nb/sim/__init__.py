@@ -1,4 +1,5 @@
-"""A loopback simulator of NVIDIA NIM, the NVIDIA LLM Gateway and the Starfleet token endpoint.
+"""A loopback simulator of NVIDIA NIM, the NVIDIA LLM Gateway, the Starfleet token endpoint,
+and the OpenAI, Anthropic and Gemini APIs.
 
 Example::
 

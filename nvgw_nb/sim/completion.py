@@ -1,8 +1,9 @@
 """The response plan of an accepted chat request: what the model says, how fast, and how.
 
-Both chat routes (NIM and the gateway) end here once `core.py` has authenticated the
-request, checked its rate limit and drawn its fault. Everything here is pure: the caller
-passes in the state it depends on (the load and the wall clock).
+Every chat route ends here once it has authenticated the request, checked its rate limit
+and drawn its fault. NIM and the gateway are rendered by `wire.py`, the external providers
+by their `Dialect` (`dialects.py`). Everything here is pure: the caller passes in the state
+it depends on (the load and the wall clock).
 """
 
 from __future__ import annotations
@@ -15,7 +16,9 @@ from dataclasses import dataclass
 
 from nvgw_nb.sim import content, faults, wire
 from nvgw_nb.sim.chat_request import SimChat, cut_to_max_tokens
+from nvgw_nb.sim.dialects import DIALECTS
 from nvgw_nb.sim.plan import SimResponse
+from nvgw_nb.sim.rendering import Reply
 
 __all__ = ["ChatPlan", "plan_chat"]
 
@@ -26,6 +29,11 @@ _LATENCY: Mapping[str, tuple[float, float, float, float]] = {
     "meta/llama-3.3-70b-instruct": (0.60, 0.6, 50.0, 0.40),
     "gpt-4o": (0.80, 0.5, 80.0, 0.35),
     "gpt-4o-mini": (0.70, 0.5, 90.0, 0.35),
+    "claude-sonnet-4-5": (1.10, 0.5, 70.0, 0.30),
+    "claude-haiku-4-5": (0.60, 0.5, 140.0, 0.30),
+    "gemini-2.0-flash": (0.45, 0.5, 170.0, 0.30),
+    "gemini-2.5-flash": (0.90, 0.6, 150.0, 0.35),  # thinks before answering
+    "gemini-2.5-pro": (2.20, 0.6, 90.0, 0.35),
 }
 
 
@@ -67,6 +75,21 @@ def plan_chat(
     answer = faults.mutate_answer(answer, fault, variant, chat, rng)
     usage = wire.count_usage(chat.body["messages"], answer)
     pre_s, tps = _latency(chat, rng, in_flight, latency_multiplier)
+    dialect = DIALECTS.get(chat.provider)
+    if dialect is not None:
+        reply = Reply(dialect.response_id(rng), created, answer, usage)
+        nominal_s = pre_s + usage["completion_tokens"] / tps
+        headers = [*chat.extra_headers, *dialect.success_headers(nominal_s)]
+        if chat.stream:
+            events, start, end = dialect.stream_events(chat, reply)
+            streamed = _Streamed(events, (start, end), dialect.stream_headers(chat) + headers)
+            return _stream_plan(chat, streamed, fault, variant, pre_s, tps, time_scale)
+        doc = dialect.document(chat, reply)
+        resp = wire.json_response(200, doc, headers)
+        resp.delay_s = nominal_s * time_scale
+        faults.break_body(resp, doc, fault, variant, chat, rng)
+        return ChatPlan(resp)
+
     cid = wire.completion_id(rng, chat.provider)
     headers = list(chat.extra_headers)
     reqid = ""
@@ -88,17 +111,8 @@ def plan_chat(
             usage=usage,
             include_usage=chat.include_usage,
         )
-        events, abort = faults.break_stream(events, (start, end), fault, variant, chat)
-        chunks = [(tokens / tps * time_scale, data) for tokens, data in events]
-        return ChatPlan(
-            SimResponse(
-                200,
-                [*wire.SSE_HEADERS, *headers],
-                delay_s=pre_s * time_scale,
-                chunks=chunks,
-                abort=abort,
-            )
-        )
+        streamed = _Streamed(events, (start, end), [*wire.SSE_HEADERS, *headers])
+        return _stream_plan(chat, streamed, fault, variant, pre_s, tps, time_scale)
 
     doc = wire.completion_document(
         provider=chat.provider,
@@ -119,6 +133,32 @@ def plan_chat(
     resp.delay_s = (pre_s + usage["completion_tokens"] / tps) * time_scale
     faults.break_body(resp, doc, fault, variant, chat, rng)
     return ChatPlan(resp)
+
+
+@dataclass
+class _Streamed:
+    """A streamed answer before faults: events, their content span, the response headers."""
+
+    events: wire.Events
+    span: tuple[int, int]
+    headers: list[tuple[str, str]]
+
+
+def _stream_plan(
+    chat: SimChat,
+    streamed: _Streamed,
+    fault: str | None,
+    variant: int,
+    pre_s: float,
+    tps: float,
+    time_scale: float,
+) -> ChatPlan:
+    """The plan of a stream: headers after the first-token delay, then paced events."""
+    events, abort = faults.break_stream(streamed.events, streamed.span, fault, variant, chat)
+    chunks = [(tokens / tps * time_scale, data) for tokens, data in events]
+    return ChatPlan(
+        SimResponse(200, streamed.headers, delay_s=pre_s * time_scale, chunks=chunks, abort=abort)
+    )
 
 
 def _latency(

@@ -16,6 +16,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from nvgw_nb.sim.voices import VOICES, voice_for
+
 __all__ = [
     "Answer",
     "ToolCall",
@@ -24,7 +26,9 @@ __all__ = [
     "count_tokens",
     "derive_rng",
     "last_user_text",
+    "plain_answer",
     "prompt_tokens",
+    "resolve_ref",
     "split_pieces",
     "text_of",
     "tool_call_id",
@@ -252,9 +256,12 @@ def _chosen_tool(
 
 
 def tool_call_id(rng: random.Random, provider: str) -> str:
-    """NIM/vLLM ids look like `chatcmpl-tool-<hex>`, OpenAI/Azure ids like `call_<alnum24>`."""
+    """NIM/vLLM ids look like `chatcmpl-tool-<hex>`, Anthropic ids like `toolu_01<alnum22>`,
+    OpenAI/Azure ids like `call_<alnum24>` (Gemini sends none: the id stays internal)."""
     if provider == "nvidia-nim":
         return "chatcmpl-tool-" + "".join(rng.choices("0123456789abcdef", k=32))
+    if provider == "anthropic":
+        return "toolu_01" + "".join(rng.choices(string.ascii_letters + string.digits, k=22))
     return "call_" + "".join(rng.choices(string.ascii_letters + string.digits, k=24))
 
 

@@ -2,13 +2,18 @@
 
 `SimCore.handle` does no I/O and never sleeps; the adapters in `server.py` carry out the
 plan (delays, streamed chunks, aborts, stalls). This module holds the state (tokens, fault
-queues, rate windows, counters), routes each request and decides which answer it gets.
-The rest is pure and imported one way only:
+queues, rate windows, counters), routes each request, draws its fault and plans the chat
+answer. The route handlers live beside it: `nvidia.py` (Starfleet, NIM/NVCF, the gateway)
+and `external.py` (OpenAI, Anthropic, Gemini). The rest is pure and imported one way only:
 
-- `chat_request.py` parses and validates a chat body;
+- `chat_request.py` parses and validates a chat body (`anthropic_request.py` and
+  `gemini_request.py` translate theirs into the same canonical body);
 - `completion.py` plans the answer to an accepted chat request (content, latency, SSE);
 - `faults.py` renders what each FAULTS.md id does to an answer;
-- `wire.py` renders the providers' bodies and headers;
+- `wire.py` renders NIM's and the gateway's bodies and headers; `openai_wire.py`,
+  `anthropic_wire.py` and `gemini_wire.py` the external providers' (`dialects.py`);
+- `structured.py` finds each provider's JSON schema and breaks it for B6;
+- `credentials.py` generates the accepted credentials;
 - `plan.py` defines `SimRequest` and `SimResponse` (re-exported here).
 
 The simulator speaks the providers' wire formats on its own and shares no code with the
@@ -17,26 +22,22 @@ SDK (see WIRE.md).
 
 from __future__ import annotations
 
-import base64
-import binascii
 import copy
-import hashlib
 import json
 import math
-import secrets
 import threading
 import time
-import uuid
 from collections import defaultdict, deque
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qs, unquote_plus
 
 from nvgw_nb.sim import content, faults, wire
-from nvgw_nb.sim.chat_request import SimChat, content_key, parse_body, validate_chat
+from nvgw_nb.sim.chat_request import SimChat
 from nvgw_nb.sim.completion import plan_chat
+from nvgw_nb.sim.credentials import SimCredentials
+from nvgw_nb.sim.external import ExternalRoutes, google_route
+from nvgw_nb.sim.nvidia import API_VERSIONS, GATEWAY_DEPLOYMENTS, NIM_MODELS, NvidiaRoutes
 from nvgw_nb.sim.plan import SimRequest, SimResponse
 from nvgw_nb.sim.profiles import FAULT_IDS, PROVIDERS, Profile
 
@@ -50,62 +51,8 @@ __all__ = [
     "SimResponse",
 ]
 
-NIM_MODELS: tuple[str, ...] = (
-    "meta/llama-4-scout-17b-16e-instruct",
-    "meta/llama-4-maverick-17b-128e-instruct",
-    "meta/llama-3.3-70b-instruct",
-)
-GATEWAY_DEPLOYMENTS: Mapping[str, str] = {
-    "gpt-4o": "gpt-4o-2024-11-20",
-    "gpt-4o-mini": "gpt-4o-mini-2024-07-18",
-}
-API_VERSIONS: tuple[str, ...] = (
-    "2024-06-01",
-    "2024-10-21",
-    "2024-12-01-preview",
-    "2025-01-01-preview",
-)
-OAUTH_SCOPE = "azureopenai-readwrite"
-
 _GATEWAY_NOMINAL_RPM = 2700  # gpt-4o Global Standard default quota (FACTS.md section 4)
 _SIM_HEADER = ("x-nvgw-simulator", "1")
-
-
-@dataclass(frozen=True, repr=False)
-class SimCredentials:
-    """Credentials the simulator accepts, generated at runtime (never stored in source)."""
-
-    nim_api_key: str
-    client_id: str
-    client_secret: str
-
-    @classmethod
-    def generate(cls) -> SimCredentials:
-        """Fresh random credentials.
-
-        The secret holds `+ / : %` so a client that skips the RFC 6749 section 2.3.1
-        form-encoding of the Basic credentials is rejected.
-        """
-        secret = (
-            f"sim+{secrets.token_hex(6)}/{secrets.token_hex(6)}:"
-            f"{secrets.token_hex(4)}%2F{secrets.token_hex(4)}"
-        )
-        return cls(
-            nim_api_key="nvapi-sim-" + secrets.token_hex(16),
-            client_id="sim-client-" + secrets.token_hex(8),
-            client_secret=secret,
-        )
-
-    def __repr__(self) -> str:
-        return "SimCredentials(<hidden>)"
-
-
-@dataclass
-class _Pending:
-    """An NVCF request answered 202: polls left before the result, and the result."""
-
-    polls_left: int
-    response: SimResponse
 
 
 class SimCore:
@@ -136,13 +83,12 @@ class SimCore:
         self._clock = clock
         self._wall_clock = wall_clock
         self._lock = threading.Lock()
-        self._tokens: dict[str, float] = {}  # access token -> expiry on self._clock
         self._queues: dict[str, deque[str]] = {p: deque() for p in PROVIDERS}
         self._occurrences: dict[tuple[str, str], int] = defaultdict(int)
         self._windows: dict[tuple[str, str], deque[float]] = defaultdict(deque)
-        self._pending: dict[str, _Pending] = {}
         self._in_flight: dict[str, int] = dict.fromkeys(PROVIDERS, 0)
-        self._correlation_ids: set[str] = set()
+        self._nvidia = NvidiaRoutes(self)
+        self._external = ExternalRoutes(self)
         self._reset_counters()
 
     # ----------------------------------------------------------------- state API
@@ -152,16 +98,16 @@ class SimCore:
             "starfleet": {"token": 0},
             "nvidia-nim": {"chat": 0, "models": 0, "status": 0},
             "nvidia-gateway": {"chat": 0},
+            "openai": {"chat": 0},
+            "anthropic": {"messages": 0},
+            "google-genai": {"generate": 0, "stream": 0},
         }
         self._responses: dict[str, dict[str, int]] = {p: {} for p in PROVIDERS}
         self._faults_injected: dict[str, dict[str, int]] = {p: {} for p in PROVIDERS}
         self._faults_fired: dict[str, dict[str, int]] = {p: {} for p in PROVIDERS}
         self._rate_limited: dict[str, int] = dict.fromkeys(PROVIDERS, 0)
-        self._token_grants = 0
-        self._tokens_rejected = 0
-        self._cid_seen = 0
-        self._cid_duplicates = 0
         self._in_flight_max: dict[str, int] = dict.fromkeys(PROVIDERS, 0)
+        self._keys_in_query = 0
 
     def inject(self, provider: str, fault_id: str, times: int = 1) -> None:
         """Queue `times` copies of `fault_id` for the next requests to `provider`."""
@@ -184,26 +130,24 @@ class SimCore:
 
     def revoke_tokens(self) -> None:
         """Invalidate every issued access token."""
-        with self._lock:
-            self._tokens.clear()
+        self._nvidia.revoke_tokens()
 
     def stats(self) -> dict[str, Any]:
         """A JSON-serialisable snapshot of the counters."""
+        nvidia = self._nvidia.counters()
         with self._lock:
             return copy.deepcopy(
                 {
                     "requests": self._requests,
                     "responses": self._responses,
-                    "token_grants": self._token_grants,
-                    "tokens_rejected": self._tokens_rejected,
+                    "token_grants": nvidia["token_grants"],
+                    "tokens_rejected": nvidia["tokens_rejected"],
                     "faults_injected": self._faults_injected,
                     "faults_fired": self._faults_fired,
                     "rate_limited": self._rate_limited,
-                    "correlation_ids": {
-                        "seen": self._cid_seen,
-                        "duplicates": self._cid_duplicates,
-                    },
+                    "correlation_ids": nvidia["correlation_ids"],
                     "in_flight_max": self._in_flight_max,
+                    "keys_in_query": self._keys_in_query,
                 }
             )
 
@@ -211,7 +155,7 @@ class SimCore:
         """Zero every counter; tokens, queued faults and draw sequences are kept."""
         with self._lock:
             self._reset_counters()
-            self._correlation_ids.clear()
+        self._nvidia.reset_counters()
 
     @contextmanager
     def in_flight(self, req: SimRequest) -> Iterator[None]:
@@ -264,19 +208,38 @@ class SimCore:
         path = req.path.rstrip("/") or "/"
         parts = path.strip("/").split("/")
         if path == "/starfleet/token":
-            return "POST", "starfleet", "token", lambda: self._token(req)
+            return "POST", "starfleet", "token", lambda: self._nvidia.token(req)
         if path == "/nim/v1/chat/completions":
-            return "POST", "nvidia-nim", "chat", lambda: self._nim_chat(req)
+            return "POST", "nvidia-nim", "chat", lambda: self._nvidia.nim_chat(req)
         if path == "/nim/v1/models":
-            return "GET", "nvidia-nim", "models", lambda: self._models(req)
+            return "GET", "nvidia-nim", "models", lambda: self._nvidia.models(req)
         if len(parts) == 6 and parts[:5] == ["nvcf", "v2", "nvcf", "pexec", "status"]:
-            return "GET", "nvidia-nim", "status", lambda: self._nvcf_status(req, parts[5])
+            return "GET", "nvidia-nim", "status", lambda: self._nvidia.nvcf_status(req, parts[5])
         if (
             len(parts) == 8
             and parts[:5] == ["llm", "v1", "azure", "openai", "deployments"]
             and parts[6:] == ["chat", "completions"]
         ):
-            return "POST", "nvidia-gateway", "chat", lambda: self._gateway_chat(req, parts[5])
+            return (
+                "POST",
+                "nvidia-gateway",
+                "chat",
+                lambda: self._nvidia.gateway_chat(req, parts[5]),
+            )
+        if path == "/openai/v1/chat/completions":
+            return "POST", "openai", "chat", lambda: self._external.openai_chat(req)
+        if path == "/anthropic/v1/messages":
+            return "POST", "anthropic", "messages", lambda: self._external.anthropic_messages(req)
+        google = google_route(parts)
+        if google is not None:
+            version, model, method = google
+            kind = "stream" if method == "streamGenerateContent" else "generate"
+            return (
+                "POST",
+                "google-genai",
+                kind,
+                lambda: self._external.google_generate(req, version, model, method),
+            )
         if path == "/__sim/stats":
             return "GET", "", "", lambda: wire.json_response(200, self.stats())
         if path == "/__sim/inject":
@@ -295,7 +258,8 @@ class SimCore:
 
     # ----------------------------------------------------------------- shared helpers
 
-    def _occurrence(self, provider: str, key: str) -> int:
+    def occurrence(self, provider: str, key: str) -> int:
+        """How many times `key` was asked of `provider` before (and count this one)."""
         with self._lock:
             n = self._occurrences[(provider, key)]
             self._occurrences[(provider, key)] = n + 1
@@ -304,12 +268,12 @@ class SimCore:
     def _multiplier(self, provider: str) -> float:
         return self.profile.latency_multiplier.get(provider, 1.0)
 
-    def _quick_delay(self, provider: str, rng_parts: tuple[object, ...]) -> float:
+    def quick_delay(self, provider: str, rng_parts: tuple[object, ...]) -> float:
         """Delay of a fast answer (token grant, error, poll): ~0.1 s median before scaling."""
         rng = content.derive_rng("quick", self.seed, provider, *rng_parts)
         return rng.lognormvariate(math.log(0.1), 0.5) * self._multiplier(provider) * self.time_scale
 
-    def _next_fault(
+    def next_fault(
         self, provider: str, rng_parts: tuple[object, ...], *, tools: bool, stream: bool
     ) -> tuple[str | None, int]:
         """The fault to serve (injected first, then the profile's draw) and its variant."""
@@ -330,12 +294,18 @@ class SimCore:
             fired[fault] = variant + 1
         return fault, variant
 
-    def _rate_check(self, provider: str, key: str) -> tuple[bool, float, int]:
-        """Sliding-window count: (limited, seconds until a slot frees, remaining)."""
+    def rate_check(
+        self, provider: str, key: str, nominal: int = _GATEWAY_NOMINAL_RPM
+    ) -> tuple[bool, float, int]:
+        """Sliding-window count: (limited, seconds until a slot frees, remaining).
+
+        Only a profile's `rate_limits` refuse requests; `nominal` is the quota the
+        remaining count is shown against otherwise.
+        """
         limit = self.profile.rate_limits.get(provider)
         enforced = limit is not None
-        cap = limit if limit is not None else _GATEWAY_NOMINAL_RPM
-        window = self.profile.rate_window_s * (self.time_scale if self.time_scale > 0 else 1.0)
+        cap = limit if limit is not None else nominal
+        window = self.rate_window_s
         now = self._clock()
         with self._lock:
             stamps = self._windows[(provider, key)]
@@ -347,224 +317,42 @@ class SimCore:
             stamps.append(now)
             return False, 0.0, max(0, cap - len(stamps))
 
-    # ----------------------------------------------------------------- starfleet
+    @property
+    def rate_window_s(self) -> float:
+        """The profile's rate window in (scaled) seconds."""
+        return self.profile.rate_window_s * (self.time_scale if self.time_scale > 0 else 1.0)
 
-    def _check_client(self, req: SimRequest) -> bool:
-        scheme, _, encoded = req.headers.get("authorization", "").partition(" ")
-        if scheme.lower() != "basic" or not encoded:
-            return False
-        try:
-            decoded = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
-        except (binascii.Error, UnicodeDecodeError):
-            return False
-        raw_id, sep, raw_secret = decoded.partition(":")
-        if not sep:
-            return False
-        # RFC 6749 section 2.3.1: both parts are form-encoded before base64.
-        ok_id = secrets.compare_digest(unquote_plus(raw_id), self.credentials.client_id)
-        ok_secret = secrets.compare_digest(unquote_plus(raw_secret), self.credentials.client_secret)
-        return ok_id and ok_secret
+    def retry_after(self, wait_s: float) -> tuple[int, str]:
+        """(nominal whole seconds for a message, the hint to send) for a scaled wait."""
+        nominal = max(1, math.ceil(wait_s / (self.time_scale or 1.0)))
+        if self.time_scale == 1.0:
+            return nominal, str(nominal)
+        # The window is scaled too, so wait_s is already in scaled seconds.
+        return nominal, wire.fmt_seconds(round(wait_s, 3) if self.time_scale > 0 else 0.0)
 
-    def _token(self, req: SimRequest) -> SimResponse:
-        if not self._check_client(req):
-            return wire.oauth_error(401, "invalid_client", "Client authentication failed.")
-        form = parse_qs(req.body.decode("utf-8", "replace"), keep_blank_values=True)
-        grant = form.get("grant_type", [""])[0]
-        if grant != "client_credentials":
-            return wire.oauth_error(
-                400,
-                "unsupported_grant_type",
-                f"Grant type {grant!r} is not supported; use client_credentials.",
-            )
-        scope = form.get("scope", [""])[0]
-        if scope != OAUTH_SCOPE:
-            return wire.oauth_error(400, "invalid_scope", f"Scope {scope!r} is not allowed.")
-        key = hashlib.sha256(req.body).hexdigest()
-        occ = self._occurrence("starfleet", key)
-        delay = self._quick_delay("starfleet", (key, occ))
-        fault, variant = self._next_fault("starfleet", (key, occ), tools=False, stream=False)
-        resp = faults.token_fault(fault, variant)
-        if resp is None:
-            resp = self._grant()
-        resp.delay_s = delay
-        return resp
+    def clock(self) -> float:
+        """The monotonic clock token expiry and rate windows use."""
+        return self._clock()
 
-    def _grant(self) -> SimResponse:
-        token = secrets.token_urlsafe(32)
+    def wall_time(self) -> float:
+        """The wall clock (seconds since the epoch)."""
+        return self._wall_clock()
+
+    def count_key_in_query(self) -> None:
+        """Count a request that carried an API key in its URL."""
         with self._lock:
-            self._tokens[token] = self._clock() + self.token_lifetime
-            self._token_grants += 1
-        return wire.token_grant(token, self.token_lifetime)
+            self._keys_in_query += 1
 
-    # ----------------------------------------------------------------- NIM
+    # ----------------------------------------------------------------- chat (every route)
 
-    def _nim_authorized(self, req: SimRequest) -> SimResponse | None:
-        scheme, _, token = req.headers.get("authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not token:
-            return wire.nim_unauthorized("Bearer token is missing")
-        if not secrets.compare_digest(token.strip(), self.credentials.nim_api_key):
-            return wire.nim_unauthorized("Bearer token is malformed")
-        return None
-
-    def _models(self, req: SimRequest) -> SimResponse:
-        denied = self._nim_authorized(req)
-        return denied if denied is not None else wire.nim_model_list(NIM_MODELS)
-
-    def _nim_chat(self, req: SimRequest) -> SimResponse:
-        denied = self._nim_authorized(req)
-        if denied is not None:
-            return denied
-        body = parse_body(req.body)
-        if body is None:
-            return wire.vllm_error("Request body must be a JSON object.")
-        model = body.get("model")
-        if not isinstance(model, str) or not model:
-            return wire.vllm_error(
-                "[{'type': 'missing', 'loc': ('body', 'model'), 'msg': 'Field required'}]"
-            )
-        if model not in NIM_MODELS:
-            return wire.problem(
-                404, "Not Found", f"Model '{model}' is not available for account 'sim-account'"
-            )
-        invalid = validate_chat(body)
-        if invalid is not None:
-            return wire.vllm_error(invalid[1])
-        auth = req.headers.get("authorization", "")
-        limited, _, _ = self._rate_check("nvidia-nim", hashlib.sha256(auth.encode()).hexdigest())
-        if limited:
-            # Hosted NVCF sends the bare problem JSON and no retry hint (WIRE 1.6).
-            return wire.problem(429, "Too Many Requests")
-        key = content_key(req.path, body)
-        occurrence = self._occurrence("nvidia-nim", key)
-        return self._chat(SimChat("nvidia-nim", model, model, body, key, occurrence, []))
-
-    def _nvcf_status(self, req: SimRequest, reqid: str) -> SimResponse:
-        """Poll an NVCF request answered 202 (N2): 202 twice, then the result."""
-        denied = self._nim_authorized(req)
-        if denied is not None:
-            return denied
-        with self._lock:
-            pending = self._pending.get(reqid)
-            if pending is not None and pending.polls_left <= 0:
-                del self._pending[reqid]
-                return pending.response  # the result carries its own delay
-            if pending is not None:
-                pending.polls_left -= 1
-                polls_left = pending.polls_left
-        if pending is None:
-            resp = wire.problem(
-                404, "Not Found", f"Request '{reqid}' was not found or has already completed."
-            )
-            poll: tuple[object, ...] = ("poll", reqid, False, -1)
-        else:
-            resp = SimResponse(
-                202,
-                [
-                    ("nvcf-reqid", reqid),
-                    ("nvcf-status", "in-progress"),
-                    ("nvcf-percent-complete", str(50 * (2 - polls_left))),
-                    ("content-length", "0"),
-                ],
-            )
-            poll = ("poll", reqid, True, polls_left)
-        resp.delay_s = self._quick_delay("nvidia-nim", poll)
-        return resp
-
-    # ----------------------------------------------------------------- gateway
-
-    def _gateway_chat(self, req: SimRequest, deployment: str) -> SimResponse:
-        resp = self._gateway_answer(req, deployment)
-        if not any(k == "apim-request-id" for k, _ in resp.headers):
-            # APIM stamps every answer, errors included: it is what users quote to support.
-            request_id = str(uuid.uuid4())
-            resp.headers += [("apim-request-id", request_id), ("x-request-id", request_id)]
-        return resp
-
-    def _gateway_answer(self, req: SimRequest, deployment: str) -> SimResponse:
-        cid = req.headers.get("correlationid")
-        if cid is not None:
-            with self._lock:
-                self._cid_seen += 1
-                if cid in self._correlation_ids:
-                    self._cid_duplicates += 1
-                self._correlation_ids.add(cid)
-        if not self._gateway_token_ok(req):
-            return wire.gateway_unauthorized()
-        version = req.query.get("api-version")
-        if not version:
-            return wire.azure_error(
-                400, "BadRequest", "Missing required query parameter 'api-version'."
-            )
-        if version not in API_VERSIONS:
-            return wire.azure_error(
-                400,
-                "BadRequest",
-                f"Unsupported api-version '{version}'. "
-                f"The supported api-versions are: {', '.join(API_VERSIONS)}.",
-            )
-        if not cid:
-            return wire.azure_error(400, "BadRequest", "Missing required header 'correlationId'.")
-        if deployment not in GATEWAY_DEPLOYMENTS:
-            return wire.deployment_not_found()
-        body = parse_body(req.body)
-        if body is None:
-            return wire.openai_error(
-                "We could not parse the JSON body of your request. (HINT: This likely means "
-                "you aren't using your HTTP library correctly.)",
-                None,
-                None,
-            )
-        invalid = validate_chat(body)
-        if invalid is not None:
-            return wire.openai_error(invalid[1], invalid[0], "invalid_value")
-        limited, wait_s, remaining = self._rate_check("nvidia-gateway", deployment)
-        if limited:
-            nominal = max(1, math.ceil(wait_s / (self.time_scale or 1.0)))
-            if self.time_scale == 1.0:
-                after = str(nominal)
-            else:  # the window is scaled too, so wait_s is already in scaled seconds
-                after = wire.fmt_seconds(round(wait_s, 3) if self.time_scale > 0 else 0.0)
-            return wire.azure_429(nominal, after)
-        key = content_key(req.path, body)
-        request_id = str(uuid.uuid4())
-        headers = [
-            ("apim-request-id", request_id),
-            ("x-request-id", request_id),
-            ("x-ms-region", "East US 2"),
-            ("x-ratelimit-remaining-requests", str(remaining)),
-            ("x-ratelimit-remaining-tokens", str(remaining * 150)),
-        ]
-        chat = SimChat(
-            "nvidia-gateway",
-            deployment,
-            GATEWAY_DEPLOYMENTS[deployment],
-            body,
-            key,
-            self._occurrence("nvidia-gateway", key),
-            headers,
-        )
-        return self._chat(chat)
-
-    def _gateway_token_ok(self, req: SimRequest) -> bool:
-        scheme, _, token = req.headers.get("authorization", "").partition(" ")
-        now = self._clock()
-        with self._lock:
-            expiry = self._tokens.get(token.strip()) if scheme.lower() == "bearer" else None
-            ok = expiry is not None and now < expiry
-            if not ok:
-                self._tokens_rejected += 1
-        return ok
-
-    # ----------------------------------------------------------------- chat (both)
-
-    def _chat(self, chat: SimChat) -> SimResponse:
+    def serve_chat(self, chat: SimChat) -> SimResponse:
+        """Draw the fault of an accepted chat request, then plan its answer."""
         rng_parts = (chat.key, chat.occurrence)
-        fault, variant = self._next_fault(
+        fault, variant = self.next_fault(
             chat.provider, rng_parts, tools=bool(chat.tools), stream=chat.stream
         )
         if fault == "G1":  # the gateway turns down a token it issued: count it as rejected
-            with self._lock:
-                self._tokens_rejected += 1
+            self._nvidia.count_rejected_token()
         error = faults.chat_fault(
             chat,
             fault,
@@ -573,7 +361,7 @@ class SimCore:
             time_scale=self.time_scale,
         )
         if error is not None:
-            error.delay_s = self._quick_delay(chat.provider, ("error", *rng_parts))
+            error.delay_s = self.quick_delay(chat.provider, ("error", *rng_parts))
             return error
         with self._lock:
             in_flight = self._in_flight[chat.provider]
@@ -588,9 +376,7 @@ class SimCore:
             created=int(self._wall_clock()),
         )
         if plan.held is not None:
-            reqid, result = plan.held
-            with self._lock:
-                self._pending[reqid] = _Pending(2, result)
+            self._nvidia.hold(*plan.held)
         return plan.response
 
 
@@ -604,4 +390,6 @@ def _provider_of(path: str) -> str | None:
         return "nvidia-nim"
     if path.startswith("/llm/"):
         return "nvidia-gateway"
-    return None
+    return {"openai": "openai", "anthropic": "anthropic", "google": "google-genai"}.get(
+        path.strip("/").split("/")[0]
+    )

@@ -5,7 +5,8 @@
 times that id has fired. The functions here render it. Some faults replace the answer
 (`token_fault`, `chat_fault`), some change what the model says (`mutate_answer`), and
 some break the bytes of a good answer (`break_body`, `break_stream`). Variants alternate
-between the real-world forms of one fault.
+between the real-world forms of one fault. NIM and the gateway are rendered here; the
+external providers render their own errors and B3 bodies (`dialects.py`).
 """
 
 from __future__ import annotations
@@ -17,9 +18,10 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import replace
 
-from nvgw_nb.sim import content, wire
+from nvgw_nb.sim import content, structured, wire
 from nvgw_nb.sim.chat_request import SimChat
 from nvgw_nb.sim.content import Answer, ToolCall
+from nvgw_nb.sim.dialects import DIALECTS
 from nvgw_nb.sim.plan import SimResponse
 from nvgw_nb.sim.wire import JSON, Events
 
@@ -95,6 +97,9 @@ def chat_fault(
         return SimResponse(0, stall=True)
     if fault == "B2":
         return wire.sso_login_page("text/html; charset=utf-8")
+    dialect = DIALECTS.get(chat.provider)
+    if dialect is not None:
+        return dialect.fault_response(chat, fault, variant, provider_down, time_scale)
     if fault == "N1":
         if nim:
             return wire.problem(
@@ -174,8 +179,10 @@ def chat_fault(
 def mutate_answer(
     answer: Answer, fault: str | None, variant: int, chat: SimChat, rng: random.Random
 ) -> Answer:
-    """Content faults: the model answers, but badly (E1-E3, B4, B5)."""
+    """Content faults: the model answers, but badly (E1-E3, B4-B6)."""
     text = answer.content or ""
+    if fault == "B6":
+        return _misfit_answer(chat, rng)
     if fault == "E1":
         return Answer("", (), "stop")
     if fault == "E2":
@@ -205,6 +212,18 @@ def mutate_answer(
             call = replace(call, name=name)
         return Answer(None, (call,), "tool_calls")
     return answer
+
+
+def _misfit_answer(chat: SimChat, rng: random.Random) -> Answer:
+    """B6: JSON that does not fit the requested schema; prose where JSON or nothing was asked."""
+    messages = chat.body["messages"]
+    schema = structured.schema_of(chat.body.get("response_format"))
+    if schema is not None:
+        topic = content.topic_of(content.last_user_text(messages))
+        document, broken = structured.misfit(schema, rng, topic)
+        if broken:
+            return Answer(json.dumps(document))
+    return Answer(content.plain_answer(rng, content.voice_for(chat.provider), messages))
 
 
 def break_body(
@@ -281,6 +300,9 @@ def _error_object(chat: SimChat) -> dict[str, JSON]:
 
 def _b3_document(chat: SimChat, doc: dict[str, JSON], variant: int) -> dict[str, JSON]:
     """B3 on a document: no `choices`, or an error object in place of the completion."""
+    dialect = DIALECTS.get(chat.provider)
+    if dialect is not None:
+        return dialect.b3_document(chat, doc, variant)
     if variant % 2 == 0:
         return {k: v for k, v in doc.items() if k != "choices"}
     return {"error": _error_object(chat)}
@@ -288,6 +310,9 @@ def _b3_document(chat: SimChat, doc: dict[str, JSON], variant: int) -> dict[str,
 
 def _b3_stream(chat: SimChat, events: Events, prologue: int, variant: int) -> Events:
     """B3 on a stream: events without `choices`, or an error event after the prologue."""
+    dialect = DIALECTS.get(chat.provider)
+    if dialect is not None:
+        return dialect.b3_stream(chat, events, prologue, variant)
     if variant % 2 == 1:
         return [
             *events[:prologue],

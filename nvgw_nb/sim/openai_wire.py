@@ -17,8 +17,8 @@ from collections.abc import Mapping
 
 from nvgw_nb.sim import content, wire
 from nvgw_nb.sim.chat_request import SimChat
-from nvgw_nb.sim.dialect import Dialect, Reply
 from nvgw_nb.sim.plan import SimResponse
+from nvgw_nb.sim.rendering import Dialect, Reply
 from nvgw_nb.sim.wire import JSON, Events
 
 __all__ = [

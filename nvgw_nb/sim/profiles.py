@@ -68,7 +68,8 @@ class Profile:
     request gets that fault; the draws are deterministic for a seed. Providers in `down`
     answer every chat request with their outage status (503; Anthropic 529).
     `rate_limits[provider]` is the number of requests allowed per key in a sliding
-    `rate_window_s` window (gateway: per deployment; every other provider: per API key). `latency_multiplier[provider]` scales every simulated delay.
+    `rate_window_s` window (gateway: per deployment; every other provider: per API key).
+    `latency_multiplier[provider]` scales every simulated delay.
 
     Example::
 

@@ -1,4 +1,5 @@
-"""`Simulator`: NIM, the NVIDIA LLM Gateway and Starfleet on a loopback port."""
+"""`Simulator`: NIM, the NVIDIA LLM Gateway, Starfleet, OpenAI, Anthropic and Gemini on a
+loopback port."""
 
 from __future__ import annotations
 
@@ -23,9 +24,24 @@ __all__ = ["Simulator"]
 _API_VERSION = "2024-12-01-preview"
 _GATEWAY_MODEL = "gpt-4o-mini"
 
+# The base URL each provider's official Python SDK expects (it appends the rest):
+# openai.OpenAI(base_url=...) adds /chat/completions, anthropic.Anthropic(base_url=...)
+# adds /v1/messages, genai.Client(http_options=HttpOptions(base_url=...)) adds
+# /{api_version}/models/{model}:generateContent (google-genai's default version is v1;
+# WIRE.md and nvgw_nb use v1beta: the simulator serves both).
+_BASE_PATHS = {
+    "nvidia-nim": "/nim/v1",
+    "nvidia-gateway": "/llm/v1/azure",
+    "openai": "/openai/v1",
+    "anthropic": "/anthropic",
+    "google-genai": "/google",
+    "starfleet": "/starfleet/token",
+}
+
 
 class Simulator:
-    """A loopback HTTP server that impersonates NIM, the LLM Gateway and Starfleet.
+    """A loopback HTTP server that impersonates NIM, the LLM Gateway, Starfleet, OpenAI,
+    Anthropic and Gemini, each in its own wire format.
 
     Credentials are generated per instance; `env()` gives the variables a Session reads.
 
@@ -126,17 +142,20 @@ class Simulator:
         return f"http://{host}:{server.port}"
 
     def url_for(self, provider: str) -> str:
-        """The base URL an official SDK expects for `provider`."""
-        paths = {
-            "nvidia-nim": "/nim/v1",
-            "nvidia-gateway": "/llm/v1/azure",
-            "starfleet": "/starfleet/token",
-        }
-        if provider not in paths:
+        """The base URL an official SDK expects for `provider`.
+
+        Example::
+
+            openai.OpenAI(base_url=sim.url_for("openai"), api_key=sim.env()["OPENAI_API_KEY"])
+            anthropic.Anthropic(base_url=sim.url_for("anthropic"), api_key=...)
+            options = HttpOptions(base_url=sim.url_for("google-genai"))
+            genai.Client(api_key=sim.env()["GOOGLE_API_KEY"], http_options=options)
+        """
+        if provider not in _BASE_PATHS:
             raise ValueError(
-                f"provider: unknown provider {provider!r}; expected one of {', '.join(paths)}"
+                f"provider: unknown provider {provider!r}; expected one of {', '.join(_BASE_PATHS)}"
             )
-        return self.url + paths[provider]
+        return self.url + _BASE_PATHS[provider]
 
     def env(self) -> dict[str, str]:
         """The environment variables that point a Session at this simulator."""
@@ -153,6 +172,12 @@ class Simulator:
             "LLM_GATEWAY_API_VERSION": _API_VERSION,
             "LLM_GATEWAY_MODEL": _GATEWAY_MODEL,
             "NVGW_NVCF_STATUS_URL": f"{url}/nvcf/v2/nvcf/pexec/status",
+            "OPENAI_API_KEY": creds.openai_api_key,
+            "OPENAI_BASE_URL": f"{url}/openai/v1",
+            "ANTHROPIC_API_KEY": creds.anthropic_api_key,
+            "ANTHROPIC_BASE_URL": f"{url}/anthropic",
+            "GOOGLE_API_KEY": creds.google_api_key,
+            "NVGW_GOOGLE_BASE_URL": f"{url}/google",
         }
 
     def export_lines(self) -> str:
@@ -173,7 +198,11 @@ class Simulator:
     # ------------------------------------------------------------------ control
 
     def inject(self, provider: str, fault_id: str, times: int = 1) -> None:
-        """Queue `fault_id` (FAULTS.md) for the next `times` requests to `provider`."""
+        """Queue `fault_id` (FAULTS.md) for the next `times` requests to `provider`.
+
+        `FAULT_IDS[provider]` lists the ids that apply; any other raises ValueError (R2 on
+        `google-genai`, whose retry hint is in the body).
+        """
         self._core.inject(provider, fault_id, times)
 
     def revoke_tokens(self) -> None:
@@ -181,7 +210,8 @@ class Simulator:
         self._core.revoke_tokens()
 
     def stats(self) -> dict[str, Any]:
-        """Counters: requests, responses, grants, faults, correlationIds, concurrency."""
+        """Counters: requests, responses, grants, faults, correlationIds, concurrency, and
+        `keys_in_query` (Gemini requests refused for carrying `?key=` in the URL)."""
         return self._core.stats()
 
     def reset_stats(self) -> None:

@@ -20,6 +20,10 @@ import pytest
 from nvgw_nb.sim import Simulator
 
 NIM_MODEL = "meta/llama-4-scout-17b-16e-instruct"
+OPENAI_MODEL = "gpt-4o"
+ANTHROPIC_MODEL = "claude-haiku-4-5"  # the anthropic SDK warns that claude-sonnet-4-5 is deprecated
+GEMINI_MODEL = "gemini-2.0-flash"
+EXTERNAL_PROVIDERS = ["openai", "anthropic", "google-genai"]
 WEATHER_TOOL = {
     "type": "function",
     "function": {
@@ -53,6 +57,27 @@ def parse_sse(raw: bytes) -> list[Any]:
             events.append(json.loads(text))
         except ValueError:
             events.append(text)
+    return events
+
+
+def parse_named_sse(raw: bytes) -> list[tuple[str | None, Any]]:
+    """(event name, parsed data) of each SSE event; comments and blank events skipped."""
+    events: list[tuple[str | None, Any]] = []
+    for block in raw.decode("utf-8").replace("\r\n", "\n").split("\n\n"):
+        name: str | None = None
+        data: list[str] = []
+        for line in block.split("\n"):
+            if line.startswith("event:"):
+                name = line[6:].strip()
+            elif line.startswith("data:"):
+                data.append(line[5:].lstrip())
+        if name is None and not data:
+            continue
+        text = "\n".join(data)
+        try:
+            events.append((name, json.loads(text)))
+        except ValueError:
+            events.append((name, text))
     return events
 
 
@@ -180,6 +205,47 @@ class WireClient:
         if provider == "nvidia-nim":
             return self.nim_chat({"model": NIM_MODEL, **body})
         return self.gateway_chat(body)
+
+    def openai_chat(self, body: dict[str, Any], *, key: str | None = None) -> Outcome:
+        headers = {
+            "Authorization": f"Bearer {key if key is not None else self.env['OPENAI_API_KEY']}"
+        }
+        url = self.env["OPENAI_BASE_URL"] + "/chat/completions"
+        return self.send("POST", url, headers=headers, json={"model": OPENAI_MODEL, **body})
+
+    def anthropic_messages(
+        self,
+        body: dict[str, Any],
+        *,
+        key: str | None = None,
+        version: str | None = "2023-06-01",
+    ) -> Outcome:
+        headers = {"x-api-key": key if key is not None else self.env["ANTHROPIC_API_KEY"]}
+        if version is not None:
+            headers["anthropic-version"] = version
+        body = {"model": ANTHROPIC_MODEL, "max_tokens": 1024, **body}
+        return self.send(
+            "POST", self.env["ANTHROPIC_BASE_URL"] + "/v1/messages", headers=headers, json=body
+        )
+
+    def google(
+        self,
+        body: dict[str, Any],
+        *,
+        model: str = GEMINI_MODEL,
+        stream: bool = False,
+        alt: str | None = "sse",
+        key: str | None = None,
+        query: dict[str, str] | None = None,
+        version: str = "v1beta",
+    ) -> Outcome:
+        headers = {"x-goog-api-key": key if key is not None else self.env["GOOGLE_API_KEY"]}
+        method = "streamGenerateContent" if stream else "generateContent"
+        params = dict(query or {})
+        if stream and alt is not None:
+            params["alt"] = alt
+        url = f"{self.env['NVGW_GOOGLE_BASE_URL']}/{version}/models/{model}:{method}"
+        return self.send("POST", url, headers=headers, params=params, json=body)
 
 
 def chat_body(

@@ -701,7 +701,8 @@ def test_response_format_json_object_and_schema() -> None:
 @pytest.mark.parametrize(
     ("provider", "fault", "times", "message"),
     [
-        ("openai", "N1", 1, "unknown provider"),
+        ("azure-openai", "N1", 1, "unknown provider"),
+        ("google-genai", "R2", 1, "does not apply"),
         ("nvidia-nim", "Z9", 1, "valid ids"),
         ("nvidia-gateway", "N2", 1, "does not apply"),
         ("nvidia-nim", "G1", 1, "does not apply"),
@@ -716,13 +717,19 @@ def test_inject_rejects_bad_input(provider: str, fault: str, times: int, message
 
 
 def test_fault_ids_table() -> None:
-    """Gateway-only G1, NIM-only N2, T1-T4 for the token endpoint."""
+    """G1 gateway-only, N2 NIM-only, no R2 on Gemini, B6 everywhere, T1-T4 for the token."""
     assert FAULT_IDS["starfleet"] == ("T1", "T2", "T3", "T4")
     assert "G1" in FAULT_IDS["nvidia-gateway"]
     assert "G1" not in FAULT_IDS["nvidia-nim"]
     assert "N2" in FAULT_IDS["nvidia-nim"]
     assert "N2" not in FAULT_IDS["nvidia-gateway"]
-    assert len(FAULT_IDS["nvidia-nim"]) == len(FAULT_IDS["nvidia-gateway"]) == 20
+    assert len(FAULT_IDS["nvidia-nim"]) == len(FAULT_IDS["nvidia-gateway"]) == 21
+    common = {"B1", "B2", "B3", "B4", "B5", "B6", "C2", "C3", "E1", "E2", "E3", "N1", "R1"}
+    common |= {"S1", "S2", "X1", "X2", "X3", "X4"}
+    assert set(FAULT_IDS["openai"]) == set(FAULT_IDS["anthropic"]) == common | {"R2"}
+    assert set(FAULT_IDS["google-genai"]) == common
+    assert all(list(ids) == sorted(ids) for ids in FAULT_IDS.values())
+    assert all("B6" in FAULT_IDS[p] for p in FAULT_IDS if p != "starfleet")
 
 
 def test_injected_faults_are_fifo_and_counted() -> None:
@@ -865,7 +872,8 @@ def test_rate_window_scales_with_time_scale() -> None:
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"fault_rates": {"openai": {"N1": 0.1}}}, "unknown provider"),
+        ({"fault_rates": {"azure-openai": {"N1": 0.1}}}, "unknown provider"),
+        ({"fault_rates": {"google-genai": {"R2": 0.1}}}, "unknown fault 'R2'"),
         ({"fault_rates": {"nvidia-nim": {"G1": 0.1}}}, "unknown fault"),
         ({"fault_rates": {"nvidia-nim": {"N1": 1.5}}}, r"\[0, 1\]"),
         ({"fault_rates": {"nvidia-nim": {"N1": 0.6, "B1": 0.6}}}, "sum"),
@@ -934,12 +942,23 @@ def test_stats_shape_and_reset() -> None:
         "starfleet": {"token": 2},
         "nvidia-nim": {"chat": 1, "models": 0, "status": 0},
         "nvidia-gateway": {"chat": 1},
+        "openai": {"chat": 0},
+        "anthropic": {"messages": 0},
+        "google-genai": {"generate": 0, "stream": 0},
     }
     assert stats["responses"]["starfleet"] == {"503": 1, "200": 1}
     assert stats["token_grants"] == 1
     assert stats["tokens_rejected"] == 1
     assert stats["faults_fired"]["starfleet"] == {"T1": 1}
-    assert set(stats["in_flight_max"]) == {"starfleet", "nvidia-nim", "nvidia-gateway"}
+    assert set(stats["in_flight_max"]) == {
+        "starfleet",
+        "nvidia-nim",
+        "nvidia-gateway",
+        "openai",
+        "anthropic",
+        "google-genai",
+    }
+    assert stats["keys_in_query"] == 0
     core.reset_stats()
     after = core.stats()
     assert after["requests"]["starfleet"]["token"] == 0

@@ -142,6 +142,13 @@ def check_chat_fault(
         else:
             json.loads(call["arguments"])
             assert call["name"] == "run_shell_command"
+    elif fault == "B6":
+        # No structured output was asked for: prose that is not JSON (test_structured_output
+        # covers B6 with a schema).
+        answer = answer_of(out, stream)
+        assert answer["finish"] == "stop"
+        with pytest.raises(json.JSONDecodeError):
+            json.loads(answer["content"])
     elif fault == "E1":
         answer = answer_of(out, stream)
         assert (answer["content"], answer["tool_calls"], answer["finish"]) == ("", [], "stop")
@@ -581,7 +588,7 @@ def test_bad_arguments(kwargs: dict[str, Any], message: str) -> None:
 
 
 def test_env_urls_and_exports(sim: Simulator) -> None:
-    """env() has exactly the seed's variables; export_lines() round-trips through a shell."""
+    """env() has exactly the seed's and vendors' variables; export_lines() round-trips."""
     env = sim.env()
     url = sim.url
     assert url.startswith("http://127.0.0.1:")
@@ -596,6 +603,12 @@ def test_env_urls_and_exports(sim: Simulator) -> None:
         "LLM_GATEWAY_API_VERSION": "2024-12-01-preview",
         "LLM_GATEWAY_MODEL": "gpt-4o-mini",
         "NVGW_NVCF_STATUS_URL": f"{url}/nvcf/v2/nvcf/pexec/status",
+        "OPENAI_API_KEY": env["OPENAI_API_KEY"],
+        "OPENAI_BASE_URL": f"{url}/openai/v1",
+        "ANTHROPIC_API_KEY": env["ANTHROPIC_API_KEY"],
+        "ANTHROPIC_BASE_URL": f"{url}/anthropic",
+        "GOOGLE_API_KEY": env["GOOGLE_API_KEY"],
+        "NVGW_GOOGLE_BASE_URL": f"{url}/google",
     }
     assert env["NVIDIA_NIM_API_KEY"].startswith("nvapi-sim-")
     assert env["STARFLEET_ID"].startswith("sim-client-")
@@ -603,7 +616,7 @@ def test_env_urls_and_exports(sim: Simulator) -> None:
     assert sim.url_for("nvidia-gateway") == env["LLM_GATEWAY_BASE_URL"]
     assert sim.url_for("starfleet") == env["STARFLEET_TOKEN_URL"]
     with pytest.raises(ValueError, match="provider"):
-        sim.url_for("openai")
+        sim.url_for("azure-openai")
     parsed = {}
     for line in sim.export_lines().splitlines():
         words = shlex.split(line)

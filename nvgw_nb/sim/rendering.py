@@ -1,9 +1,10 @@
-"""How an external provider renders an answer: the `Dialect` each wire module exports.
+"""How an external provider renders an answer: the `Dialect` type each wire module exports.
 
 NIM and the gateway are rendered by `wire.py` and `faults.py`. The external providers
-(`openai_wire.py`, `anthropic_wire.py`, `gemini_wire.py`) each export one `Dialect`, and
-`completion.py` / `faults.py` call it where they would otherwise branch per provider. A
-dialect is pure: it turns what the model said (`Reply`) into bytes of its own wire format.
+(`openai_wire.py`, `anthropic_wire.py`, `gemini_wire.py`) each export one `Dialect`
+(collected in `dialects.py`), and `completion.py` / `faults.py` call it where they would
+otherwise branch per provider. A dialect is pure: it turns what the model said (`Reply`)
+into its own wire format.
 """
 
 from __future__ import annotations

@@ -1,0 +1,350 @@
+"""The NVIDIA routes: Starfleet's token endpoint, NIM (with NVCF's 202 polling) and the Gateway.
+
+`NvidiaRoutes` answers `POST /starfleet/token`, `POST /nim/v1/chat/completions`,
+`GET /nim/v1/models`, `GET /nvcf/v2/nvcf/pexec/status/{reqid}` and
+`POST /llm/v1/azure/openai/deployments/{deployment}/chat/completions`. It owns the state
+only these routes have (issued tokens, NVCF requests awaiting a poll, correlationIds) and
+asks the core (`NvidiaServices`) for what every route shares: fault draws, rate windows,
+delays and the chat answer itself. Bodies and headers come from `wire.py` (WIRE.md
+sections 1 and 2).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import secrets
+import threading
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+from urllib.parse import parse_qs, unquote_plus
+
+from nvgw_nb.sim import faults, wire
+from nvgw_nb.sim.chat_request import SimChat, content_key, parse_body, validate_chat
+from nvgw_nb.sim.credentials import SimCredentials
+from nvgw_nb.sim.plan import SimRequest, SimResponse
+
+__all__ = [
+    "API_VERSIONS",
+    "GATEWAY_DEPLOYMENTS",
+    "NIM_MODELS",
+    "OAUTH_SCOPE",
+    "NvidiaRoutes",
+    "NvidiaServices",
+]
+
+NIM_MODELS: tuple[str, ...] = (
+    "meta/llama-4-scout-17b-16e-instruct",
+    "meta/llama-4-maverick-17b-128e-instruct",
+    "meta/llama-3.3-70b-instruct",
+)
+GATEWAY_DEPLOYMENTS: Mapping[str, str] = {
+    "gpt-4o": "gpt-4o-2024-11-20",
+    "gpt-4o-mini": "gpt-4o-mini-2024-07-18",
+}
+API_VERSIONS: tuple[str, ...] = (
+    "2024-06-01",
+    "2024-10-21",
+    "2024-12-01-preview",
+    "2025-01-01-preview",
+)
+OAUTH_SCOPE = "azureopenai-readwrite"
+
+
+class NvidiaServices(Protocol):
+    """What the NVIDIA routes need from the core."""
+
+    @property
+    def credentials(self) -> SimCredentials: ...
+
+    @property
+    def token_lifetime(self) -> float: ...
+
+    def clock(self) -> float: ...
+
+    def occurrence(self, provider: str, key: str) -> int: ...
+
+    def quick_delay(self, provider: str, rng_parts: tuple[object, ...]) -> float: ...
+
+    def next_fault(
+        self, provider: str, rng_parts: tuple[object, ...], *, tools: bool, stream: bool
+    ) -> tuple[str | None, int]: ...
+
+    def rate_check(self, provider: str, key: str) -> tuple[bool, float, int]: ...
+
+    def retry_after(self, wait_s: float) -> tuple[int, str]: ...
+
+    def serve_chat(self, chat: SimChat) -> SimResponse: ...
+
+
+@dataclass
+class _Pending:
+    """An NVCF request answered 202: polls left before the result, and the result."""
+
+    polls_left: int
+    response: SimResponse
+
+
+class NvidiaRoutes:
+    """Handlers of the Starfleet, NIM/NVCF and gateway routes, and their own state."""
+
+    def __init__(self, services: NvidiaServices) -> None:
+        self._services = services
+        self._lock = threading.Lock()
+        self._tokens: dict[str, float] = {}  # access token -> expiry on services.clock()
+        self._pending: dict[str, _Pending] = {}
+        self._correlation_ids: set[str] = set()
+        self.reset_counters()
+
+    # ----------------------------------------------------------------- state
+
+    def reset_counters(self) -> None:
+        """Zero the counters and forget the correlationIds seen (tokens are kept)."""
+        with self._lock:
+            self._token_grants = 0
+            self._tokens_rejected = 0
+            self._cid_seen = 0
+            self._cid_duplicates = 0
+            self._correlation_ids.clear()
+
+    def counters(self) -> dict[str, Any]:
+        """token_grants, tokens_rejected and correlation_ids, as `stats()` reports them."""
+        with self._lock:
+            return {
+                "token_grants": self._token_grants,
+                "tokens_rejected": self._tokens_rejected,
+                "correlation_ids": {"seen": self._cid_seen, "duplicates": self._cid_duplicates},
+            }
+
+    def revoke_tokens(self) -> None:
+        """Invalidate every issued access token."""
+        with self._lock:
+            self._tokens.clear()
+
+    def count_rejected_token(self) -> None:
+        """Count a token the gateway turned down although it was issued (G1)."""
+        with self._lock:
+            self._tokens_rejected += 1
+
+    def hold(self, reqid: str, result: SimResponse) -> None:
+        """Keep the result of an NVCF request answered 202 for its polls (N2)."""
+        with self._lock:
+            self._pending[reqid] = _Pending(2, result)
+
+    # ----------------------------------------------------------------- starfleet
+
+    def _check_client(self, req: SimRequest) -> bool:
+        scheme, _, encoded = req.headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "basic" or not encoded:
+            return False
+        try:
+            decoded = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError):
+            return False
+        raw_id, sep, raw_secret = decoded.partition(":")
+        if not sep:
+            return False
+        # RFC 6749 section 2.3.1: both parts are form-encoded before base64.
+        ok_id = secrets.compare_digest(unquote_plus(raw_id), self._services.credentials.client_id)
+        ok_secret = secrets.compare_digest(
+            unquote_plus(raw_secret), self._services.credentials.client_secret
+        )
+        return ok_id and ok_secret
+
+    def token(self, req: SimRequest) -> SimResponse:
+        """`POST /starfleet/token`: client credentials with form-encoded Basic auth."""
+        if not self._check_client(req):
+            return wire.oauth_error(401, "invalid_client", "Client authentication failed.")
+        form = parse_qs(req.body.decode("utf-8", "replace"), keep_blank_values=True)
+        grant = form.get("grant_type", [""])[0]
+        if grant != "client_credentials":
+            return wire.oauth_error(
+                400,
+                "unsupported_grant_type",
+                f"Grant type {grant!r} is not supported; use client_credentials.",
+            )
+        scope = form.get("scope", [""])[0]
+        if scope != OAUTH_SCOPE:
+            return wire.oauth_error(400, "invalid_scope", f"Scope {scope!r} is not allowed.")
+        key = hashlib.sha256(req.body).hexdigest()
+        occ = self._services.occurrence("starfleet", key)
+        delay = self._services.quick_delay("starfleet", (key, occ))
+        fault, variant = self._services.next_fault(
+            "starfleet", (key, occ), tools=False, stream=False
+        )
+        resp = faults.token_fault(fault, variant)
+        if resp is None:
+            resp = self._grant()
+        resp.delay_s = delay
+        return resp
+
+    def _grant(self) -> SimResponse:
+        token = secrets.token_urlsafe(32)
+        with self._lock:
+            self._tokens[token] = self._services.clock() + self._services.token_lifetime
+            self._token_grants += 1
+        return wire.token_grant(token, self._services.token_lifetime)
+
+    # ----------------------------------------------------------------- NIM
+
+    def _nim_authorized(self, req: SimRequest) -> SimResponse | None:
+        scheme, _, token = req.headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not token:
+            return wire.nim_unauthorized("Bearer token is missing")
+        if not secrets.compare_digest(token.strip(), self._services.credentials.nim_api_key):
+            return wire.nim_unauthorized("Bearer token is malformed")
+        return None
+
+    def models(self, req: SimRequest) -> SimResponse:
+        """`GET /nim/v1/models`."""
+        denied = self._nim_authorized(req)
+        return denied if denied is not None else wire.nim_model_list(NIM_MODELS)
+
+    def nim_chat(self, req: SimRequest) -> SimResponse:
+        """`POST /nim/v1/chat/completions`."""
+        denied = self._nim_authorized(req)
+        if denied is not None:
+            return denied
+        body = parse_body(req.body)
+        if body is None:
+            return wire.vllm_error("Request body must be a JSON object.")
+        model = body.get("model")
+        if not isinstance(model, str) or not model:
+            return wire.vllm_error(
+                "[{'type': 'missing', 'loc': ('body', 'model'), 'msg': 'Field required'}]"
+            )
+        if model not in NIM_MODELS:
+            return wire.problem(
+                404, "Not Found", f"Model '{model}' is not available for account 'sim-account'"
+            )
+        invalid = validate_chat(body)
+        if invalid is not None:
+            return wire.vllm_error(invalid[1])
+        auth = req.headers.get("authorization", "")
+        limited, _, _ = self._services.rate_check(
+            "nvidia-nim", hashlib.sha256(auth.encode()).hexdigest()
+        )
+        if limited:
+            # Hosted NVCF sends the bare problem JSON and no retry hint (WIRE 1.6).
+            return wire.problem(429, "Too Many Requests")
+        key = content_key(req.path, body)
+        occurrence = self._services.occurrence("nvidia-nim", key)
+        return self._services.serve_chat(
+            SimChat("nvidia-nim", model, model, body, key, occurrence, [])
+        )
+
+    def nvcf_status(self, req: SimRequest, reqid: str) -> SimResponse:
+        """Poll an NVCF request answered 202 (N2): 202 twice, then the result."""
+        denied = self._nim_authorized(req)
+        if denied is not None:
+            return denied
+        with self._lock:
+            pending = self._pending.get(reqid)
+            if pending is not None and pending.polls_left <= 0:
+                del self._pending[reqid]
+                return pending.response  # the result carries its own delay
+            if pending is not None:
+                pending.polls_left -= 1
+                polls_left = pending.polls_left
+        if pending is None:
+            resp = wire.problem(
+                404, "Not Found", f"Request '{reqid}' was not found or has already completed."
+            )
+            poll: tuple[object, ...] = ("poll", reqid, False, -1)
+        else:
+            resp = SimResponse(
+                202,
+                [
+                    ("nvcf-reqid", reqid),
+                    ("nvcf-status", "in-progress"),
+                    ("nvcf-percent-complete", str(50 * (2 - polls_left))),
+                    ("content-length", "0"),
+                ],
+            )
+            poll = ("poll", reqid, True, polls_left)
+        resp.delay_s = self._services.quick_delay("nvidia-nim", poll)
+        return resp
+
+    # ----------------------------------------------------------------- gateway
+
+    def gateway_chat(self, req: SimRequest, deployment: str) -> SimResponse:
+        """`POST /llm/v1/azure/openai/deployments/{deployment}/chat/completions`."""
+        resp = self._gateway_answer(req, deployment)
+        if not any(k == "apim-request-id" for k, _ in resp.headers):
+            # APIM stamps every answer, errors included: it is what users quote to support.
+            request_id = str(uuid.uuid4())
+            resp.headers += [("apim-request-id", request_id), ("x-request-id", request_id)]
+        return resp
+
+    def _gateway_answer(self, req: SimRequest, deployment: str) -> SimResponse:
+        cid = req.headers.get("correlationid")
+        if cid is not None:
+            with self._lock:
+                self._cid_seen += 1
+                if cid in self._correlation_ids:
+                    self._cid_duplicates += 1
+                self._correlation_ids.add(cid)
+        if not self._gateway_token_ok(req):
+            return wire.gateway_unauthorized()
+        version = req.query.get("api-version")
+        if not version:
+            return wire.azure_error(
+                400, "BadRequest", "Missing required query parameter 'api-version'."
+            )
+        if version not in API_VERSIONS:
+            return wire.azure_error(
+                400,
+                "BadRequest",
+                f"Unsupported api-version '{version}'. "
+                f"The supported api-versions are: {', '.join(API_VERSIONS)}.",
+            )
+        if not cid:
+            return wire.azure_error(400, "BadRequest", "Missing required header 'correlationId'.")
+        if deployment not in GATEWAY_DEPLOYMENTS:
+            return wire.deployment_not_found()
+        body = parse_body(req.body)
+        if body is None:
+            return wire.openai_error(
+                "We could not parse the JSON body of your request. (HINT: This likely means "
+                "you aren't using your HTTP library correctly.)",
+                None,
+                None,
+            )
+        invalid = validate_chat(body)
+        if invalid is not None:
+            return wire.openai_error(invalid[1], invalid[0], "invalid_value")
+        limited, wait_s, remaining = self._services.rate_check("nvidia-gateway", deployment)
+        if limited:
+            return wire.azure_429(*self._services.retry_after(wait_s))
+        key = content_key(req.path, body)
+        request_id = str(uuid.uuid4())
+        headers = [
+            ("apim-request-id", request_id),
+            ("x-request-id", request_id),
+            ("x-ms-region", "East US 2"),
+            ("x-ratelimit-remaining-requests", str(remaining)),
+            ("x-ratelimit-remaining-tokens", str(remaining * 150)),
+        ]
+        chat = SimChat(
+            "nvidia-gateway",
+            deployment,
+            GATEWAY_DEPLOYMENTS[deployment],
+            body,
+            key,
+            self._services.occurrence("nvidia-gateway", key),
+            headers,
+        )
+        return self._services.serve_chat(chat)
+
+    def _gateway_token_ok(self, req: SimRequest) -> bool:
+        scheme, _, token = req.headers.get("authorization", "").partition(" ")
+        now = self._services.clock()
+        with self._lock:
+            expiry = self._tokens.get(token.strip()) if scheme.lower() == "bearer" else None
+            ok = expiry is not None and now < expiry
+            if not ok:
+                self._tokens_rejected += 1
+        return ok
