@@ -141,9 +141,7 @@ def test_fault_matrix_all_providers(
 
 
 @pytest.mark.parametrize("provider", PROVIDERS)
-def test_every_provider_answers_plain_stream_and_tools(
-    everyone: nv.Session, provider: str
-) -> None:
+def test_every_provider_answers_plain_stream_and_tools(everyone: nv.Session, provider: str) -> None:
     """One normalised ChatResult whatever the provider: text, stream, tool call, usage."""
     plain = everyone.chat("hi", providers=[provider])
     assert plain.served_by == provider

@@ -113,11 +113,13 @@ def test_cut_after_third_chunk_restarts_on_the_next_provider(
 
 def test_restart_on_the_last_provider_still_raises() -> None:
     """With nowhere to restart, restart mode raises StreamInterrupted too."""
-    with nv.Session.from_env(
-        env=ENV, env_file=None, transport=make_handler(3), retry=nv.RetryPolicy.no_wait()
-    ) as s:
-        with pytest.raises(nv.StreamInterrupted):
-            list(s.stream("hi", stream_mode="restart", fallbacks=False))
+    with (
+        nv.Session.from_env(
+            env=ENV, env_file=None, transport=make_handler(3), retry=nv.RetryPolicy.no_wait()
+        ) as s,
+        pytest.raises(nv.StreamInterrupted),
+    ):
+        list(s.stream("hi", stream_mode="restart", fallbacks=False))
 
 
 def test_cut_before_any_text_is_transparent() -> None:
