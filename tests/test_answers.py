@@ -37,7 +37,7 @@ class Verdict(BaseModel):
 
 def test_nim_broken_tool_call_is_served_by_the_gateway(sim: Simulator, session: nv.Session) -> None:
     """B4 on NIM: the caller gets the gateway's valid tool call, and the trace says why."""
-    sim.inject("nvidia-nim", "B4", times=2)
+    sim.inject("nvidia-nim", "B4")
     result = session.chat("What's the weather in Paris?", tools=[WEATHER])
     assert result.served_by == "nvidia-gateway"
     assert result.tool_calls[0].name == "get_weather"

@@ -51,6 +51,7 @@ __all__ = [
     "SimResponse",
 ]
 
+_REPEATED_FOR_SAME_INPUT = frozenset({"B4", "B5", "B6"})
 _GATEWAY_NOMINAL_RPM = 2700  # gpt-4o Global Standard default quota (FACTS.md section 4)
 _SIM_HEADER = ("x-nvgw-simulator", "1")
 
@@ -85,6 +86,8 @@ class SimCore:
         self._lock = threading.Lock()
         self._queues: dict[str, deque[str]] = {p: deque() for p in PROVIDERS}
         self._occurrences: dict[tuple[str, str], int] = defaultdict(int)
+        #: provider → (content key, output fault) its next request gets if identical
+        self._repeats: dict[str, tuple[str, str]] = {}
         self._windows: dict[tuple[str, str], deque[float]] = defaultdict(deque)
         self._in_flight: dict[str, int] = dict.fromkeys(PROVIDERS, 0)
         self._nvidia = NvidiaRoutes(self)
@@ -276,10 +279,21 @@ class SimCore:
     def next_fault(
         self, provider: str, rng_parts: tuple[object, ...], *, tools: bool, stream: bool
     ) -> tuple[str | None, int]:
-        """The fault to serve (injected first, then the profile's draw) and its variant."""
+        """The fault to serve (injected first, then the profile's draw) and its variant.
+
+        Output faults (B4, B5, B6) model a model's bug for a given input: when the very
+        next request to that provider is the identical one (a retry) and nothing else is
+        queued, it gets the same bad answer once more — as a real model does for the
+        same input — so one injected B4 also defeats the SDK's retry on that provider.
+        """
+        key = str(rng_parts[0])
         with self._lock:
+            repeat = self._repeats.pop(provider, None)
             queue = self._queues[provider]
             fault = queue.popleft() if queue else None
+            is_repeat = fault is None and repeat is not None and repeat[0] == key
+            if is_repeat and repeat is not None:
+                fault = repeat[1]
         if fault is None and provider in self.profile.down:
             fault = "N1"
         rates = self.profile.fault_rates.get(provider)
@@ -289,6 +303,8 @@ class SimCore:
         if fault is None:
             return None, 0
         with self._lock:
+            if fault in _REPEATED_FOR_SAME_INPUT and not is_repeat:
+                self._repeats[provider] = (key, fault)
             fired = self._faults_fired[provider]
             variant = fired.get(fault, 0)
             fired[fault] = variant + 1
