@@ -61,11 +61,13 @@ def attempts_text(attempts: Sequence[Attempt]) -> str:
 
 
 def _summary(result: ChatResult) -> str:
-    cost = f"${result.cost_usd:.6f}" + (" (estimated tokens)" if result.cost_estimated else "")
+    cost = f"est. cost ${result.cost_usd:.6f}" + (
+        " (some tokens estimated)" if result.cost_estimated else ""
+    )
     return (
         f"served by {result.served_by} ({result.model}) in {result.latency_s:.2f} s; "
         f"fell back: {'yes' if result.fell_back else 'no'}; {len(result.attempts)} attempt(s); "
-        f"cost {cost}" + ("; SIMULATED" if result.simulated else "")
+        f"{cost}" + ("; SIMULATED" if result.simulated else "")
     )
 
 
