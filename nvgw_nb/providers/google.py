@@ -14,29 +14,28 @@ every logged URL (FAULTS.md "Secrets").
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping
 from typing import Any
 
 import httpx
 
 from nvgw_nb.errors import (
-    BadRequest,
     ConfigError,
-    ContextTooLong,
     MalformedResponse,
-    ModelNotFound,
-    ProviderAuthError,
     ProviderError,
-    ProviderStatusError,
-    RateLimited,
-    ServerError,
     ToolCallError,
 )
 from nvgw_nb.providers.base import Provider, RawToolCall, Reply, StreamParser, first_header
+from nvgw_nb.providers.gemini_errors import (
+    clip,
+    envelope,
+    parse_duration,
+    status_error,
+    stream_error,
+)
+from nvgw_nb.providers.gemini_schema import gemini_schema
 from nvgw_nb.providers.openai_format import read_json
 from nvgw_nb.results import ChatRequest, Message, Usage
-from nvgw_nb.retry import parse_retry_after
 
 __all__ = ["GoogleProvider", "GoogleStreamParser", "gemini_schema", "parse_duration"]
 
@@ -58,7 +57,6 @@ _FILTERED = frozenset(
 _BAD_TOOL_CALL = frozenset(
     {"MALFORMED_FUNCTION_CALL", "UNEXPECTED_TOOL_CALL", "TOO_MANY_TOOL_CALLS"}
 )
-_SERVER_STATUSES = frozenset({"INTERNAL", "UNAVAILABLE", "DEADLINE_EXCEEDED"})
 
 
 class GoogleProvider(Provider):
@@ -206,119 +204,14 @@ def _calling_config(choice: str | dict[str, Any]) -> dict[str, Any]:
 
 
 # --- JSON Schema → Gemini's OpenAPI-subset Schema ---------------------------------------
-_TYPES = {
-    "object": "OBJECT",
-    "string": "STRING",
-    "number": "NUMBER",
-    "integer": "INTEGER",
-    "boolean": "BOOLEAN",
-    "array": "ARRAY",
-}
-_FORMATS = {
-    "STRING": frozenset({"enum", "date-time"}),
-    "NUMBER": frozenset({"float", "double"}),
-    "INTEGER": frozenset({"int32", "int64"}),
-}
-_KEPT = ("description", "enum", "minItems", "maxItems", "minimum", "maximum")
-
-
-def gemini_schema(schema: Mapping[str, Any]) -> dict[str, Any]:
-    """Convert a JSON Schema to the Schema Gemini takes for tools and `responseSchema`.
-
-    Types become upper case, `type: [x, "null"]` and `anyOf: [x, {type: null}]` become
-    `nullable`, local `$ref`s are inlined (Gemini has no `$defs`), `const` becomes a
-    one-value `enum`, and keywords Gemini rejects (`additionalProperties`, `$schema`,
-    `default`, `title`, unsupported `format`s, …) are dropped.
-
-    >>> gemini_schema({"type": "object", "properties": {"n": {"type": ["integer", "null"]}},
-    ...                "additionalProperties": False})
-    {'type': 'OBJECT', 'properties': {'n': {'type': 'INTEGER', 'nullable': True}}}
-    """
-    defs: dict[str, Any] = {}
-    for key in ("definitions", "$defs"):
-        if isinstance(schema.get(key), Mapping):
-            defs.update(schema[key])
-    return _convert(schema, defs, frozenset())
-
-
-def _convert(
-    schema: Mapping[str, Any], defs: Mapping[str, Any], seen: frozenset[str]
-) -> dict[str, Any]:
-    ref = schema.get("$ref")
-    if isinstance(ref, str):
-        name = ref.rsplit("/", 1)[-1]
-        target = defs.get(name)
-        siblings = {k: v for k, v in schema.items() if k != "$ref"}
-        # A recursive or unresolvable reference cannot be expressed: keep only the siblings.
-        base = (
-            {}
-            if name in seen or not isinstance(target, Mapping)
-            else _convert(target, defs, seen | {name})
-        )
-        return {**base, **_convert(siblings, defs, seen)}
-    out: dict[str, Any] = {}
-    nullable = schema.get("nullable") is True
-    for part in schema.get("allOf") or ():  # pydantic wraps a described $ref in allOf
-        if isinstance(part, Mapping):
-            out.update(_convert(part, defs, seen))
-    variants = schema.get("anyOf") or schema.get("oneOf")
-    if isinstance(variants, list):
-        kept = [v for v in variants if isinstance(v, Mapping) and v.get("type") != "null"]
-        nullable = nullable or len(kept) < len(variants)
-        if len(kept) == 1:
-            out.update(_convert(kept[0], defs, seen))
-        elif kept:
-            out["anyOf"] = [_convert(v, defs, seen) for v in kept]
-    kind = schema.get("type")
-    if isinstance(kind, list):
-        nullable = nullable or "null" in kind
-        kinds = [k for k in kind if k != "null"]
-        if len(kinds) == 1:
-            kind = kinds[0]
-        else:
-            kind = None
-            if kinds:
-                out["anyOf"] = [{"type": _TYPES[k]} for k in kinds if k in _TYPES]
-    if kind == "null":
-        nullable, kind = True, None
-    if kind is None and "properties" in schema:
-        kind = "object"
-    if kind is None and "items" in schema:
-        kind = "array"
-    if isinstance(kind, str) and kind.lower() in _TYPES:
-        out["type"] = _TYPES[kind.lower()]
-    if schema.get("format") in _FORMATS.get(str(out.get("type")), ()):
-        out["format"] = schema["format"]
-    if "const" in schema:
-        out["enum"] = [schema["const"]]
-    for key in _KEPT:
-        if key in schema:
-            out[key] = schema[key]
-    properties = schema.get("properties")
-    if isinstance(properties, Mapping):
-        out["properties"] = {
-            str(name): _convert(sub, defs, seen)
-            for name, sub in properties.items()
-            if isinstance(sub, Mapping)
-        }
-    if isinstance(schema.get("required"), list):
-        out["required"] = list(schema["required"])
-    if isinstance(schema.get("items"), Mapping):
-        out["items"] = _convert(schema["items"], defs, seen)
-    if nullable:
-        out["nullable"] = True
-    return out
-
-
-# --- response ---------------------------------------------------------------------------
 def parse_generate_content(data: Any) -> Reply:
     """A GenerateContentResponse → `Reply`; `MalformedResponse` when it is not one (B3)."""
     if not isinstance(data, dict):
         raise MalformedResponse("google-genai answered JSON that is not an object", provider=_NAME)
     if "error" in data:
-        _, status, message, _ = _envelope(data)
+        _, status, message, _ = envelope(data)
         raise MalformedResponse(
-            _clip(f"google-genai answered 200 with an error object: {message or status or '?'}"),
+            clip(f"google-genai answered 200 with an error object: {message or status or '?'}"),
             provider=_NAME,
         )
     collector = _Collector()
@@ -402,7 +295,7 @@ class _Collector:
         if reason in _BAD_TOOL_CALL:
             detail = f": {self.finish_message}" if self.finish_message else ""
             raise ToolCallError(
-                _clip(f"google-genai stopped with finishReason {reason}{detail}"),
+                clip(f"google-genai stopped with finishReason {reason}{detail}"),
                 tool_name=None,
                 provider=_NAME,
             )
@@ -469,7 +362,7 @@ class GoogleStreamParser(StreamParser):
                     "google-genai sent a stream event that is not an object", provider=_NAME
                 )
             if "error" in chunk:
-                raise _stream_error(chunk)
+                raise stream_error(chunk)
             added.append(self._collector.take(chunk))
         if self._collector.finish is not None or self._collector.blocked:
             self._done = True
@@ -485,147 +378,3 @@ class GoogleStreamParser(StreamParser):
 
 
 # --- errors -----------------------------------------------------------------------------
-def _envelope(data: Any) -> tuple[int | None, str | None, str | None, list[Any]]:
-    """(code, status, message, details) of the Google RPC envelope (WIRE.md §5.4)."""
-    if isinstance(data, list) and data:
-        data = data[0]  # the stream endpoint without alt=sse wraps errors in an array
-    inner = data.get("error") if isinstance(data, dict) else None
-    if not isinstance(inner, dict):
-        return None, None, None, []
-    code = inner.get("code")
-    status = inner.get("status")
-    message = inner.get("message")
-    details = inner.get("details")
-    return (
-        code if isinstance(code, int) and not isinstance(code, bool) else None,
-        status if isinstance(status, str) else None,
-        message[:_MAX_MESSAGE] if isinstance(message, str) else None,
-        details if isinstance(details, list) else [],
-    )
-
-
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)s\s*$")
-
-
-def parse_duration(value: Any) -> float | None:
-    """A protobuf Duration in JSON ("37s", "0.5s") as seconds; None if it is not one."""
-    if isinstance(value, str):
-        match = _DURATION.match(value)
-        return float(match.group(1)) if match else None
-    if isinstance(value, Mapping):  # {"seconds": "37", "nanos": 0}, seen from some proxies
-        try:
-            return float(value.get("seconds") or 0) + int(value.get("nanos") or 0) / 1e9
-        except (TypeError, ValueError):
-            return None
-    return None
-
-
-def _detail(details: list[Any], kind: str) -> list[dict[str, Any]]:
-    return [
-        d
-        for d in details
-        if isinstance(d, dict) and str(d.get("@type", "")).endswith(f"google.rpc.{kind}")
-    ]
-
-
-def _retry_delay(details: list[Any]) -> float | None:
-    for info in _detail(details, "RetryInfo"):
-        seconds = parse_duration(info.get("retryDelay"))
-        if seconds is not None:
-            return seconds
-    return None
-
-
-def _daily_quota(details: list[Any]) -> bool:
-    """A per-day quota: waiting seconds will not clear it (WIRE.md §5.4)."""
-    for failure in _detail(details, "QuotaFailure"):
-        for violation in failure.get("violations") or ():
-            if isinstance(violation, dict) and "PerDay" in str(violation.get("quotaId", "")):
-                return True
-    return False
-
-
-def _api_key_invalid(details: list[Any]) -> bool:
-    return any(info.get("reason") == "API_KEY_INVALID" for info in _detail(details, "ErrorInfo"))
-
-
-def _too_long(message: str | None) -> bool:
-    # "The input token count (1200000) exceeds the maximum number of tokens allowed (1048576)."
-    lowered = (message or "").lower()
-    return any(
-        phrase in lowered
-        for phrase in ("exceeds the maximum number of tokens", "too long", "token limit")
-    )
-
-
-def _clip(text: str) -> str:
-    return text if len(text) <= _MAX_MESSAGE else text[: _MAX_MESSAGE - 1] + "…"
-
-
-def _stream_error(chunk: dict[str, Any]) -> ProviderError:
-    """`data: {"error": …}` after the 200."""
-    code, status, message, details = _envelope(chunk)
-    text = _clip(
-        f"google-genai reported {status or code or 'an error'} mid-stream: "
-        f"{message or 'no message'}"
-    )
-    if code == 429 or status == "RESOURCE_EXHAUSTED":
-        return RateLimited(text, retry_after_s=_retry_delay(details), provider=_NAME)
-    if (code is not None and code >= 500) or status in _SERVER_STATUSES:
-        return ServerError(text, provider=_NAME)
-    return ProviderStatusError(text, provider=_NAME)
-
-
-def status_error(response: httpx.Response, *, model: str, request_id: str | None) -> ProviderError:
-    """The error for a non-2xx generateContent response (FAULTS.md N1, R1, X1-X4)."""
-    status = response.status_code
-    try:
-        data = json.loads(response.content)
-    except (ValueError, UnicodeDecodeError):
-        data = None
-    _, rpc_status, message, details = _envelope(data)
-    said = f" {rpc_status}" if rpc_status else ""
-    said += f": {message}" if message else ""
-    common: dict[str, Any] = {"provider": _NAME, "status_code": status, "request_id": request_id}
-    if status == 429:
-        wait = _retry_delay(details)
-        if wait is None:
-            wait = parse_retry_after(response.headers)
-        waited = f" (retry after {wait:g}s)" if wait is not None else ""
-        limited = RateLimited(
-            _clip(f"google-genai rate-limited the request{waited}{said}"),
-            retry_after_s=wait,
-            **common,
-        )
-        if _daily_quota(details):
-            limited.retries = 0
-        return limited
-    if status in (401, 403) or (status == 400 and _api_key_invalid(details)):
-        return ProviderAuthError(
-            f"google-genai refused access (HTTP {status}{', ' + rpc_status if rpc_status else ''})"
-            ": check GOOGLE_API_KEY",
-            **common,
-        )
-    if status == 413 or (status == 400 and _too_long(message)):
-        return ContextTooLong(
-            _clip(f"google-genai: the input is too long for {model}{said}"), **common
-        )
-    if status == 400 and rpc_status == "FAILED_PRECONDITION":
-        # e.g. "User location is not supported": this provider cannot serve us, another may.
-        refused = ProviderStatusError(
-            _clip(f"google-genai cannot serve the request (HTTP 400){said}"), **common
-        )
-        refused.retries = 0
-        return refused
-    if status == 400:
-        return BadRequest(_clip(f"google-genai rejected the request (HTTP 400){said}"), **common)
-    if status == 404:
-        return ModelNotFound(
-            _clip(f"google-genai has no model {model!r} (HTTP 404){said}"), **common
-        )
-    if status >= 500:
-        return ServerError(_clip(f"google-genai answered HTTP {status}{said}"), **common)
-    error = ProviderStatusError(_clip(f"google-genai answered HTTP {status}{said}"), **common)
-    if status not in (408, 409):
-        error.retries = 0
-    return error
