@@ -41,6 +41,7 @@ from nvgw_nb.errors import (
 )
 from nvgw_nb.pricing import Pricing, estimate_usage
 from nvgw_nb.providers.base import Provider, Reply
+from nvgw_nb.ratelimit import RateLimiter
 from nvgw_nb.results import Attempt, ChatRequest, ChatResult, StreamChunk, Usage
 from nvgw_nb.retry import RetryPolicy
 from nvgw_nb.validation import check_tool_calls, parse_structured, run_validator
@@ -108,6 +109,7 @@ class Engine:
         breakers: Mapping[str, CircuitBreaker],
         deadlines: Deadlines,
         pricing: Pricing | None = None,
+        limiter: RateLimiter | None = None,
         token_url: str | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         clock: Callable[[], float] = time.monotonic,
@@ -119,6 +121,7 @@ class Engine:
         self.breakers = breakers
         self.deadlines = deadlines
         self.pricing = pricing or Pricing()
+        self.limiter = limiter
         self.token_url = token_url
         self.sleep = sleep
         self.clock = clock
@@ -258,6 +261,7 @@ class Engine:
     ) -> AsyncGenerator[StreamChunk | _Outcome, None]:
         provider = self.providers[step.provider]
         breaker = self.breakers[step.provider]
+        paced = await self.limiter.acquire(step.provider) if self.limiter else 0.0
         try:
             http_request = provider.build_request(request, step.model)
         except NvgwError as err:  # e.g. UnsupportedParameter: nothing was sent
@@ -270,6 +274,7 @@ class Engine:
             "attempt": number,
             "started_at": datetime.now(timezone.utc),
             "backoff_s": backoff,
+            "paced_s": paced,
             "breaker": breaker.state,
             "correlation_id": provider.correlation_id(http_request),
         }
@@ -348,6 +353,11 @@ class Engine:
             usage=usage,
             cost_usd=self.pricing.cost(step.provider, step.model, usage),
         )
+        if self.limiter is not None:
+            if isinstance(error, RateLimited):
+                self.limiter.throttled(step.provider, error.retry_after_s)
+            elif error is None:
+                self.limiter.succeeded(step.provider)
         yield _Outcome(attempt=Attempt(**record), result=result, error=_clean(error))
 
     async def _send(

@@ -20,7 +20,9 @@ if TYPE_CHECKING:
     from nvgw_nb.roles import Role
 
 __all__ = [
+    "BatchOptions",
     "ChatOptions",
+    "RequestOptions",
     "StreamMode",
     "StreamOptions",
     "check_options",
@@ -32,15 +34,11 @@ StreamMode = Literal["raise", "restart"]
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-class ChatOptions(TypedDict, total=False):
-    """Keywords every call takes (all optional)."""
+class RequestOptions(TypedDict, total=False):
+    """Keywords of every call, batches and comparisons included (all optional)."""
 
-    messages: Sequence[Mapping[str, Any] | Message] | None
     system: str | None
-    role: str | Role | None
     models: Mapping[str, str] | None
-    providers: Sequence[str] | None
-    fallbacks: bool
     temperature: float | None
     top_p: float | None
     max_tokens: int | None
@@ -51,6 +49,20 @@ class ChatOptions(TypedDict, total=False):
     response_format: type[BaseModel] | Mapping[str, Any] | None
     validator: Callable[[ChatResult], object] | None
     repair: bool | None
+
+
+class BatchOptions(RequestOptions, total=False):
+    """`RequestOptions` plus the provider order of each call (batches set roles per prompt)."""
+
+    providers: Sequence[str] | None
+    fallbacks: bool
+
+
+class ChatOptions(BatchOptions, total=False):
+    """Keywords of `chat` and `achat`."""
+
+    messages: Sequence[Mapping[str, Any] | Message] | None
+    role: str | Role | None
 
 
 class StreamOptions(ChatOptions, total=False):

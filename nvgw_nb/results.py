@@ -104,6 +104,7 @@ class Attempt(_Model):
     error: str | None = None
     retry_after_s: float | None = None
     backoff_s: float = Field(0.0, description="seconds slept before this attempt")
+    paced_s: float = Field(0.0, description="seconds waited for the provider's rate limit")
     breaker: str = "closed"
     correlation_id: str | None = None
     request_id: str | None = None

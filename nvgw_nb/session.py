@@ -12,7 +12,7 @@ import html
 import importlib
 import sys
 import weakref
-from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -21,7 +21,9 @@ import httpx
 from typing_extensions import Unpack
 
 from nvgw_nb.auth import ApiKeyAuth, StarfleetAuth
+from nvgw_nb.batch import BatchItem, BatchPrompt, append_jsonl, normalise_prompts, run_batch
 from nvgw_nb.breaker import CircuitBreaker
+from nvgw_nb.compare import Comparison, ComparisonRow
 from nvgw_nb.config import (
     EXTERNAL_PROVIDERS,
     INTERNAL_PROVIDERS,
@@ -32,7 +34,9 @@ from nvgw_nb.engine import CallOptions, Deadlines, Engine, Step
 from nvgw_nb.errors import ConfigError, PolicyError, SessionClosed
 from nvgw_nb.inputs import build_request
 from nvgw_nb.options import (
+    BatchOptions,
     ChatOptions,
+    RequestOptions,
     StreamOptions,
     check_options,
     response_format_spec,
@@ -41,6 +45,7 @@ from nvgw_nb.options import (
 from nvgw_nb.portal import LoopThread
 from nvgw_nb.pricing import Price, Pricing
 from nvgw_nb.providers import GatewayProvider, NimProvider, Provider
+from nvgw_nb.ratelimit import RateLimiter
 from nvgw_nb.results import ChatRequest, ChatResult, StreamChunk
 from nvgw_nb.retry import RetryPolicy
 from nvgw_nb.roles import DEFAULT_ROLES, EXTERNAL_DEFAULT_MODELS, Role
@@ -71,6 +76,7 @@ _SESSION_ARGS = (
     "pricing",
     "prices",
     "repair_tool_calls",
+    "rate_limits",
 )
 #: external provider → (the variable of its key, the header the key goes in)
 _EXTERNAL_AUTH = {
@@ -100,6 +106,7 @@ class Session:
         pricing: Pricing | None = None,
         prices: Mapping[str, Price | tuple[float, float]] | None = None,
         repair_tool_calls: bool = False,
+        rate_limits: Mapping[str, str | tuple[float, float]] | None = None,
     ) -> None:
         self.settings = settings if settings is not None else Settings.load()
         self.roles: dict[str, Role] = {**DEFAULT_ROLES, **(roles or {})}
@@ -110,6 +117,9 @@ class Session:
         )
         #: default of `repair=` on calls: fix code fences and trailing commas in tool-call JSON
         self.repair_tool_calls = repair_tool_calls
+        self.rate_limiter = RateLimiter(rate_limits or {})
+        #: the items of the latest batch or comparison, kept even when it was interrupted
+        self.last_batch: list[BatchItem] = []
         self._order = self._check_order(self.settings.default_order)
         self._providers: dict[str, Provider] = {}
         self._auths: dict[str, httpx.Auth] = {}
@@ -135,6 +145,7 @@ class Session:
             breakers=self.breakers,
             deadlines=Deadlines(attempt_s=s.attempt_deadline_s, call_s=s.call_deadline_s),
             pricing=self.pricing,
+            limiter=self.rate_limiter,
             token_url=s.starfleet_token_url,
         )
         self._owned: list[Any] = []
@@ -395,6 +406,190 @@ class Session:
         request, steps, call = self._prepare("astream", prompt, options, stream=True)
         return AsyncChatStream(self._portal, self._engine.stream(request, steps, call))
 
+    # --- many calls -----------------------------------------------------------------------
+    def _jobs(
+        self,
+        prompts: Iterable[str | Mapping[str, Any] | BatchPrompt],
+        role: str | Role | None,
+        options: Mapping[str, Any],
+        pins: Sequence[tuple[str, ...] | None] = (None,),
+        repeats: int = 1,
+    ) -> tuple[list[BatchPrompt], list[tuple[int, str | None, int, _Job]]]:
+        """Validate every prompt × pin × repeat before anything is sent."""
+        if isinstance(role, Role):
+            raise ConfigError("batch() and compare() take a role name; set roles= on the Session")
+        if isinstance(prompts, str):
+            raise ConfigError("prompts must be a list of prompts, not one string")
+        items = normalise_prompts(prompts, role)
+        if repeats < 1:
+            raise ConfigError("repeats must be at least 1")
+        jobs = []
+        for repeat in range(repeats):
+            for index, item in enumerate(items):
+                for pin in pins:
+                    call = {**options, "role": item.role}
+                    if pin is not None:
+                        call.update(providers=list(pin), fallbacks=False)
+                    request, steps, call_options = self._prepare(
+                        "batch", item.prompt, call, stream=False
+                    )
+                    provider = pin[0] if pin else None
+                    jobs.append((index, provider, repeat, (item, request, steps, call_options)))
+        return items, jobs
+
+    async def _run_jobs(
+        self,
+        jobs: Sequence[tuple[int, str | None, int, _Job]],
+        *,
+        concurrency: int,
+        progress: bool,
+        save_to: str | Path | None,
+        label: str,
+    ) -> list[BatchItem]:
+        """Run jobs on the Session's loop; items in job order; finished ones kept on cancel."""
+        bar = _progress_bar(len(jobs), label) if progress else None
+        target = Path(save_to) if save_to is not None else None
+        finished: list[BatchItem] = []
+        self.last_batch = finished
+
+        def on_done(item: BatchItem) -> None:
+            finished.append(item)
+            finished.sort(key=lambda i: i.index)
+            if target is not None:
+                append_jsonl(target, item)
+            if bar is not None:
+                bar.update(1)
+
+        async def ask(index: int) -> ChatResult:
+            _, request, steps, call = jobs[index][3]
+            return await self._engine.chat(request, steps, call)
+
+        try:
+            items = await self._portal.arun(
+                run_batch(
+                    [job[3][0] for job in jobs], ask, concurrency=concurrency, on_done=on_done
+                )
+            )
+        finally:
+            if bar is not None:
+                bar.close()
+        self.last_batch = items
+        return items
+
+    def batch(
+        self,
+        prompts: Iterable[str | Mapping[str, Any] | BatchPrompt],
+        *,
+        role: str | None = None,
+        concurrency: int = 8,
+        progress: bool = True,
+        save_to: str | Path | None = None,
+        **options: Unpack[BatchOptions],
+    ) -> list[BatchItem]:
+        """Ask many prompts with fallback; one `BatchItem` per prompt, in input order.
+
+        A failure is a recorded item, not a lost row. Ctrl-C cancels what is running;
+        finished items stay in `session.last_batch`. `save_to="run.jsonl"` appends each
+        item as it finishes (`nv.load_results` reads it back). Other keywords are those
+        of `chat`. Prompts may be strings or {"prompt": ..., "role": ...} dicts.
+
+        >>> items = session.batch(["Summarise A", "Summarise B"], role="reviewer")  # doctest: +SKIP
+        """
+        return self._portal.run(
+            self.abatch(
+                prompts,
+                role=role,
+                concurrency=concurrency,
+                progress=progress,
+                save_to=save_to,
+                **options,
+            )
+        )
+
+    async def abatch(
+        self,
+        prompts: Iterable[str | Mapping[str, Any] | BatchPrompt],
+        *,
+        role: str | None = None,
+        concurrency: int = 8,
+        progress: bool = True,
+        save_to: str | Path | None = None,
+        **options: Unpack[BatchOptions],
+    ) -> list[BatchItem]:
+        """`batch` for `await` (task cancellation keeps finished items in `last_batch`)."""
+        check_options("batch", options, BatchOptions)
+        if concurrency < 1:
+            raise ConfigError("concurrency must be at least 1")
+        _, jobs = self._jobs(prompts, role, options)
+        items = await self._run_jobs(
+            jobs, concurrency=concurrency, progress=progress, save_to=save_to, label="batch"
+        )
+        return [item.model_copy(update={"index": jobs[item.index][0]}) for item in items]
+
+    def compare(
+        self,
+        prompts: Iterable[str | Mapping[str, Any] | BatchPrompt],
+        *,
+        providers: Sequence[str] = ("nvidia-nim", "nvidia-gateway"),
+        role: str | None = None,
+        repeats: int = 1,
+        concurrency: int = 8,
+        progress: bool = True,
+        **options: Unpack[RequestOptions],
+    ) -> Comparison:
+        """Every prompt on every provider, pinned (no fallback), `repeats` times.
+
+        Jobs are interleaved across providers so load over time hits both alike.
+
+        >>> cmp = session.compare(prompts, repeats=3)   # doctest: +SKIP
+        >>> cmp.summary(); cmp.plot()                   # doctest: +SKIP
+        """
+        return self._portal.run(
+            self.acompare(
+                prompts,
+                providers=providers,
+                role=role,
+                repeats=repeats,
+                concurrency=concurrency,
+                progress=progress,
+                **options,
+            )
+        )
+
+    async def acompare(
+        self,
+        prompts: Iterable[str | Mapping[str, Any] | BatchPrompt],
+        *,
+        providers: Sequence[str] = ("nvidia-nim", "nvidia-gateway"),
+        role: str | None = None,
+        repeats: int = 1,
+        concurrency: int = 8,
+        progress: bool = True,
+        **options: Unpack[RequestOptions],
+    ) -> Comparison:
+        """`compare` for `await`."""
+        check_options("compare", options, RequestOptions)
+        if concurrency < 1:
+            raise ConfigError("concurrency must be at least 1")
+        names = check_provider_order(providers) if providers else ()
+        if len(names) < 1:
+            raise ConfigError("compare() needs at least one provider")
+        items, jobs = self._jobs(prompts, role, options, [(p,) for p in names], repeats)
+        done = await self._run_jobs(
+            jobs, concurrency=concurrency, progress=progress, save_to=None, label="compare"
+        )
+        rows = [
+            ComparisonRow.from_item(
+                item,
+                prompt_index=jobs[item.index][0],
+                provider=str(jobs[item.index][1]),
+                repeat=jobs[item.index][2],
+                simulated=self.simulated,
+            )
+            for item in done
+        ]
+        return Comparison(rows, providers=names, prompts=items, repeats=repeats)
+
     def models(self, provider: str = "nvidia-nim") -> list[str]:
         """Models a provider offers: NIM's `/v1/models`; the gateway's known deployments."""
         if provider == "nvidia-gateway":
@@ -554,6 +749,16 @@ class AsyncChatStream:
         close = getattr(self._agen, "aclose", None)
         if close is not None:
             await self._portal.arun(close())
+
+
+_Job = tuple[BatchPrompt, ChatRequest, list[Step], CallOptions]
+
+
+def _progress_bar(total: int, label: str) -> Any:
+    """tqdm.auto: a widget bar in Jupyter, a text bar in a terminal (loaded on first use)."""
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=label, unit="call")
 
 
 def _text_since_reset(chunks: Sequence[StreamChunk]) -> str:

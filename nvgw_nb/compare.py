@@ -1,0 +1,402 @@
+"""`Comparison`: the same prompts pinned to each provider, repeated, with honest statistics.
+
+Every prompt runs on every provider with no fallback (so each column really is that
+provider), `repeats` times. The summary reports n, success rate, median latency with a
+bootstrap 95% CI, p90, tokens, cost per 1k requests and a paired latency ratio against
+the first provider; anything from the simulator is marked simulated.
+"""
+
+from __future__ import annotations
+
+import csv
+import difflib
+import html
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, ConfigDict
+
+from nvgw_nb import stats
+from nvgw_nb.batch import BatchItem, BatchPrompt
+from nvgw_nb.results import Attempt
+
+if TYPE_CHECKING:
+    import pandas
+    from matplotlib.figure import Figure
+
+__all__ = ["Comparison", "ComparisonRow", "ProviderSummary", "Summary"]
+
+CSV_COLUMNS = (
+    "prompt_index",
+    "role",
+    "provider",
+    "repeat",
+    "ok",
+    "failure_kind",
+    "latency_s",
+    "prompt_tokens",
+    "completion_tokens",
+    "cost_usd",
+    "model",
+    "simulated",
+    "prompt",
+    "content",
+    "error",
+)
+
+
+class ComparisonRow(BaseModel):
+    """One prompt × provider × repeat."""
+
+    model_config = ConfigDict(frozen=True)
+
+    prompt_index: int
+    prompt: str
+    role: str | None = None
+    provider: str
+    repeat: int
+    ok: bool
+    failure_kind: str | None = None
+    error: str | None = None
+    latency_s: float
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float = 0.0
+    model: str | None = None
+    content: str = ""
+    simulated: bool = False
+    attempts: list[Attempt] = []
+
+    @classmethod
+    def from_item(
+        cls, item: BatchItem, *, prompt_index: int, provider: str, repeat: int, simulated: bool
+    ) -> ComparisonRow:
+        """A row from one pinned batch item (a result or a recorded failure)."""
+        result = item.result
+        if result is not None:
+            return cls(
+                prompt_index=prompt_index,
+                prompt=item.prompt,
+                role=item.role,
+                provider=provider,
+                repeat=repeat,
+                ok=True,
+                latency_s=result.latency_s,
+                prompt_tokens=result.usage.prompt_tokens,
+                completion_tokens=result.usage.completion_tokens,
+                cost_usd=result.cost_usd,
+                model=result.model,
+                content=result.content,
+                simulated=result.simulated or simulated,
+                attempts=result.attempts,
+            )
+        return cls(
+            prompt_index=prompt_index,
+            prompt=item.prompt,
+            role=item.role,
+            provider=provider,
+            repeat=repeat,
+            ok=False,
+            failure_kind=item.error_kind,
+            error=item.error,
+            latency_s=sum(a.elapsed_s + a.backoff_s for a in item.attempts),
+            cost_usd=sum(a.cost_usd for a in item.attempts),
+            simulated=simulated,
+            attempts=item.attempts,
+        )
+
+
+@dataclass(frozen=True)
+class ProviderSummary:
+    """The numbers for one provider."""
+
+    provider: str
+    n: int
+    ok: int
+    median_latency_s: float
+    latency_ci: tuple[float, float]
+    p90_latency_s: float
+    mean_prompt_tokens: float
+    mean_completion_tokens: float
+    cost_per_1k_usd: float
+    failures: dict[str, int]
+
+    @property
+    def success_rate(self) -> float:
+        return self.ok / self.n if self.n else math.nan
+
+
+@dataclass(frozen=True)
+class Summary:
+    """Per-provider numbers and plain statements of the paired comparisons."""
+
+    providers: list[ProviderSummary]
+    statements: list[str]
+    simulated: bool
+
+    def to_markdown(self) -> str:
+        """A Markdown table plus the statements (what `summary.md` holds)."""
+        head = (
+            "| provider | n | success | median latency s (95% CI) | p90 s | tokens in / out "
+            "| cost per 1k requests |\n|---|---:|---:|---|---:|---|---:|\n"
+        )
+        body = "".join(
+            f"| {p.provider} | {p.n} | {p.success_rate:.0%} | {p.median_latency_s:.3f} "
+            f"({p.latency_ci[0]:.3f}–{p.latency_ci[1]:.3f}) | {p.p90_latency_s:.3f} "
+            f"| {p.mean_prompt_tokens:.0f} / {p.mean_completion_tokens:.0f} "
+            f"| ${p.cost_per_1k_usd:.4f} |\n"
+            for p in self.providers
+        )
+        mark = (
+            "**SIMULATED data** (built-in simulator, not real endpoints).\n\n"
+            if self.simulated
+            else ""
+        )
+        notes = "".join(f"- {s}\n" for s in self.statements)
+        return f"{mark}{head}{body}\n{notes}"
+
+    def __str__(self) -> str:
+        return self.to_markdown()
+
+    def _repr_markdown_(self) -> str:
+        return self.to_markdown()
+
+
+class Comparison:
+    """Rows of a pinned, repeated comparison, and what to do with them."""
+
+    def __init__(
+        self,
+        rows: Sequence[ComparisonRow],
+        *,
+        providers: Sequence[str],
+        prompts: Sequence[BatchPrompt],
+        repeats: int,
+    ) -> None:
+        self.rows = list(rows)
+        self.providers = tuple(providers)
+        self.prompts = list(prompts)
+        self.repeats = repeats
+
+    @property
+    def simulated(self) -> bool:
+        """True when any row came from the built-in simulator."""
+        return any(row.simulated for row in self.rows)
+
+    def rows_for(self, provider: str, *, ok: bool | None = None) -> list[ComparisonRow]:
+        """The rows of one provider (only successes with ok=True)."""
+        return [r for r in self.rows if r.provider == provider and (ok is None or r.ok == ok)]
+
+    # --- statistics -------------------------------------------------------------------
+    def summary(self) -> Summary:
+        """Per provider: n, success rate, median latency with a bootstrap 95% CI, p90,
+        tokens, cost per 1k requests; and each provider's paired latency ratio to the
+        first one, stated plainly."""
+        per = [self._provider_summary(p) for p in self.providers]
+        statements = [self._paired_statement(self.providers[0], p) for p in self.providers[1:]]
+        return Summary(per, [s for s in statements if s], self.simulated)
+
+    def _provider_summary(self, provider: str) -> ProviderSummary:
+        rows = self.rows_for(provider)
+        good = [r for r in rows if r.ok]
+        latencies = [r.latency_s for r in good]
+        failures: dict[str, int] = {}
+        for row in rows:
+            if not row.ok:
+                failures[row.failure_kind or "error"] = (
+                    failures.get(row.failure_kind or "error", 0) + 1
+                )
+        return ProviderSummary(
+            provider=provider,
+            n=len(rows),
+            ok=len(good),
+            median_latency_s=stats.median(latencies),
+            latency_ci=stats.bootstrap_ci(latencies),
+            p90_latency_s=stats.percentile(latencies, 90),
+            mean_prompt_tokens=_mean([r.prompt_tokens for r in good]),
+            mean_completion_tokens=_mean([r.completion_tokens for r in good]),
+            cost_per_1k_usd=1000 * _mean([r.cost_usd for r in rows]),
+            failures=failures,
+        )
+
+    def paired_latencies(self, baseline: str, other: str) -> tuple[list[float], list[float]]:
+        """Per prompt, the median successful latency on each provider (prompts with both)."""
+        pairs: list[tuple[float, float]] = []
+        for index in range(len(self.prompts)):
+            a = [r.latency_s for r in self.rows_for(baseline, ok=True) if r.prompt_index == index]
+            b = [r.latency_s for r in self.rows_for(other, ok=True) if r.prompt_index == index]
+            if a and b:
+                pairs.append((stats.median(a), stats.median(b)))
+        return [a for a, _ in pairs], [b for _, b in pairs]
+
+    def _paired_statement(self, baseline: str, other: str) -> str:
+        base, mine = self.paired_latencies(baseline, other)
+        if len(base) < 2:
+            return f"{other} vs {baseline}: too few paired prompts for a latency comparison"
+        ratio, low, high = stats.paired_ratio(base, mine)
+        mark = " (simulated)" if self.simulated else ""
+        return (
+            f"{other} median latency {ratio:.2f}× {baseline} "
+            f"(95% CI {low:.2f}–{high:.2f}×, n={len(base)} paired prompts){mark}"
+        )
+
+    def agreement(self) -> list[float]:
+        """Per prompt, the mean word-level similarity between providers' first answers."""
+        scores = []
+        for index in range(len(self.prompts)):
+            answers = [
+                next(
+                    (r.content for r in self.rows_for(p, ok=True) if r.prompt_index == index), None
+                )
+                for p in self.providers
+            ]
+            present = [a for a in answers if a is not None]
+            pairs = [
+                stats.similarity(a, b) for i, a in enumerate(present) for b in present[i + 1 :]
+            ]
+            scores.append(stats.median(pairs) if pairs else math.nan)
+        return scores
+
+    # --- export -----------------------------------------------------------------------
+    def to_records(self) -> list[dict[str, Any]]:
+        """One flat dict per row (the CSV columns)."""
+        return [{key: getattr(row, key) for key in CSV_COLUMNS} for row in self.rows]
+
+    def to_pandas(self) -> pandas.DataFrame:
+        """A DataFrame, one row per prompt × provider × repeat (needs pandas)."""
+        try:
+            import pandas
+        except ImportError:
+            raise ImportError(
+                "Comparison.to_pandas() needs pandas: pip install 'nvgw_nb[pandas]' "
+                "(or pip install pandas)"
+            ) from None
+        frame: pandas.DataFrame = pandas.DataFrame.from_records(
+            self.to_records(), columns=list(CSV_COLUMNS)
+        )
+        return frame
+
+    def to_csv(self, path: str | Path) -> Path:
+        """Write the rows as CSV; returns the path."""
+        target = Path(path)
+        with target.open("w", newline="", encoding="utf-8") as handle:
+            writer = csv.DictWriter(handle, fieldnames=list(CSV_COLUMNS))
+            writer.writeheader()
+            writer.writerows(self.to_records())
+        return target
+
+    def to_jsonl(self, path: str | Path) -> Path:
+        """Write everything (attempts included) as JSON lines; `Comparison.load` reads it."""
+        target = Path(path)
+        meta = {
+            "providers": self.providers,
+            "repeats": self.repeats,
+            "prompts": [p.model_dump() for p in self.prompts],
+        }
+        with target.open("w", encoding="utf-8") as handle:
+            handle.write(json.dumps({"comparison": meta}) + "\n")
+            for row in self.rows:
+                handle.write(row.model_dump_json() + "\n")
+        return target
+
+    @classmethod
+    def load(cls, path: str | Path) -> Comparison:
+        """Read back what `to_jsonl` wrote."""
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+        meta = json.loads(lines[0])["comparison"]
+        rows = [ComparisonRow.model_validate_json(line) for line in lines[1:] if line.strip()]
+        prompts = [BatchPrompt.model_validate(p) for p in meta["prompts"]]
+        return cls(rows, providers=meta["providers"], prompts=prompts, repeats=meta["repeats"])
+
+    # --- views ------------------------------------------------------------------------
+    def plot(self) -> Figure:
+        """A 2×2 overview: latency, success, tokens, agreement."""
+        from nvgw_nb.plots import overview
+
+        figure: Figure = overview(self)
+        return figure
+
+    def side_by_side_html(self, *, limit: int = 10) -> str:
+        """The first answers of the first two providers per prompt, word differences marked."""
+        if len(self.providers) < 2:
+            return ""
+        left, right = self.providers[:2]
+        scores = self.agreement()
+        blocks = []
+        for index, prompt in enumerate(self.prompts[:limit]):
+            a = _first(self.rows_for(left), index)
+            b = _first(self.rows_for(right), index)
+            a_html, b_html = _diff_html(a, b)
+            score = "" if math.isnan(scores[index]) else f" · agreement {scores[index]:.2f}"
+            blocks.append(
+                f"<tr><td colspan=2><b>#{index}</b> {html.escape(prompt.prompt)}"
+                f"<small>{score}</small></td></tr><tr><td>{a_html}</td><td>{b_html}</td></tr>"
+            )
+        head = f"<tr><th>{html.escape(left)}</th><th>{html.escape(right)}</th></tr>"
+        return (
+            '<table class="nvgw-compare" style="font-size:12px;table-layout:fixed;width:100%">'
+            f"{head}{''.join(blocks)}</table>"
+        )
+
+    def _repr_html_(self) -> str:
+        mark = (
+            '<p style="color:#b35900"><b>SIMULATED</b> — built-in simulator, not real endpoints</p>'
+            if self.simulated
+            else ""
+        )
+        summary = self.summary()
+        items = "".join(f"<li>{html.escape(s)}</li>" for s in summary.statements)
+        return (
+            f"{mark}<pre>{html.escape(summary.to_markdown())}</pre><ul>{items}</ul>"
+            f"{self.side_by_side_html()}"
+        )
+
+    def __repr__(self) -> str:
+        mark = ", simulated" if self.simulated else ""
+        return (
+            f"<Comparison {len(self.prompts)} prompts × {len(self.providers)} providers × "
+            f"{self.repeats} repeats = {len(self.rows)} rows{mark}>"
+        )
+
+
+def _mean(values: Sequence[float]) -> float:
+    return sum(values) / len(values) if values else math.nan
+
+
+def _first(rows: list[ComparisonRow], index: int) -> str | None:
+    row = next((r for r in rows if r.prompt_index == index), None)
+    if row is None:
+        return None
+    return row.content if row.ok else None
+
+
+def _diff_html(a: str | None, b: str | None) -> tuple[str, str]:
+    """Both texts as HTML, words only in one side highlighted (deleted red, inserted green)."""
+    if a is None or b is None:
+        failed = "<i>failed</i>"
+        return (
+            html.escape(a) if a is not None else failed,
+            html.escape(b) if b is not None else failed,
+        )
+    left, right = a.split(), b.split()
+    matcher = difflib.SequenceMatcher(
+        None, [w.casefold() for w in left], [w.casefold() for w in right], autojunk=False
+    )
+    out_a: list[str] = []
+    out_b: list[str] = []
+    for op, i1, i2, j1, j2 in matcher.get_opcodes():
+        chunk_a = html.escape(" ".join(left[i1:i2]))
+        chunk_b = html.escape(" ".join(right[j1:j2]))
+        if op == "equal":
+            out_a.append(chunk_a)
+            out_b.append(chunk_b)
+            continue
+        if chunk_a:
+            out_a.append(f'<span style="background:#fbd3d0">{chunk_a}</span>')
+        if chunk_b:
+            out_b.append(f'<span style="background:#d4f4d2">{chunk_b}</span>')
+    return " ".join(out_a), " ".join(out_b)
