@@ -15,6 +15,8 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from nvgw_nb.auth import StarfleetAuth
+from nvgw_nb.batch import BatchItem, load_results
+from nvgw_nb.compare import Comparison
 from nvgw_nb.config import Settings
 from nvgw_nb.errors import (
     AllProvidersFailed,
@@ -49,6 +51,7 @@ from nvgw_nb.roles import Role
 from nvgw_nb.session import AsyncChatStream, ChatStream, Session, connect
 
 if TYPE_CHECKING:
+    from nvgw_nb import plots
     from nvgw_nb.sim import Simulator
 
 __version__ = "0.1.0"
@@ -59,10 +62,12 @@ __all__ = [
     "Attempt",
     "AuthError",
     "BadRequest",
+    "BatchItem",
     "ChatRequest",
     "ChatResult",
     "ChatStream",
     "CircuitOpen",
+    "Comparison",
     "ConfigError",
     "ContentFiltered",
     "ContextTooLong",
@@ -95,12 +100,18 @@ __all__ = [
     "Usage",
     "ValidationFailed",
     "connect",
+    "load_results",
+    "plots",
 ]
 
 _LAZY = {"Simulator": "nvgw_nb.sim"}
+#: modules loaded on first use (matplotlib is heavy: `import nvgw_nb` must stay fast)
+_LAZY_MODULES = ("plots",)
 
 
 def __getattr__(name: str) -> Any:
     if name in _LAZY:
         return getattr(importlib.import_module(_LAZY[name]), name)
+    if name in _LAZY_MODULES:
+        return importlib.import_module(f"nvgw_nb.{name}")
     raise AttributeError(f"module 'nvgw_nb' has no attribute {name!r}")
