@@ -442,12 +442,10 @@ class Session:
         jobs: Sequence[tuple[int, str | None, int, _Job]],
         *,
         concurrency: int,
-        progress: bool,
+        bar: Any,
         save_to: str | Path | None,
-        label: str,
     ) -> list[BatchItem]:
         """Run jobs on the Session's loop; items in job order; finished ones kept on cancel."""
-        bar = _progress_bar(len(jobs), label) if progress else None
         target = Path(save_to) if save_to is not None else None
         finished: list[BatchItem] = []
         self.last_batch = finished
@@ -476,6 +474,18 @@ class Session:
         self.last_batch = items
         return items
 
+    def _batch_jobs(
+        self,
+        prompts: Iterable[str | Mapping[str, Any] | BatchPrompt],
+        role: str | None,
+        concurrency: int,
+        options: Mapping[str, Any],
+    ) -> list[tuple[int, str | None, int, _Job]]:
+        check_options("batch", options, BatchOptions)
+        if concurrency < 1:
+            raise ConfigError("concurrency must be at least 1")
+        return self._jobs(prompts, role, options)[1]
+
     def batch(
         self,
         prompts: Iterable[str | Mapping[str, Any] | BatchPrompt],
@@ -495,15 +505,11 @@ class Session:
 
         >>> items = session.batch(["Summarise A", "Summarise B"], role="reviewer")  # doctest: +SKIP
         """
+        jobs = self._batch_jobs(prompts, role, concurrency, options)
+        # The bar is made in the caller's thread, so Jupyter shows it under this cell.
+        bar = _progress_bar(len(jobs), "batch") if progress else None
         return self._portal.run(
-            self.abatch(
-                prompts,
-                role=role,
-                concurrency=concurrency,
-                progress=progress,
-                save_to=save_to,
-                **options,
-            )
+            self._run_jobs(jobs, concurrency=concurrency, bar=bar, save_to=save_to)
         )
 
     async def abatch(
@@ -517,14 +523,47 @@ class Session:
         **options: Unpack[BatchOptions],
     ) -> list[BatchItem]:
         """`batch` for `await` (task cancellation keeps finished items in `last_batch`)."""
-        check_options("batch", options, BatchOptions)
+        jobs = self._batch_jobs(prompts, role, concurrency, options)
+        bar = _progress_bar(len(jobs), "batch") if progress else None
+        return await self._run_jobs(jobs, concurrency=concurrency, bar=bar, save_to=save_to)
+
+    def _compare_jobs(
+        self,
+        prompts: Iterable[str | Mapping[str, Any] | BatchPrompt],
+        providers: Sequence[str],
+        role: str | None,
+        repeats: int,
+        concurrency: int,
+        options: Mapping[str, Any],
+    ) -> tuple[tuple[str, ...], list[BatchPrompt], list[tuple[int, str | None, int, _Job]]]:
+        check_options("compare", options, RequestOptions)
         if concurrency < 1:
             raise ConfigError("concurrency must be at least 1")
-        _, jobs = self._jobs(prompts, role, options)
-        items = await self._run_jobs(
-            jobs, concurrency=concurrency, progress=progress, save_to=save_to, label="batch"
-        )
-        return [item.model_copy(update={"index": jobs[item.index][0]}) for item in items]
+        names = check_provider_order(providers) if providers else ()
+        if not names:
+            raise ConfigError("compare() needs at least one provider")
+        items, jobs = self._jobs(prompts, role, options, [(p,) for p in names], repeats)
+        return names, items, jobs
+
+    def _comparison(
+        self,
+        names: tuple[str, ...],
+        items: list[BatchPrompt],
+        jobs: list[tuple[int, str | None, int, _Job]],
+        done: list[BatchItem],
+        repeats: int,
+    ) -> Comparison:
+        rows = [
+            ComparisonRow.from_item(
+                item,
+                prompt_index=jobs[item.index][0],
+                provider=str(jobs[item.index][1]),
+                repeat=jobs[item.index][2],
+                simulated=self.simulated,
+            )
+            for item in done
+        ]
+        return Comparison(rows, providers=names, prompts=items, repeats=repeats)
 
     def compare(
         self,
@@ -544,17 +583,14 @@ class Session:
         >>> cmp = session.compare(prompts, repeats=3)   # doctest: +SKIP
         >>> cmp.summary(); cmp.plot()                   # doctest: +SKIP
         """
-        return self._portal.run(
-            self.acompare(
-                prompts,
-                providers=providers,
-                role=role,
-                repeats=repeats,
-                concurrency=concurrency,
-                progress=progress,
-                **options,
-            )
+        names, items, jobs = self._compare_jobs(
+            prompts, providers, role, repeats, concurrency, options
         )
+        bar = _progress_bar(len(jobs), "compare") if progress else None
+        done = self._portal.run(
+            self._run_jobs(jobs, concurrency=concurrency, bar=bar, save_to=None)
+        )
+        return self._comparison(names, items, jobs, done, repeats)
 
     async def acompare(
         self,
@@ -568,27 +604,12 @@ class Session:
         **options: Unpack[RequestOptions],
     ) -> Comparison:
         """`compare` for `await`."""
-        check_options("compare", options, RequestOptions)
-        if concurrency < 1:
-            raise ConfigError("concurrency must be at least 1")
-        names = check_provider_order(providers) if providers else ()
-        if len(names) < 1:
-            raise ConfigError("compare() needs at least one provider")
-        items, jobs = self._jobs(prompts, role, options, [(p,) for p in names], repeats)
-        done = await self._run_jobs(
-            jobs, concurrency=concurrency, progress=progress, save_to=None, label="compare"
+        names, items, jobs = self._compare_jobs(
+            prompts, providers, role, repeats, concurrency, options
         )
-        rows = [
-            ComparisonRow.from_item(
-                item,
-                prompt_index=jobs[item.index][0],
-                provider=str(jobs[item.index][1]),
-                repeat=jobs[item.index][2],
-                simulated=self.simulated,
-            )
-            for item in done
-        ]
-        return Comparison(rows, providers=names, prompts=items, repeats=repeats)
+        bar = _progress_bar(len(jobs), "compare") if progress else None
+        done = await self._run_jobs(jobs, concurrency=concurrency, bar=bar, save_to=None)
+        return self._comparison(names, items, jobs, done, repeats)
 
     def models(self, provider: str = "nvidia-nim") -> list[str]:
         """Models a provider offers: NIM's `/v1/models`; the gateway's known deployments."""
