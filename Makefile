@@ -17,6 +17,8 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -e '.[dev]'
 	touch $(STAMP)
 
+# The main job on the simulator: compare examples/prompts.jsonl on NIM and the gateway,
+# report into demo-output/ (open demo-output/report.html first).
 demo: venv
 	$(BIN)/python -m nvgw_nb.demo
 
@@ -36,7 +38,7 @@ lab: venv
 	fi
 
 clean:
-	rm -rf out build dist .pytest_cache .mypy_cache .ruff_cache
+	rm -rf out demo-output build dist .pytest_cache .mypy_cache .ruff_cache
 	find . -path ./$(VENV) -prune -o -type d -name __pycache__ -prune -exec rm -rf {} +
 
 distclean: clean

@@ -1,9 +1,11 @@
-"""The `nvgw-nb` command line: check the setup, ask a question, run the simulator.
+"""The `nvgw-nb` command line: check the setup, ask a question, compare, run the simulator.
 
     nvgw-nb check                      # is .env right? fetch a token, probe each provider
     nvgw-nb check --sim                # the same against a fresh simulator: what success looks like
     nvgw-nb chat "Summarise this diff: ..." --role planner
     nvgw-nb chat "hi" --providers nvidia-gateway --json
+    nvgw-nb compare examples/prompts.jsonl --out compare-output --repeats 3
+    nvgw-nb compare prompts.txt --out out/cmp --simulator --profile flaky-nim
     nvgw-nb sim --profile flaky-nim    # a standalone simulator; prints `export` lines
 
 Errors (`NvgwError`) are printed as one line on stderr with exit code 1; usage errors
@@ -14,6 +16,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
+import json
 import signal
 import sys
 import threading
@@ -26,7 +30,14 @@ from typing import TextIO
 import httpx
 
 from nvgw_nb.auth import StarfleetAuth
-from nvgw_nb.config import EXTERNAL_PROVIDERS, Settings, mask
+from nvgw_nb.batch import BatchPrompt
+from nvgw_nb.config import (
+    EXTERNAL_PROVIDERS,
+    INTERNAL_PROVIDERS,
+    Settings,
+    check_provider_order,
+    mask,
+)
 from nvgw_nb.errors import (
     AuthError,
     ConfigError,
@@ -37,10 +48,11 @@ from nvgw_nb.errors import (
     ProviderUnreachable,
 )
 from nvgw_nb.results import ChatResult
+from nvgw_nb.retry import RetryPolicy
 from nvgw_nb.roles import ROLE_NAMES
 from nvgw_nb.session import Session
 
-__all__ = ["main"]
+__all__ = ["PromptsFileError", "main", "read_prompts", "sim_retry_policy"]
 
 PROG = "nvgw-nb"
 #: latency scale of the simulator started by `--sim` (its answers arrive in a few ms)
@@ -135,7 +147,66 @@ def _parser() -> argparse.ArgumentParser:
     )
     sim.add_argument("--port", type=int, default=0, help="port to bind (default: a free one)")
     sim.set_defaults(handler=_sim)
+
+    compare = commands.add_parser(
+        "compare",
+        help="run prompts on NIM and the gateway side by side and write a report",
+        description="Run every prompt on every provider (pinned: no fallback), --repeats "
+        "times, print the summary table and write results.csv, results.jsonl, summary.md, "
+        "one PNG per plot and report.html (open it first) into --out. PROMPTS is a .jsonl "
+        'file (one {"prompt": ..., "role": ...} object per line) or a text file (one '
+        "prompt per line; blank lines and # comments are skipped).",
+    )
+    compare.add_argument("prompts", metavar="PROMPTS", help="a .jsonl or text file of prompts")
+    compare.add_argument(
+        "--out", required=True, metavar="DIR", help="directory for the report (created if needed)"
+    )
+    compare.add_argument(
+        "--providers",
+        type=_provider_list,
+        default=list(INTERNAL_PROVIDERS),
+        help="comma-separated providers to compare (default: nvidia-nim,nvidia-gateway)",
+    )
+    compare.add_argument(
+        "--repeats", type=_positive_int, default=1, help="runs of each prompt (default: 1)"
+    )
+    compare.add_argument(
+        "--role",
+        help=f"role of prompts that name none: {', '.join(ROLE_NAMES)} "
+        "(default: the Session's defaults)",
+    )
+    compare.add_argument(
+        "--concurrency", type=_positive_int, default=8, help="requests in flight (default: 8)"
+    )
+    compare.add_argument(
+        "--simulator",
+        "--sim",
+        action="store_true",
+        help="run against a fresh built-in simulator instead of the real endpoints (simulated)",
+    )
+    compare.add_argument(
+        "--profile", help="simulator fault profile (default: healthy; needs --simulator)"
+    )
+    compare.add_argument("--seed", type=int, help="simulator seed (default: 0; needs --simulator)")
+    compare.add_argument(
+        "--time-scale",
+        type=float,
+        help=f"multiply simulated latencies and retry waits by this (0 = none; default: "
+        f"{SIM_TIME_SCALE:g}; needs --simulator)",
+    )
+    compare.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    compare.set_defaults(handler=_compare)
     return parser
+
+
+def _positive_int(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {value!r}") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {number}")
+    return number
 
 
 def _provider_list(value: str) -> list[str]:
@@ -159,6 +230,29 @@ def _one_line(message: str) -> str:
 
 def _error(message: str) -> None:
     print(f"{PROG}: error: {_one_line(message)}", file=sys.stderr)
+
+
+def _usage_error(command: str, message: str) -> int:
+    """Print a usage error the way argparse does and return its exit code, 2."""
+    print(f"{PROG} {command}: error: {_one_line(message)}", file=sys.stderr)
+    return 2
+
+
+def sim_retry_policy(time_scale: float, *, attempts: int = 3) -> RetryPolicy:
+    """The default retry policy with every wait scaled like the simulator's latencies.
+
+    The simulator scales its delays and Retry-After hints by `time_scale`; scaling the
+    client's backoff too keeps the simulated picture in proportion (and quick).
+    """
+    base = RetryPolicy(attempts=attempts)
+    return dataclasses.replace(
+        base,
+        wait_initial=base.wait_initial * time_scale,
+        wait_max=base.wait_max * time_scale,
+        wait_jitter=base.wait_jitter * time_scale,
+        max_retry_after=base.max_retry_after * time_scale,
+        poll_interval=base.poll_interval * time_scale,
+    )
 
 
 def summary(result: ChatResult) -> str:
@@ -220,6 +314,171 @@ def _chat(args: argparse.Namespace) -> int:
         out.flush()
     print(summary(result), file=sys.stderr)
     return 0
+
+
+# --- compare ------------------------------------------------------------------------------
+class PromptsFileError(ValueError):
+    """A prompts file that cannot be used; the message names the file (and line)."""
+
+
+def read_prompts(path: str | Path) -> list[BatchPrompt]:
+    """The prompts of a file: `.jsonl` or plain text.
+
+    `.jsonl`: one JSON object per line with a `prompt` string and an optional `role`
+    (one of the roles); blank lines are skipped. Any other file: one prompt per line,
+    blank lines and lines starting with `#` skipped. A bad line raises PromptsFileError
+    naming its number.
+
+    >>> read_prompts("examples/prompts.jsonl")[0].role   # doctest: +SKIP
+    'router'
+    """
+    source = Path(path)
+    try:
+        text = source.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        reason = err.strerror if isinstance(err, OSError) and err.strerror else str(err)
+        raise PromptsFileError(f"cannot read {source}: {reason}") from None
+    if source.suffix.lower() == ".jsonl":
+        prompts = [
+            _jsonl_prompt(source, number, line)
+            for number, line in enumerate(text.splitlines(), start=1)
+            if line.strip()
+        ]
+    else:
+        prompts = [
+            BatchPrompt(prompt=line.strip())
+            for line in text.splitlines()
+            if line.strip() and not line.lstrip().startswith("#")
+        ]
+    if not prompts:
+        raise PromptsFileError(f"{source} has no prompts")
+    return prompts
+
+
+def _jsonl_prompt(source: Path, number: int, line: str) -> BatchPrompt:
+    where = f"{source} line {number}"
+    try:
+        data = json.loads(line)
+    except json.JSONDecodeError as err:
+        raise PromptsFileError(f"{where}: not valid JSON ({err.msg})") from None
+    if not isinstance(data, dict) or not isinstance(data.get("prompt"), str):
+        raise PromptsFileError(f'{where}: expected an object with a "prompt" string')
+    if not data["prompt"].strip():
+        raise PromptsFileError(f"{where}: the prompt is empty")
+    role = data.get("role")
+    if role is not None and role not in ROLE_NAMES:
+        raise PromptsFileError(
+            f"{where}: unknown role {role!r}; choose from {', '.join(ROLE_NAMES)}"
+        )
+    return BatchPrompt(prompt=data["prompt"], role=role)
+
+
+def _compare(args: argparse.Namespace) -> int:
+    from nvgw_nb.report import write_report
+
+    sim_flags = [
+        flag
+        for flag, value in (
+            ("--profile", args.profile),
+            ("--seed", args.seed),
+            ("--time-scale", args.time_scale),
+        )
+        if value is not None
+    ]
+    if sim_flags and not args.simulator:
+        verb = "needs" if len(sim_flags) == 1 else "need"
+        return _usage_error("compare", f"{' and '.join(sim_flags)} {verb} --simulator")
+    if args.role is not None and args.role not in ROLE_NAMES:
+        return _usage_error(
+            "compare", f"unknown role {args.role!r}; choose from {', '.join(ROLE_NAMES)}"
+        )
+    try:
+        providers = check_provider_order(args.providers)
+    except ValueError as err:
+        return _usage_error("compare", f"--providers {err}")
+    try:
+        prompts = read_prompts(args.prompts)
+    except PromptsFileError as err:
+        return _usage_error("compare", str(err))
+
+    try:
+        Path(args.out).mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        return _usage_error("compare", f"--out {args.out}: {err.strerror or err}")
+
+    out = sys.stdout
+    with contextlib.ExitStack() as stack:
+        if args.simulator:
+            from nvgw_nb.sim import Simulator
+
+            profile = args.profile or "healthy"
+            seed = 0 if args.seed is None else args.seed
+            scale = SIM_TIME_SCALE if args.time_scale is None else args.time_scale
+            try:
+                sim = Simulator(profile=profile, seed=seed, time_scale=scale)
+            except ValueError as err:
+                return _usage_error("compare", str(err))
+            stack.enter_context(sim)
+            session = stack.enter_context(
+                Session.from_env(
+                    env=sim.env(), env_file=None, simulator=sim, retry=sim_retry_policy(scale)
+                )
+            )
+            note = _sim_note(profile, seed, scale)
+            out.write(
+                f"{PROG} compare --simulator: a fresh SIMULATOR (profile {profile}, seed {seed}, "
+                f"latencies ×{scale:g}); every number below is simulated, nothing leaves this "
+                "machine.\n"
+            )
+        else:
+            session = stack.enter_context(_session_for(False))
+            note = None
+            out.write(f"{PROG} compare: real endpoints, settings from the environment and .env\n")
+        total = len(prompts) * len(providers) * args.repeats
+        out.write(
+            f"Comparing {len(prompts)} prompts × {len(providers)} providers × {args.repeats} "
+            f"repeat{'s' if args.repeats != 1 else ''} = {total} requests "
+            f"({', '.join(providers)}; concurrency {args.concurrency})…\n"
+        )
+        out.flush()
+        started = time.perf_counter()
+        cmp = session.compare(
+            prompts,
+            providers=providers,
+            role=args.role,
+            repeats=args.repeats,
+            concurrency=args.concurrency,
+            progress=not args.no_progress,
+        )
+        elapsed = time.perf_counter() - started
+    out.write(f"Compared in {elapsed:.1f} s; writing the report into {args.out}…\n")
+    out.flush()
+    files = write_report(cmp, Path(args.out), note=note)
+
+    out.write("\n")
+    out.write(cmp.summary().to_markdown())
+    out.write("\nWrote:\n")
+    for path in files.paths:
+        out.write(f"  {path}\n")
+    out.write(
+        f"\nLook first at {files.report_html}: the summary, the plots, the answers side by "
+        "side and how to read the numbers.\n"
+    )
+    out.flush()
+    if not any(row.ok for row in cmp.rows):
+        first = next((row.error for row in cmp.rows if row.error), None) or "unknown error"
+        _error(f"every request failed (the report shows why); the first error: {first}")
+        return 1
+    return 0
+
+
+def _sim_note(profile: str, seed: int, scale: float) -> str:
+    """What a reader of a simulated report must know about the latencies."""
+    if scale == 0:
+        latency = "no simulated latency (time scale 0): latencies are this machine's overhead"
+    else:
+        latency = f"simulated latencies and retry waits ×{scale:g} of the simulator's model"
+    return f"simulator profile {profile}, seed {seed}; {latency}"
 
 
 # --- sim ----------------------------------------------------------------------------------

@@ -1,7 +1,13 @@
-"""`make demo`: NIM answers, a NIM fault falls back to the gateway, the attempts as a table.
+"""`make demo`: the main job on the simulator, after a short walkthrough of one fallback.
 
-Everything runs on the built-in simulator (no network, no credentials) and is marked
-as simulated. The attempt trace is also written to ``out/demo/trace.md``.
+1. A NIM answer, an injected NIM fault that falls back to the gateway, and the attempt
+   trace that says why (on a fresh, healthy simulator).
+2. The main job: every prompt of ``examples/prompts.jsonl`` on NIM and on the gateway,
+   pinned, repeated, on the ``flaky-nim`` profile, written as a report into
+   ``demo-output/`` (report.html first). What `nvgw-nb compare --simulator` does.
+
+Everything runs on the built-in simulator (no network, no credentials) and is marked as
+simulated.
 
     python -m nvgw_nb.demo
 """
@@ -9,115 +15,105 @@ as simulated. The attempt trace is also written to ``out/demo/trace.md``.
 from __future__ import annotations
 
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TextIO
+from typing import Protocol, TextIO
 
-from nvgw_nb.cli import summary
-from nvgw_nb.results import Attempt, ChatResult
-from nvgw_nb.retry import RetryPolicy
-from nvgw_nb.session import Session
+from nvgw_nb.batch import BatchPrompt
+from nvgw_nb.cli import PromptsFileError, read_prompts, sim_retry_policy, summary
 
-__all__ = ["main", "markdown_table", "text_table", "trace_rows"]
+__all__ = ["DEFAULT_OUT_DIR", "PROFILE", "find_prompts", "main"]
 
-TRACE_HEADERS = (
-    "call",
-    "provider",
-    "model",
-    "attempt",
-    "outcome",
-    "status",
-    "error kind",
-    "elapsed s",
-    "backoff s",
-    "correlationId",
-)
-
+#: where `make demo` writes, relative to the current directory
+DEFAULT_OUT_DIR = Path("demo-output")
+#: NIM fails about a third of the time in mixed ways, so failures and retries show
+PROFILE = "flaky-nim"
+_PROMPTS_FILE = Path("examples") / "prompts.jsonl"
 _FIRST_PROMPT = "Summarise this diff: fix the off-by-one in the parser's line counter"
 _SECOND_PROMPT = "Review this change: the retry loop now honours Retry-After"
 
 
-def trace_rows(calls: Sequence[tuple[str, ChatResult]]) -> list[tuple[str, ...]]:
-    """One row per attempt of each (label, result), in TRACE_HEADERS order."""
-    return [_row(label, a) for label, result in calls for a in result.attempts]
+class _Say(Protocol):
+    def __call__(self, text: str = "") -> None: ...
 
 
-def _row(label: str, a: Attempt) -> tuple[str, ...]:
-    return (
-        label,
-        a.provider,
-        a.model,
-        str(a.attempt),
-        a.outcome,
-        "" if a.status_code is None else str(a.status_code),
-        a.error_kind or "",
-        f"{a.elapsed_s:.3f}",
-        f"{a.backoff_s:.3f}",
-        a.correlation_id or "",
-    )
-
-
-def text_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    """A plain fixed-width table for the terminal."""
-    widths = [max([len(h), *(len(r[i]) for r in rows)]) for i, h in enumerate(headers)]
-
-    def line(cells: Sequence[str]) -> str:
-        return "  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip()
-
-    rule = "  ".join("-" * w for w in widths)
-    return "\n".join([line(headers), rule, *(line(r) for r in rows)])
-
-
-def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    """A GitHub-flavoured Markdown table (pipes in cells are escaped)."""
-
-    def line(cells: Sequence[str]) -> str:
-        return "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"
-
-    return "\n".join([line(headers), "|" + "---|" * len(headers), *(line(r) for r in rows)])
+def find_prompts() -> Path:
+    """``examples/prompts.jsonl`` of the current directory, else of this checkout."""
+    here = _PROMPTS_FILE
+    if here.is_file():
+        return here
+    return Path(__file__).resolve().parent.parent / _PROMPTS_FILE
 
 
 def main(
     *,
+    out_dir: str | Path = DEFAULT_OUT_DIR,
     time_scale: float = 0.05,
     seed: int = 7,
-    out_dir: str | Path = Path("out/demo"),
+    repeats: int = 3,
+    prompts: str | Path | Sequence[str | BatchPrompt] | None = None,
+    progress: bool = True,
     stdout: TextIO | None = None,
 ) -> int:
-    """Run the walkthrough; `time_scale=0` for no simulated latency (tests)."""
-    from nvgw_nb.sim import Simulator
+    """Run the demo; `time_scale=0` for no simulated latency (tests).
 
+    `prompts` is a prompts file (default: ``examples/prompts.jsonl``) or a list of prompts.
+    """
     out = stdout if stdout is not None else sys.stdout
 
     def say(text: str = "") -> None:
         out.write(text + "\n")
         out.flush()
 
-    # Backoff between retries is real time; scale it with the simulator's latencies.
-    retry = RetryPolicy(
-        attempts=3,
-        wait_initial=0.5 * time_scale,
-        wait_max=8.0 * time_scale,
-        wait_jitter=0.25 * time_scale,
+    try:
+        items = _load(prompts)
+    except PromptsFileError as err:
+        print(f"nvgw_nb demo: {err}", file=sys.stderr)
+        return 1
+
+    say(
+        "nvgw_nb demo: SIMULATED. Everything below comes from the built-in simulator (no "
+        f"network, no credentials), its latencies scaled ×{time_scale:g} so the demo is quick."
     )
+    say()
+    _walkthrough(say, time_scale=time_scale, seed=seed)
+    return _compare(
+        say,
+        items,
+        Path(out_dir),
+        time_scale=time_scale,
+        seed=seed,
+        repeats=repeats,
+        progress=progress,
+    )
+
+
+def _load(prompts: str | Path | Sequence[str | BatchPrompt] | None) -> list[BatchPrompt]:
+    if prompts is None:
+        return read_prompts(find_prompts())
+    if isinstance(prompts, (str, Path)):
+        return read_prompts(prompts)
+    return [p if isinstance(p, BatchPrompt) else BatchPrompt(prompt=p) for p in prompts]
+
+
+def _walkthrough(say: _Say, *, time_scale: float, seed: int) -> None:
+    """Part 1: one answer, one fallback, and the trace that explains it."""
+    from nvgw_nb.sim import Simulator
+
     with (
         Simulator(seed=seed, time_scale=time_scale) as sim,
-        Session.from_env(env=sim.env(), env_file=None, simulator=sim, retry=retry) as session,
+        sim.session(retry=sim_retry_policy(time_scale)) as session,
     ):
-        say(
-            f"nvgw_nb demo: SIMULATED. Every answer below comes from the built-in simulator "
-            f"on {sim.url} (no network, no credentials; latencies ×{time_scale:g})."
-        )
+        say(f"Part 1 — one fallback, step by step (a healthy simulator on {sim.url})")
         say(f"Provider order: {' → '.join(session.provider_order)}")
         say()
-
         say("1. A planner question; NVIDIA NIM answers.")
         say(f"   > {_FIRST_PROMPT}")
         first = session.chat(_FIRST_PROMPT, role="planner")
         say(_indent(first.content))
         say(f"   {summary(first)}")
         say()
-
         say("2. Inject fault N1 (HTTP 503) into the next 3 NIM requests: NIM's first try and")
         say("   both retries fail, so the LLM Gateway answers.")
         sim.inject("nvidia-nim", "N1", times=3)
@@ -126,40 +122,68 @@ def main(
         say(_indent(second.content))
         say(f"   {summary(second)}")
         say()
-
-        calls = [("1", first), ("2", second)]
-        rows = trace_rows(calls)
-        say("3. The attempt trace (simulated):")
-        say(_indent(text_table(TRACE_HEADERS, rows)))
+        say("3. Why: the attempt trace of call 2 (result.trace()).")
+        say(_indent(second.trace()))
         say()
 
-        path = Path(out_dir) / "trace.md"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(_trace_document(calls, rows, sim.url, time_scale), encoding="utf-8")
-        say(f"Trace written to {path} (simulated).")
+
+def _compare(
+    say: _Say,
+    prompts: list[BatchPrompt],
+    out_dir: Path,
+    *,
+    time_scale: float,
+    seed: int,
+    repeats: int,
+    progress: bool,
+) -> int:
+    """Part 2: the comparison and its report."""
+    from nvgw_nb.report import write_report
+    from nvgw_nb.sim import Simulator
+
+    roles = list(dict.fromkeys(p.role for p in prompts if p.role))
+    total = len(prompts) * 2 * repeats
+    say(f"Part 2 — the main job: NIM vs the gateway (a {PROFILE} simulator, seed {seed})")
+    kinds = f" ({', '.join(roles)})" if roles else ""
+    plural = "s" if repeats != 1 else ""
+    say(
+        f"   {len(prompts)} prompts{kinds} × 2 providers × {repeats} repeat{plural} = "
+        f"{total} requests,"
+    )
+    say("   each pinned to one provider (no fallback).")
+    say(f"   In {PROFILE}, NIM fails about a third of its tries in mixed ways; its retries")
+    say("   hide most of that, the rest shows as failures.")
+    started = time.perf_counter()
+    with (
+        Simulator(profile=PROFILE, seed=seed, time_scale=time_scale) as sim,
+        sim.session(retry=sim_retry_policy(time_scale)) as session,
+    ):
+        cmp = session.compare(prompts, repeats=repeats, progress=progress)
+    say(f"   Compared in {time.perf_counter() - started:.1f} s; writing the report…")
+    note = (
+        f"make demo: simulator profile {PROFILE}, seed {seed}; simulated latencies and retry "
+        f"waits ×{time_scale:g} of the simulator's model"
+    )
+    files = write_report(
+        cmp, out_dir, title="nvgw_nb demo: NVIDIA NIM vs the LLM Gateway", note=note
+    )
+    say()
+    say(cmp.summary().to_markdown().rstrip())
+    say()
+    say(f"Wrote {len(files.paths)} files into {out_dir}/:")
+    say("   " + ", ".join(path.name for path in files.paths))
+    say()
+    say(f"Look first at {files.report_html} — open it in a browser: the summary, the plots,")
+    say("the answers side by side and how to read the numbers. All of it is SIMULATED.")
+    say(
+        "Next: `nvgw-nb compare examples/prompts.jsonl --out compare-output` runs the same "
+        "against your real endpoints (.env)."
+    )
     return 0
 
 
 def _indent(text: str, prefix: str = "   ") -> str:
     return "\n".join(prefix + line for line in text.splitlines())
-
-
-def _trace_document(
-    calls: Sequence[tuple[str, ChatResult]],
-    rows: Sequence[Sequence[str]],
-    url: str,
-    time_scale: float,
-) -> str:
-    lines = [
-        "# nvgw_nb demo: attempt trace (SIMULATED)",
-        "",
-        f"Every row comes from the built-in simulator at {url} with latencies ×{time_scale:g};",
-        "none of it is a measurement of NVIDIA NIM or the LLM Gateway.",
-        "",
-    ]
-    lines += [f"- call {label}: {summary(result)}" for label, result in calls]
-    lines += ["", markdown_table(TRACE_HEADERS, rows), ""]
-    return "\n".join(lines)
 
 
 if __name__ == "__main__":

@@ -1,51 +1,60 @@
-"""`make demo` (nvgw_nb.demo) on its own simulator with no latency."""
+"""`make demo` (nvgw_nb.demo) on its own simulators with no latency."""
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
 import pytest
 
-from nvgw_nb import demo
+from nvgw_nb import cli, demo
+from nvgw_nb.compare import Comparison
+from nvgw_nb.roles import ROLE_NAMES
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "prompts.jsonl"
 
 
-def test_demo_shows_fallback(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """The demo falls back to the gateway and writes the trace, all marked simulated."""
-    assert demo.main(time_scale=0, out_dir=tmp_path / "demo") == 0
+def test_demo_writes_the_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The demo shows a fallback, then compares the example prompts into out_dir, all
+    marked simulated, and says to open report.html first."""
+    out_dir = tmp_path / "demo-output"
+    assert demo.main(out_dir=out_dir, time_scale=0, progress=False) == 0
     out = capsys.readouterr().out
     assert "SIMULATED" in out
     assert "served by nvidia-nim" in out
     assert "served by nvidia-gateway" in out
     assert "fell back: yes" in out
+    assert out.count("server_error") >= 3  # the trace of the fallback: three 503s
+    assert "**SIMULATED data**" in out
+    assert f"Look first at {out_dir / 'report.html'}" in out
 
-    trace = (tmp_path / "demo" / "trace.md").read_text(encoding="utf-8")
-    assert "SIMULATED" in trace
-    rows = [line.split("|")[1:-1] for line in trace.splitlines() if line.startswith("| ")]
-    header, *body = [[cell.strip() for cell in row] for row in rows]
-    assert header[:7] == ["call", "provider", "model", "attempt", "outcome", "status", "error kind"]
-    second = [row for row in body if row[0] == "2"]
-    assert [(r[1], r[3], r[4], r[5]) for r in second] == [
-        ("nvidia-nim", "1", "error", "503"),
-        ("nvidia-nim", "2", "error", "503"),
-        ("nvidia-nim", "3", "error", "503"),
-        ("nvidia-gateway", "1", "ok", "200"),
-    ]
-    assert second[-1][9]  # the gateway attempt carries its correlationId
+    for name in ("report.html", "summary.md", "results.csv", "results.jsonl"):
+        assert (out_dir / name).is_file(), name
+    for name in ("latency", "success", "tokens", "cost", "similarity", "overview"):
+        assert (out_dir / f"{name}.png").stat().st_size > 1024, name
+    assert "SIMULATED" in (out_dir / "summary.md").read_text(encoding="utf-8")
+    assert "flaky-nim" in (out_dir / "report.html").read_text(encoding="utf-8")
+
+    cmp = Comparison.load(out_dir / "results.jsonl")
+    assert cmp.simulated
+    assert cmp.repeats == 3
+    assert len(cmp.rows) == len(cmp.prompts) * 2 * 3
 
 
-def test_tables() -> None:
-    """Text tables pad columns; Markdown tables escape pipes; both survive no rows."""
-    rows = [("a|b", "1"), ("c", "22")]
-    assert demo.markdown_table(("x", "y"), rows).splitlines() == [
-        "| x | y |",
-        "|---|---|",
-        "| a\\|b | 1 |",
-        "| c | 22 |",
-    ]
-    assert demo.text_table(("x", "y"), rows).splitlines() == [
-        "x    y",
-        "---  --",
-        "a|b  1",
-        "c    22",
-    ]
-    assert demo.text_table(("x", "y"), []) == "x  y\n-  -"
+def test_demo_takes_prompts(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`prompts=` replaces the example file; `repeats=` sets the repeats."""
+    out_dir = tmp_path / "d"
+    code = demo.main(out_dir=out_dir, time_scale=0, prompts=["a", "b"], repeats=1, progress=False)
+    assert code == 0
+    assert "2 prompts × 2 providers × 1 repeat = 4 requests" in capsys.readouterr().out
+    assert len(Comparison.load(out_dir / "results.jsonl").rows) == 4
+
+
+def test_example_prompts() -> None:
+    """examples/prompts.jsonl: 30–40 distinct prompts, each of the four roles well represented."""
+    prompts = cli.read_prompts(EXAMPLES)
+    assert 30 <= len(prompts) <= 40
+    assert len({p.prompt for p in prompts}) == len(prompts)
+    roles = Counter(p.role for p in prompts)
+    assert set(roles) == set(ROLE_NAMES)
+    assert min(roles.values()) >= 6
