@@ -145,8 +145,8 @@ class Summary:
             "| cost per 1k requests |\n|---|---:|---:|---|---:|---|---:|\n"
         )
         body = "".join(
-            f"| {p.provider} | {p.n} | {p.success_rate:.0%} | {p.median_latency_s:.3f} "
-            f"({p.latency_ci[0]:.3f}–{p.latency_ci[1]:.3f}) | {p.p90_latency_s:.3f} "
+            f"| {p.provider} | {p.n} | {p.success_rate:.0%} | {_num(p.median_latency_s)} "
+            f"({_interval(p.latency_ci)}) | {_num(p.p90_latency_s)} "
             f"| {p.mean_prompt_tokens:.0f} / {p.mean_completion_tokens:.0f} "
             f"| ${p.cost_per_1k_usd:.4f} |\n"
             for p in self.providers
@@ -235,8 +235,11 @@ class Comparison:
 
     def _paired_statement(self, baseline: str, other: str) -> str:
         base, mine = self.paired_latencies(baseline, other)
-        if len(base) < 2:
-            return f"{other} vs {baseline}: too few paired prompts for a latency comparison"
+        if len(base) < stats.MIN_N_FOR_CI:
+            return (
+                f"{other} vs {baseline}: too few paired prompts (n={len(base)}, need "
+                f"{stats.MIN_N_FOR_CI}) for a latency comparison with a confidence interval"
+            )
         ratio, low, high = stats.paired_ratio(base, mine)
         mark = " (simulated)" if self.simulated else ""
         return (
@@ -361,6 +364,16 @@ class Comparison:
             f"<Comparison {len(self.prompts)} prompts × {len(self.providers)} providers × "
             f"{self.repeats} repeats = {len(self.rows)} rows{mark}>"
         )
+
+
+def _num(value: float) -> str:
+    return "—" if math.isnan(value) else f"{value:.3f}"
+
+
+def _interval(ci: tuple[float, float]) -> str:
+    if math.isnan(ci[0]):
+        return f"CI needs n≥{stats.MIN_N_FOR_CI}"
+    return f"{ci[0]:.3f}–{ci[1]:.3f}"
 
 
 def _mean(values: Sequence[float]) -> float:

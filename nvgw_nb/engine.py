@@ -77,6 +77,9 @@ class CallOptions:
     validator: Callable[[ChatResult], object] | None = None
     #: after text was shown, "raise" StreamInterrupted or "restart" on the next provider
     stream_mode: Literal["raise", "restart"] = "raise"
+    #: consult and feed the circuit breakers; a pinned comparison turns this off so every
+    #: request is really sent and a provider is measured, not skipped
+    use_breakers: bool = True
 
 
 @dataclass(frozen=True)
@@ -153,7 +156,8 @@ class Engine:
         attempts: list[Attempt] = []
         errors: dict[str, NvgwError] = {}
         for index, step in enumerate(plan):
-            breaker = self.breakers.get(step.provider) or CircuitBreaker()
+            shared = self.breakers.get(step.provider)
+            breaker = shared if shared is not None and options.use_breakers else CircuitBreaker()
             skipped: NvgwError | None = None
             if step.skip is not None:
                 skipped = PolicyError(f"{step.provider} skipped by policy: {step.skip}")

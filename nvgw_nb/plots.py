@@ -79,6 +79,21 @@ _ROLE_ORDER = ("router", "planner", "programmer", "reviewer")
 
 _OK_COLOR = "#a9cf8f"
 _FAILURE_COLORS = ("#d62728", "#ff9f1c", "#8c2d04", "#e377c2", "#6b6b6b", "#bcbd22", "#9467bd")
+#: one colour per failure kind, the same in every run and every plot
+_KIND_COLORS = {
+    "server_error": "#8c2d04",
+    "timeout": "#d62728",
+    "rate_limited": "#ff9f1c",
+    "connection": "#e377c2",
+    "unreachable": "#6b6b6b",
+    "malformed": "#bcbd22",
+    "tool_call": "#9467bd",
+    "validation": "#17becf",
+    "empty": "#c7c7c7",
+    "circuit_open": "#393b79",
+    "auth": "#7b4173",
+    "model_not_found": "#843c39",
+}
 _FAILED_EDGE = "#b22222"
 _BACKOFF_COLOR = "#9a9a9a"
 _SIM_COLOR = "#b35900"
@@ -234,7 +249,7 @@ def _latency(cmp: Comparison, ax: Axes, *, mark: bool) -> Axes:
         )
         if len(providers) <= 3:  # with more, the numbers run into the next box
             ax.annotate(
-                f"{mid:.2f} s",
+                f"{mid:.3g} s",
                 (x + 0.38, mid),
                 xytext=(6, 0),
                 textcoords="offset points",
@@ -336,7 +351,7 @@ def _success(cmp: Comparison, ax: Axes, *, mark: bool) -> Axes:
             share,
             width=0.6,
             bottom=bottom,
-            color=_FAILURE_COLORS[index % len(_FAILURE_COLORS)],
+            color=_KIND_COLORS.get(kind, _FAILURE_COLORS[index % len(_FAILURE_COLORS)]),
             label=kind,
         )
         bottom = bottom + share

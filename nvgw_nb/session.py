@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import html
 import importlib
 import sys
@@ -433,6 +434,8 @@ class Session:
                     request, steps, call_options = self._prepare(
                         "batch", item.prompt, call, stream=False
                     )
+                    if pin is not None:
+                        call_options = dataclasses.replace(call_options, use_breakers=False)
                     provider = pin[0] if pin else None
                     jobs.append((index, provider, repeat, (item, request, steps, call_options)))
         return items, jobs

@@ -15,6 +15,7 @@ import statistics
 from collections.abc import Callable, Sequence
 
 __all__ = [
+    "MIN_N_FOR_CI",
     "bootstrap_ci",
     "median",
     "paired_ratio",
@@ -24,6 +25,8 @@ __all__ = [
 ]
 
 _WORD = re.compile(r"\w+|[^\w\s]")
+#: fewer values than this get no confidence interval
+MIN_N_FOR_CI = 5
 
 
 def median(values: Sequence[float]) -> float:
@@ -50,11 +53,12 @@ def bootstrap_ci(
     resamples: int = 2000,
     seed: int = 0,
 ) -> tuple[float, float]:
-    """Percentile bootstrap confidence interval of `statistic` (NaNs for < 2 values).
+    """Percentile bootstrap confidence interval of `statistic`.
 
-    Seeded, so the same data always gives the same interval.
+    NaNs for fewer than `MIN_N_FOR_CI` values: an interval from 2-4 samples looks far
+    more precise than it is. Seeded, so the same data always gives the same interval.
     """
-    if len(values) < 2:
+    if len(values) < MIN_N_FOR_CI:
         return math.nan, math.nan
     rng = random.Random(seed)
     n = len(values)

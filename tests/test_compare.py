@@ -34,38 +34,50 @@ def _row(
 
 @pytest.fixture
 def fixed() -> Comparison:
-    """NIM latencies 1,2,3,4; the gateway 2,4,6,8 plus one failure."""
-    rows = [_row(i, "nvidia-nim", float(i + 1)) for i in range(4)]
-    rows += [_row(i, "nvidia-gateway", 2.0 * (i + 1)) for i in range(4)]
+    """NIM latencies 1-6; the gateway twice as slow on the same prompts, one failure (#4)."""
+    rows = [_row(i, "nvidia-nim", float(i + 1)) for i in range(6)]
+    rows += [_row(i, "nvidia-gateway", 2.0 * (i + 1)) for i in range(6) if i != 4]
     rows.append(_row(4, "nvidia-gateway", 0.5, ok=False))
-    rows.append(_row(4, "nvidia-nim", 5.0))
-    prompts = [BatchPrompt(prompt=f"prompt {i}") for i in range(5)]
+    prompts = [BatchPrompt(prompt=f"prompt {i}") for i in range(6)]
     return Comparison(rows, providers=["nvidia-nim", "nvidia-gateway"], prompts=prompts, repeats=1)
 
 
 def test_summary_numbers_by_hand(fixed: Comparison) -> None:
     """n, success rate, median, p90, mean tokens and cost per 1k, as computed by hand."""
     nim, gateway = fixed.summary().providers
-    assert (nim.n, nim.ok, nim.success_rate) == (5, 5, 1.0)
-    assert nim.median_latency_s == 3.0  # 1,2,3,4,5
-    assert nim.p90_latency_s == pytest.approx(4.6)  # 4 + 0.6·1
+    assert (nim.n, nim.ok, nim.success_rate) == (6, 6, 1.0)
+    assert nim.median_latency_s == 3.5  # 1..6
+    assert nim.p90_latency_s == pytest.approx(5.5)  # 5 + 0.5·1
     assert nim.mean_completion_tokens == 20
     assert nim.cost_per_1k_usd == pytest.approx(1.0)
-    assert (gateway.n, gateway.ok) == (5, 4)
-    assert gateway.success_rate == pytest.approx(0.8)
-    assert gateway.median_latency_s == 5.0  # 2,4,6,8
+    assert (gateway.n, gateway.ok) == (6, 5)
+    assert gateway.success_rate == pytest.approx(5 / 6)
+    assert gateway.median_latency_s == 6.0  # 2,4,6,8,12
     assert gateway.failures == {"server_error": 1}
     assert gateway.cost_per_1k_usd == pytest.approx(3.0)  # failed attempts billed too
     low, high = nim.latency_ci
-    assert 1.0 <= low <= 3.0 <= high <= 5.0
+    assert 1.0 <= low <= 3.5 <= high <= 6.0
 
 
 def test_paired_statement_is_plain(fixed: Comparison) -> None:
-    """Ratio 2.0 on every paired prompt: '2.00× … (95% CI 2.00–2.00×, n=4 paired prompts)'."""
+    """Ratio 2.0 on every paired prompt: '2.00× … (95% CI 2.00–2.00×, n=5 paired prompts)'."""
     (statement,) = fixed.summary().statements
     assert statement == (
-        "nvidia-gateway median latency 2.00× nvidia-nim (95% CI 2.00–2.00×, n=4 paired prompts)"
+        "nvidia-gateway median latency 2.00× nvidia-nim (95% CI 2.00–2.00×, n=5 paired prompts)"
     )
+
+
+def test_too_few_pairs_get_no_interval(fixed: Comparison) -> None:
+    """Under five paired prompts: said plainly, no confidence interval."""
+    small = Comparison(
+        [r for r in fixed.rows if r.prompt_index < 3],
+        providers=fixed.providers,
+        prompts=fixed.prompts[:3],
+        repeats=1,
+    )
+    (statement,) = small.summary().statements
+    assert "too few paired prompts (n=3, need 5)" in statement
+    assert "CI needs n≥5" in small.summary().to_markdown()
 
 
 def test_agreement_per_prompt(fixed: Comparison) -> None:
@@ -73,6 +85,7 @@ def test_agreement_per_prompt(fixed: Comparison) -> None:
     scores = fixed.agreement()
     assert scores[:4] == [1.0] * 4
     assert math.isnan(scores[4])
+    assert scores[5] == 1.0
 
 
 def test_exports_round_trip(fixed: Comparison, tmp_path: Path) -> None:
@@ -80,12 +93,12 @@ def test_exports_round_trip(fixed: Comparison, tmp_path: Path) -> None:
     csv_path = fixed.to_csv(tmp_path / "results.csv")
     lines = csv_path.read_text().splitlines()
     assert lines[0].startswith("prompt_index,role,provider,repeat,ok,failure_kind,latency_s")
-    assert len(lines) == 1 + 10
+    assert len(lines) == 1 + 12
     again = Comparison.load(fixed.to_jsonl(tmp_path / "results.jsonl"))
     assert again.summary() == fixed.summary()
     frame = fixed.to_pandas()
-    assert frame.shape == (10, 15)
-    assert frame.groupby("provider")["ok"].sum().to_dict() == {"nvidia-gateway": 4, "nvidia-nim": 5}
+    assert frame.shape == (12, 15)
+    assert frame.groupby("provider")["ok"].sum().to_dict() == {"nvidia-gateway": 5, "nvidia-nim": 6}
 
 
 def test_to_pandas_without_pandas_says_how_to_install(
@@ -143,8 +156,8 @@ def test_side_by_side_marks_word_differences() -> None:
 def test_compare_pins_each_provider_and_repeats(sim: Simulator, session: nv.Session) -> None:
     """Every prompt on every provider, no fallback, `repeats` times; simulated is marked."""
     sim.inject("nvidia-nim", "X2")  # a NIM failure must stay NIM's row, not fall back
-    cmp = session.compare(["a", "b", "c"], repeats=2, progress=False)
-    assert len(cmp.rows) == 3 * 2 * 2
+    cmp = session.compare(["a", "b", "c", "d", "e"], repeats=2, progress=False)
+    assert len(cmp.rows) == 5 * 2 * 2
     for row in cmp.rows:
         assert {a.provider for a in row.attempts} <= {row.provider}
     failed = [r for r in cmp.rows if not r.ok]
@@ -159,3 +172,12 @@ def test_compare_rejects_fallback_options(session: nv.Session) -> None:
     """compare() pins providers itself: providers/fallbacks keywords are refused."""
     with pytest.raises(TypeError, match="fallbacks"):
         session.compare(["a"], fallbacks=True, progress=False)  # type: ignore[call-arg]
+
+
+def test_compare_measures_every_request_breakers_aside(sim: Simulator, session: nv.Session) -> None:
+    """Pinned rows are really sent: a NIM failure streak does not skip later NIM rows."""
+    sim.inject("nvidia-nim", "N1", times=3)
+    cmp = session.compare(["a", "b", "c", "d"], progress=False, concurrency=1)
+    kinds = [r.failure_kind for r in cmp.rows_for("nvidia-nim")]
+    assert kinds == ["server_error", None, None, None]
+    assert session.breakers["nvidia-nim"].state == "closed"

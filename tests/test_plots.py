@@ -189,12 +189,18 @@ def test_latency_shows_every_request_as_a_deterministic_point() -> None:
 
 
 def test_latency_error_bar_is_the_bootstrap_ci_of_the_median() -> None:
-    """The error bar spans stats.bootstrap_ci of each provider's latencies."""
-    ax = plots.latency(comparison(), ax=new_axes())
+    """The error bar spans stats.bootstrap_ci of each provider's latencies (n ≥ 5)."""
+    base = comparison()
+    extra = [
+        row(NIM, 5, latency_s=5.0, content="x"),
+        row(GATEWAY, 5, latency_s=10.0, content="y"),
+    ]
+    cmp = Comparison(base.rows + extra, providers=base.providers, prompts=base.prompts, repeats=2)
+    ax = plots.latency(cmp, ax=new_axes())
     errorbars = [c for c in ax.containers if isinstance(c, ErrorbarContainer)]
     spans = [tuple(c.lines[2][0].get_segments()[0][:, 1]) for c in errorbars]
-    assert spans == [stats.bootstrap_ci([1, 2, 3, 4]), stats.bootstrap_ci([2, 4, 6, 8])]
-    assert [c.lines[0].get_ydata()[0] for c in errorbars] == [2.5, 5.0]
+    assert spans == [stats.bootstrap_ci([1, 2, 3, 4, 5]), stats.bootstrap_ci([2, 4, 6, 8, 10])]
+    assert [c.lines[0].get_ydata()[0] for c in errorbars] == [3.0, 6.0]
     assert legend_texts(ax) == ["median,\n95% bootstrap CI"]
 
 

@@ -30,6 +30,12 @@ def test_median_and_empty() -> None:
     assert math.isnan(stats.percentile([], 50))
 
 
+def test_bootstrap_ci_needs_five_values() -> None:
+    """Two to four samples get no interval: it would look far more precise than it is."""
+    assert all(math.isnan(x) for x in stats.bootstrap_ci([1.0, 2.0, 3.0, 4.0]))
+    assert not any(math.isnan(x) for x in stats.bootstrap_ci([1.0, 2.0, 3.0, 4.0, 5.0]))
+
+
 def test_bootstrap_ci_of_constant_data_is_a_point() -> None:
     """No spread in the data, no spread in the interval."""
     assert stats.bootstrap_ci([2.0] * 10) == (2.0, 2.0)
@@ -44,14 +50,10 @@ def test_bootstrap_ci_brackets_the_median_and_is_reproducible() -> None:
     assert stats.bootstrap_ci(data, seed=1) != (low, high)
 
 
-def test_bootstrap_ci_needs_two_values() -> None:
-    assert all(math.isnan(x) for x in stats.bootstrap_ci([1.0]))
-
-
 def test_paired_ratio_hand_computed() -> None:
-    """Per-prompt ratios 2, 2, 3, 4 → median 2.5; the CI lies within [2, 4]."""
-    ratio, low, high = stats.paired_ratio([1, 2, 1, 1], [2, 4, 3, 4])
-    assert ratio == pytest.approx(2.5)
+    """Per-prompt ratios 2, 2, 3, 4, 2 → median 2; the CI lies within [2, 4]."""
+    ratio, low, high = stats.paired_ratio([1, 2, 1, 1, 5], [2, 4, 3, 4, 10])
+    assert ratio == pytest.approx(2.0)
     assert 2 <= low <= ratio <= high <= 4
 
 
