@@ -110,6 +110,12 @@ class TokenCache:
         self._retry_refresh_at = self.clock() + min(_REFRESH_RETRY_S, remaining / 2)
         return True
 
+    def refresh_in(self) -> float | None:
+        """Seconds until the early refresh is due (None when there is no token)."""
+        if self._token is None:
+            return None
+        return max(0.0, self._refresh_at - self.clock())
+
     def seconds_left(self) -> float | None:
         """Seconds until the cached token expires (None when there is none)."""
         if self._token is None:
@@ -145,6 +151,8 @@ class StarfleetAuth(httpx.Auth):
         self.scope = scope
         self.replay_header = replay_header
         self.cache = TokenCache(margin_s=refresh_margin_s, clock=clock)
+        #: why the last token request failed (None after a success); never holds a secret
+        self.last_error: str | None = None
         self._sync_lock = threading.Lock()
         self._async_lock: asyncio.Lock | None = None
 
@@ -192,6 +200,7 @@ class StarfleetAuth(httpx.Auth):
         token keeps being used.
         """
         problem = _token_problem(response, self.cache, self.token_host)
+        self.last_error = None if problem is None else str(problem)
         if problem is None:
             return
         if self.cache.refresh_failed():
@@ -226,6 +235,7 @@ class StarfleetAuth(httpx.Auth):
     def _refresh_in_flight_failed(self) -> None:
         # The token request raised (connect/read error): remember it so a still-valid
         # token is used for a while instead of failing every call on a refresh.
+        self.last_error = f"the token request to {self.token_host} did not complete"
         if self.cache.refresh_failed():
             logger.warning("Starfleet token refresh did not complete; using the cached token")
 

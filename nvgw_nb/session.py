@@ -121,6 +121,9 @@ class Session:
         self.rate_limiter = RateLimiter(rate_limits or {})
         #: the items of the latest batch or comparison, kept even when it was interrupted
         self.last_batch: list[BatchItem] = []
+        #: keywords every call gets unless it passes its own (role, models, temperature, …);
+        #: the widgets' state model writes here
+        self.defaults: dict[str, Any] = {}
         self._order = self._check_order(self.settings.default_order)
         self._providers: dict[str, Provider] = {}
         self._auths: dict[str, httpx.Auth] = {}
@@ -260,14 +263,18 @@ class Session:
         return self._portal.closed
 
     def token_status(self) -> dict[str, Any]:
-        """The Starfleet token's life (never the token): fetched count, seconds left."""
+        """The Starfleet token's life (never the token): whether one is held, fetch count,
+        seconds until expiry and until the early refresh, and the last refresh error."""
         auth = self._auths.get("nvidia-gateway")
         if not isinstance(auth, StarfleetAuth):
             return {"configured": False}
         return {
             "configured": True,
+            "held": auth.cache.usable() is not None,
             "fetched": auth.cache.fetched,
             "expires_in_s": auth.cache.seconds_left(),
+            "refresh_in_s": auth.cache.refresh_in(),
+            "last_error": auth.last_error,
         }
 
     def plan(
@@ -337,6 +344,8 @@ class Session:
         if self.closed:
             raise SessionClosed("This Session is closed; create a new one with nv.connect()")
         check_options(method, options, StreamOptions if stream else ChatOptions)
+        check_options("Session.defaults", self.defaults, StreamOptions)
+        options = {**self.defaults, **options}
         wire, output_model = response_format_spec(options.get("response_format"))
         request = build_request(
             prompt,
@@ -428,7 +437,7 @@ class Session:
         for repeat in range(repeats):
             for index, item in enumerate(items):
                 for pin in pins:
-                    call = {**options, "role": item.role}
+                    call = {**options, **({"role": item.role} if item.role else {})}
                     if pin is not None:
                         call.update(providers=list(pin), fallbacks=False)
                     request, steps, call_options = self._prepare(

@@ -218,3 +218,31 @@ async def _other_tasks() -> int:
     await asyncio.sleep(0)
     current = asyncio.current_task()
     return sum(1 for t in asyncio.all_tasks() if t is not current and not t.done())
+
+
+def test_defaults_apply_to_every_call_unless_overridden(session: nv.Session) -> None:
+    """session.defaults (what the widgets write) fill in keywords a call does not pass."""
+    session.defaults.update(role="planner", providers=["nvidia-gateway"])
+    planned = session.chat("hi")
+    assert planned.served_by == "nvidia-gateway"
+    assert planned.model.startswith("gpt-4o-2024")
+    assert session.chat("hi", providers=["nvidia-nim"]).served_by == "nvidia-nim"
+    (item,) = session.batch(["in a batch"], progress=False)
+    assert item.result is not None
+    assert item.result.served_by == "nvidia-gateway"
+    session.defaults["colour"] = "green"
+    with pytest.raises(TypeError, match="colour"):
+        session.chat("hi")
+
+
+def test_token_status_never_holds_the_token(sim: Simulator, session: nv.Session) -> None:
+    """token_status reports the token's life, and the last refresh error, not the token."""
+    assert session.token_status()["held"] is False
+    session.chat("hi", providers=["nvidia-gateway"])
+    status = session.token_status()
+    assert status["held"] is True
+    assert status["fetched"] == 1
+    assert 0 < status["refresh_in_s"] < status["expires_in_s"] <= 900
+    assert status["last_error"] is None
+    token = session._auths["nvidia-gateway"].cache.usable()  # type: ignore[attr-defined]
+    assert token.get_secret_value() not in repr(status)
