@@ -51,7 +51,7 @@ from nvgw_nb.roles import Role
 from nvgw_nb.session import AsyncChatStream, ChatStream, Session, connect
 
 if TYPE_CHECKING:
-    from nvgw_nb import plots
+    from nvgw_nb import plots, widgets
     from nvgw_nb.sim import Simulator
 
 __version__ = "0.1.0"
@@ -102,11 +102,12 @@ __all__ = [
     "connect",
     "load_results",
     "plots",
+    "widgets",
 ]
 
 _LAZY = {"Simulator": "nvgw_nb.sim"}
 #: modules loaded on first use (matplotlib is heavy: `import nvgw_nb` must stay fast)
-_LAZY_MODULES = ("plots",)
+_LAZY_MODULES = ("plots", "widgets")
 
 
 def __getattr__(name: str) -> Any:

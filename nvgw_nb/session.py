@@ -53,6 +53,7 @@ from nvgw_nb.roles import DEFAULT_ROLES, EXTERNAL_DEFAULT_MODELS, Role
 
 if TYPE_CHECKING:
     from nvgw_nb.sim import Simulator
+    from nvgw_nb.widgets import CompareBoard, Playground
 
 __all__ = ["AsyncChatStream", "ChatStream", "Session", "connect"]
 
@@ -623,11 +624,29 @@ class Session:
         done = await self._run_jobs(jobs, concurrency=concurrency, bar=bar, save_to=None)
         return self._comparison(names, items, jobs, done, repeats)
 
+    # --- widgets (loaded on first use: `import nvgw_nb` stays free of ipywidgets) ---------
+    def playground(self, prompt: str = "") -> Playground:
+        """Prompt box, pickers, streaming output and trace: `nv.widgets.Playground(self)`."""
+        from nvgw_nb.widgets import Playground
+
+        return Playground(self, prompt=prompt)
+
+    def compare_board(self, prompts: str = "") -> CompareBoard:
+        """Run comparisons from a form: `nv.widgets.CompareBoard(self)`."""
+        from nvgw_nb.widgets import CompareBoard
+
+        return CompareBoard(self, prompts=prompts)
+
     def models(self, provider: str = "nvidia-nim") -> list[str]:
-        """Models a provider offers: NIM's `/v1/models`; the gateway's known deployments."""
-        if provider == "nvidia-gateway":
+        """Models a provider offers: NIM's live `/v1/models`; for the others, the models
+        this Session's settings and roles name (the gateway's deployments are configured,
+        not listed)."""
+        if provider not in INTERNAL_PROVIDERS + EXTERNAL_PROVIDERS:
+            raise ConfigError(f"unknown provider {provider!r}")
+        if provider != "nvidia-nim":
+            configured = {self._model_for(provider, None, None)}
             return sorted(
-                {self.settings.llm_gateway_model}
+                configured
                 | {r.models[provider] for r in self.roles.values() if provider in r.models}
             )
         nim = self._providers.get("nvidia-nim")

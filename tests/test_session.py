@@ -187,6 +187,9 @@ def test_models_lists_nim_models(session: nv.Session) -> None:
     """models() reads NIM's /v1/models; the gateway's list comes from configuration."""
     assert "meta/llama-4-scout-17b-16e-instruct" in session.models("nvidia-nim")
     assert session.models("nvidia-gateway") == ["gpt-4o", "gpt-4o-mini"]
+    assert session.models("anthropic") == ["claude-haiku-4-5", "claude-sonnet-4-5"]
+    with pytest.raises(nv.ConfigError, match="unknown provider"):
+        session.models("nim")
 
 
 def test_repr_says_where_it_talks(session: nv.Session) -> None:
