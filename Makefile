@@ -30,12 +30,11 @@ lint: venv
 test: lint
 	$(BIN)/pytest
 
+# JupyterLab on notebooks/. The `lab` extra (JupyterLab) is installed on first use only, so
+# `make test` and CI stay small; ipywidgets 8 ships its JupyterLab extension, so widgets work.
 lab: venv
-	@if [ -d notebooks ] && [ -x $(BIN)/jupyter-lab ]; then \
-		$(BIN)/jupyter-lab notebooks/; \
-	else \
-		echo "The notebooks (and JupyterLab) arrive in a later issue; try 'make demo' meanwhile."; \
-	fi
+	test -x $(BIN)/jupyter-lab || $(BIN)/python -m pip install -e '.[dev,lab]'
+	$(BIN)/jupyter-lab notebooks/
 
 clean:
 	rm -rf out demo-output build dist .pytest_cache .mypy_cache .ruff_cache
