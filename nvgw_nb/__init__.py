@@ -18,6 +18,7 @@ from nvgw_nb.auth import StarfleetAuth
 from nvgw_nb.batch import BatchItem, load_results
 from nvgw_nb.compare import Comparison
 from nvgw_nb.config import Settings
+from nvgw_nb.connect import connect
 from nvgw_nb.errors import (
     AllProvidersFailed,
     AuthError,
@@ -48,7 +49,8 @@ from nvgw_nb.errors import (
 from nvgw_nb.results import Attempt, ChatRequest, ChatResult, Message, StreamChunk, ToolCall, Usage
 from nvgw_nb.retry import RetryPolicy
 from nvgw_nb.roles import Role
-from nvgw_nb.session import AsyncChatStream, ChatStream, Session, connect
+from nvgw_nb.session import Session
+from nvgw_nb.streams import AsyncChatStream, ChatStream
 
 if TYPE_CHECKING:
     from nvgw_nb import plots, widgets

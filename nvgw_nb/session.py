@@ -9,11 +9,8 @@
 from __future__ import annotations
 
 import dataclasses
-import html
-import importlib
-import sys
 import weakref
-from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -47,15 +44,16 @@ from nvgw_nb.portal import LoopThread
 from nvgw_nb.pricing import Price, Pricing
 from nvgw_nb.providers import GatewayProvider, NimProvider, Provider
 from nvgw_nb.ratelimit import RateLimiter
-from nvgw_nb.results import ChatRequest, ChatResult, StreamChunk
+from nvgw_nb.results import ChatRequest, ChatResult
 from nvgw_nb.retry import RetryPolicy
 from nvgw_nb.roles import DEFAULT_ROLES, EXTERNAL_DEFAULT_MODELS, Role
+from nvgw_nb.streams import AsyncChatStream, ChatStream
 
 if TYPE_CHECKING:
     from nvgw_nb.sim import Simulator
     from nvgw_nb.widgets import CompareBoard, Playground
 
-__all__ = ["AsyncChatStream", "ChatStream", "Session", "connect"]
+__all__ = ["Session"]
 
 _WIRE_OPTIONS = (
     "messages",
@@ -711,98 +709,6 @@ class Session:
         return f"<Session {state}, {where}, order={' → '.join(self._order)}>"
 
 
-class ChatStream:
-    """Iterate for `StreamChunk`s (``str(chunk)`` is the text); then `.result`."""
-
-    def __init__(self, portal: LoopThread, agen: AsyncIterator[StreamChunk | ChatResult]) -> None:
-        self._portal = portal
-        self._agen = agen
-        self._iter: Iterator[StreamChunk | ChatResult] | None = None
-        self._result: ChatResult | None = None
-        self.chunks: list[StreamChunk] = []
-
-    def __iter__(self) -> Iterator[StreamChunk]:
-        return self
-
-    def __next__(self) -> StreamChunk:
-        if self._iter is None:
-            self._iter = self._portal.iterate(self._agen)
-        for item in self._iter:
-            if isinstance(item, ChatResult):
-                self._result = item
-                continue
-            self.chunks.append(item)
-            return item
-        raise StopIteration
-
-    @property
-    def text(self) -> str:
-        """The text received so far (since the last reset, in restart mode)."""
-        return _text_since_reset(self.chunks)
-
-    @property
-    def result(self) -> ChatResult:
-        """The ChatResult; iterates to the end first if needed."""
-        if self._result is None:
-            for _ in self:
-                pass
-        assert self._result is not None
-        return self._result
-
-    def close(self) -> None:
-        """Stop reading; the connection is released."""
-        if self._iter is not None:
-            close = getattr(self._iter, "close", None)
-            if close is not None:
-                close()
-
-    def __enter__(self) -> ChatStream:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-
-class AsyncChatStream:
-    """`async for` over `StreamChunk`s; then `.result`."""
-
-    def __init__(self, portal: LoopThread, agen: AsyncIterator[StreamChunk | ChatResult]) -> None:
-        self._portal = portal
-        self._agen = agen
-        self._result: ChatResult | None = None
-        self.chunks: list[StreamChunk] = []
-
-    def __aiter__(self) -> AsyncChatStream:
-        return self
-
-    async def __anext__(self) -> StreamChunk:
-        while True:
-            item = await self._portal.arun(self._agen.__anext__())
-            if isinstance(item, ChatResult):
-                self._result = item
-                continue
-            self.chunks.append(item)
-            return item
-
-    @property
-    def text(self) -> str:
-        """The text received so far (since the last reset, in restart mode)."""
-        return _text_since_reset(self.chunks)
-
-    @property
-    def result(self) -> ChatResult:
-        """The ChatResult (after the stream has been read to the end)."""
-        if self._result is None:
-            raise RuntimeError("the stream has not ended yet: read it with `async for` first")
-        return self._result
-
-    async def aclose(self) -> None:
-        """Stop reading; the connection is released."""
-        close = getattr(self._agen, "aclose", None)
-        if close is not None:
-            await self._portal.arun(close())
-
-
 _Job = tuple[BatchPrompt, ChatRequest, list[Step], CallOptions]
 
 
@@ -811,11 +717,6 @@ def _progress_bar(total: int, label: str) -> Any:
     from tqdm.auto import tqdm
 
     return tqdm(total=total, desc=label, unit="call")
-
-
-def _text_since_reset(chunks: Sequence[StreamChunk]) -> str:
-    start = max((i + 1 for i, c in enumerate(chunks) if c.reset), default=0)
-    return "".join(c.text for c in chunks[start:])
 
 
 def _external_provider(name: str, settings: Settings) -> Provider:
@@ -827,56 +728,3 @@ def _external_provider(name: str, settings: Settings) -> Provider:
     if name == "anthropic":
         return AnthropicProvider(base_url=settings.anthropic_base_url)
     return GoogleProvider(base_url=settings.google_base_url)
-
-
-def connect(
-    *,
-    env_file: str | Path | None = ".env",
-    profile: str = "healthy",
-    seed: int = 0,
-    time_scale: float = 0.1,
-    quiet: bool = False,
-    **overrides: Any,
-) -> Session:
-    """Real endpoints when NVIDIA_NIM_API_KEY is configured, else the built-in simulator.
-
-    The simulator is announced with a visible banner (`quiet=True` hides it) and
-    stopped when the Session closes.
-
-    >>> session = nv.connect()   # doctest: +SKIP
-    """
-    probe = Settings.load(env_file=env_file)
-    if probe.nvidia_nim_api_key is not None:
-        return Session.from_env(env_file=env_file, **overrides)
-    from nvgw_nb.sim import Simulator
-
-    sim = Simulator(profile=profile, seed=seed, time_scale=time_scale).start()
-    try:
-        session = Session.from_env(env=sim.env(), env_file=None, simulator=sim, **overrides)
-    except BaseException:
-        sim.stop()
-        raise
-    session._owned.append(sim)
-    if not quiet:
-        _banner(sim, time_scale)
-    return session
-
-
-def _banner(sim: Simulator, time_scale: float) -> None:
-    text = (
-        "No NVIDIA_NIM_API_KEY found, so this Session uses the built-in SIMULATOR "
-        f"({sim!r}, latencies ×{time_scale:g}). Answers are simulated. Put real "
-        "credentials in .env to use NVIDIA NIM and the LLM Gateway."
-    )
-    ipython: Any = sys.modules.get("IPython")
-    shell = ipython.get_ipython() if ipython is not None else None
-    if shell is not None and getattr(shell, "kernel", None) is not None:
-        display: Any = importlib.import_module("IPython.display")
-        style = "border-left:4px solid #76b900;padding:4px 8px;background:#f4f9ec"
-        display.display(
-            display.HTML(
-                f'<div style="{style}"><b>nvgw_nb simulator</b> — {html.escape(text)}</div>'
-            )
-        )
-    else:
-        print("nvgw_nb: " + text, file=sys.stderr)

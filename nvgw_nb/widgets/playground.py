@@ -38,7 +38,8 @@ from nvgw_nb.widgets.routing import ModelPicker, ProviderOrder, RolePicker
 from nvgw_nb.widgets.state import DEFAULT_MAX_TOKENS, DEFAULT_TEMPERATURE, PanelState
 
 if TYPE_CHECKING:
-    from nvgw_nb.session import AsyncChatStream, Session
+    from nvgw_nb.session import Session
+    from nvgw_nb.streams import AsyncChatStream
 
 __all__ = ["Playground"]
 
