@@ -28,6 +28,8 @@ lint: venv
 	$(BIN)/mypy
 
 test: lint
+	# Build matplotlib's font cache first: its one-time notice must not land in a notebook's output.
+	$(BIN)/python -c "import matplotlib.font_manager"
 	$(BIN)/pytest
 
 # JupyterLab on notebooks/. The `lab` extra (JupyterLab) is installed on first use only, so
