@@ -208,11 +208,11 @@ class Engine:
                 wait = self._retry_wait(error, retry, breaker, call_deadline)
                 if wait is None:
                     errors[step.provider] = error
-                    if index + 1 < len(plan):
+                    if next_step is not None:
                         logger.info(
                             "falling back from %s to %s after %s",
                             step.provider,
-                            plan[index + 1].provider,
+                            next_step.provider,
                             error.kind,
                         )
                     break
