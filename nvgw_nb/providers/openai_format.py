@@ -120,15 +120,23 @@ def _usage(data: Any) -> Usage | None:
 
 
 def _raw_tool_calls(calls: Any) -> list[RawToolCall]:
+    """Tool calls as sent; anything malformed becomes a nameless call the engine rejects."""
+    if calls is None:
+        return []
+    if not isinstance(calls, list):
+        return [RawToolCall(id=None, name=None, arguments=None)]
     out = []
-    for call in calls or ():
+    for call in calls:
         function = call.get("function") if isinstance(call, dict) else None
         if not isinstance(function, dict):
             out.append(RawToolCall(id=None, name=None, arguments=None))
             continue
+        call_id, name = call.get("id"), function.get("name")
         out.append(
             RawToolCall(
-                id=call.get("id"), name=function.get("name"), arguments=function.get("arguments")
+                id=call_id if isinstance(call_id, str) else None,
+                name=name if isinstance(name, str) else None,
+                arguments=function.get("arguments"),
             )
         )
     return out
@@ -208,14 +216,14 @@ class OpenAIStreamParser(StreamParser):
         if chunk.get("usage"):
             self._usage = _usage(chunk["usage"]) or self._usage
         new_text = []
-        for choice in chunk.get("choices") or ():
+        for choice in _list(chunk.get("choices")):
             if not isinstance(choice, dict) or choice.get("index", 0) != 0:
                 continue
             delta = choice.get("delta")
             if isinstance(delta, dict):
                 if isinstance(delta.get("content"), str):
                     new_text.append(delta["content"])
-                for fragment in delta.get("tool_calls") or ():
+                for fragment in _list(delta.get("tool_calls")):
                     self._add_fragment(fragment)
             if choice.get("finish_reason"):
                 self._finish = str(choice["finish_reason"])
@@ -226,11 +234,14 @@ class OpenAIStreamParser(StreamParser):
     def _add_fragment(self, fragment: Any) -> None:
         if not isinstance(fragment, dict):
             return
-        slot = self._calls.setdefault(int(fragment.get("index", 0)), {"arguments": ""})
-        if fragment.get("id"):
+        index = fragment.get("index", 0)
+        slot = self._calls.setdefault(index if isinstance(index, int) else -1, {"arguments": ""})
+        if isinstance(fragment.get("id"), str):
             slot["id"] = fragment["id"]
-        function = fragment.get("function") or {}
-        if function.get("name"):
+        function = fragment.get("function")
+        if not isinstance(function, dict):
+            return
+        if isinstance(function.get("name"), str):
             slot["name"] = function["name"]
         if isinstance(function.get("arguments"), str):
             slot["arguments"] += function["arguments"]
@@ -252,6 +263,11 @@ class OpenAIStreamParser(StreamParser):
             usage=self._usage,
             model=self._model,
         )
+
+
+def _list(value: Any) -> list[Any]:
+    """A JSON array as a list; anything else (a provider bug) as no items."""
+    return value if isinstance(value, list) else []
 
 
 def error_detail(data: Any) -> tuple[str | None, str | None]:
