@@ -7,7 +7,6 @@ from typing import Any
 
 import httpx
 import pytest
-from httpx_sse import EventSource
 
 from nvgw_nb.errors import (
     BadRequest,
@@ -24,6 +23,7 @@ from nvgw_nb.errors import (
 from nvgw_nb.providers import AnthropicProvider
 from nvgw_nb.providers.anthropic import JSON_SCHEMA_MARKER
 from nvgw_nb.results import ChatRequest, Message, ToolCall, Usage
+from tests.providers.wire import sse_events
 
 BASE = "https://api.anthropic.test"
 PROVIDER = AnthropicProvider(base_url=BASE + "/")
@@ -59,13 +59,6 @@ def _response(status: int, body: Any = None, **headers: str) -> httpx.Response:
     if isinstance(body, str):
         return httpx.Response(status, text=body, headers=headers, request=request)
     return httpx.Response(status, json=body, headers=headers, request=request)
-
-
-def _sse(raw: str) -> list[tuple[str, str]]:
-    response = httpx.Response(
-        200, headers={"content-type": "text/event-stream"}, content=raw.encode()
-    )
-    return [(e.event, e.data) for e in EventSource(response).iter_sse()]
 
 
 def _message(content: Any, stop_reason: Any = "end_turn", **extra: Any) -> dict[str, Any]:
@@ -519,7 +512,7 @@ STREAM = "".join(
 def test_stream_full_sequence() -> None:
     """Text deltas come out as they arrive; tool JSON joins per block; done at message_stop."""
     parser = PROVIDER.stream_parser()
-    events = _sse(STREAM)
+    events = sse_events(STREAM)
     assert len(events) == 14
     shown = []
     for event, data in events:
@@ -570,7 +563,7 @@ def test_stream_tool_calls_ordered_by_block_index() -> None:
 def test_stream_events_without_names_use_the_data_type() -> None:
     """An unnamed event (httpx-sse says "message") is recognised by its data's type."""
     parser = PROVIDER.stream_parser()
-    for _, data in _sse(STREAM):
+    for _, data in sse_events(STREAM):
         parser.feed("message", data)
     assert parser.done
     assert parser.reply().content == "Let me check."
@@ -596,7 +589,7 @@ def test_stream_ping_data_is_not_parsed() -> None:
 def test_stream_error_event(error_type: str, expected: type[ProviderError]) -> None:
     """event: error after the 200 raises an error naming the type and message."""
     parser = PROVIDER.stream_parser()
-    events = _sse(STREAM)
+    events = sse_events(STREAM)
     for event, data in events[:4]:
         parser.feed(event, data)
     payload = json.dumps({"type": "error", "error": {"type": error_type, "message": "Overloaded"}})
@@ -610,7 +603,7 @@ def test_stream_error_event(error_type: str, expected: type[ProviderError]) -> N
 def test_stream_ended_before_message_stop() -> None:
     """A stream cut before message_stop has no reply."""
     parser = PROVIDER.stream_parser()
-    for event, data in _sse(STREAM)[:-1]:
+    for event, data in sse_events(STREAM)[:-1]:
         parser.feed(event, data)
     assert not parser.done
     with pytest.raises(MalformedResponse, match="message_stop"):

@@ -7,7 +7,6 @@ from typing import Any
 
 import httpx
 import pytest
-from httpx_sse import EventSource
 
 from nvgw_nb.errors import (
     BadRequest,
@@ -25,6 +24,7 @@ from nvgw_nb.errors import (
 from nvgw_nb.providers import GoogleProvider
 from nvgw_nb.providers.google import gemini_schema, parse_duration
 from nvgw_nb.results import ChatRequest, Message, ToolCall, Usage
+from tests.providers.wire import sse_events
 
 BASE = "https://generativelanguage.google.test"
 PROVIDER = GoogleProvider(base_url=BASE + "/")
@@ -64,13 +64,6 @@ def _response(status: int, body: Any = None, **headers: str) -> httpx.Response:
     return httpx.Response(status, json=body, headers=headers, request=request)
 
 
-def _sse(raw: str) -> list[tuple[str, str]]:
-    response = httpx.Response(
-        200, headers={"content-type": "text/event-stream"}, content=raw.encode()
-    )
-    return [(e.event, e.data) for e in EventSource(response).iter_sse()]
-
-
 def _candidate(parts: list[dict[str, Any]], finish: str | None = "STOP") -> dict[str, Any]:
     candidate: dict[str, Any] = {"content": {"role": "model", "parts": parts}, "index": 0}
     if finish is not None:
@@ -106,7 +99,7 @@ def test_request_url_and_headers() -> None:
     assert "authorization" not in request.headers
 
 
-def test_streaming_url_uses_alt_sse() -> None:
+def test_streaming_url_uses_altsse_events() -> None:
     """stream=True: :streamGenerateContent?alt=sse and the SSE accept header."""
     request = PROVIDER.build_request(_request(stream=True), MODEL)
     assert request.url.path == f"/v1beta/models/{MODEL}:streamGenerateContent"
@@ -594,7 +587,7 @@ STREAM = (
 def test_stream_text_usage_and_done() -> None:
     """Each event is a whole response with new text; done at finishReason; CRLF framing."""
     parser = PROVIDER.stream_parser()
-    events = _sse(STREAM)
+    events = sse_events(STREAM)
     assert len(events) == 3
     shown = []
     for event, data in events:
@@ -626,7 +619,7 @@ def test_stream_function_calls_arrive_whole() -> None:
         + "\n\n"
     )
     parser = PROVIDER.stream_parser()
-    shown = [parser.feed(e, d) for e, d in _sse(raw)]
+    shown = [parser.feed(e, d) for e, d in sse_events(raw)]
     assert shown == ["Checking.", None, None]
     reply = parser.reply()
     assert reply.finish_reason == "tool_calls"
@@ -671,7 +664,7 @@ def test_stream_blocked_prompt() -> None:
 def test_stream_error_event(error: dict[str, Any], expected: type[ProviderError]) -> None:
     """data: {"error": …} after the 200 raises, naming the status and message."""
     parser = PROVIDER.stream_parser()
-    parser.feed("message", _sse(STREAM)[0][1])
+    parser.feed("message", sse_events(STREAM)[0][1])
     with pytest.raises(ProviderError) as info:
         parser.feed("message", json.dumps({"error": error}))
     assert type(info.value) is expected
@@ -682,7 +675,7 @@ def test_stream_error_event(error: dict[str, Any], expected: type[ProviderError]
 def test_stream_ended_without_finish_reason() -> None:
     """The connection closed before any finishReason: no reply."""
     parser = PROVIDER.stream_parser()
-    for event, data in _sse(STREAM)[:2]:
+    for event, data in sse_events(STREAM)[:2]:
         parser.feed(event, data)
     assert not parser.done
     with pytest.raises(MalformedResponse, match="finishReason"):

@@ -7,7 +7,6 @@ from typing import Any
 
 import httpx
 import pytest
-from httpx_sse import EventSource
 
 from nvgw_nb.errors import (
     BadRequest,
@@ -24,6 +23,7 @@ from nvgw_nb.errors import (
 )
 from nvgw_nb.providers import OpenAIProvider
 from nvgw_nb.results import ChatRequest, Message, ToolCall, Usage
+from tests.providers.wire import sse_events
 
 BASE = "https://api.openai.test/v1"
 PROVIDER = OpenAIProvider(base_url=BASE + "/")
@@ -46,13 +46,6 @@ def _response(status: int, body: Any = None, **headers: str) -> httpx.Response:
     if isinstance(body, str):
         return httpx.Response(status, text=body, headers=headers, request=request)
     return httpx.Response(status, json=body, headers=headers, request=request)
-
-
-def _sse(raw: str) -> list[tuple[str, str]]:
-    response = httpx.Response(
-        200, headers={"content-type": "text/event-stream"}, content=raw.encode()
-    )
-    return [(e.event, e.data) for e in EventSource(response).iter_sse()]
 
 
 # --- identity and request building ------------------------------------------------------
@@ -252,7 +245,7 @@ def test_stream_text_tool_call_and_usage() -> None:
     """Text deltas come out as they arrive; tool fragments join; usage from the last chunk."""
     parser = PROVIDER.stream_parser()
     shown = []
-    for event, data in _sse(STREAM):
+    for event, data in sse_events(STREAM):
         assert not parser.done
         text = parser.feed(event, data)
         if text:
@@ -271,7 +264,7 @@ def test_stream_text_tool_call_and_usage() -> None:
 def test_stream_mid_stream_error() -> None:
     """A data: {"error": …} event after the 200 is a ProviderStatusError."""
     parser = PROVIDER.stream_parser()
-    parser.feed("message", _sse(STREAM)[0][1])
+    parser.feed("message", sse_events(STREAM)[0][1])
     with pytest.raises(ProviderStatusError, match="overloaded"):
         parser.feed("message", '{"error":{"message":"overloaded","type":"server_error"}}')
 
@@ -279,7 +272,7 @@ def test_stream_mid_stream_error() -> None:
 def test_stream_ended_early() -> None:
     """A stream cut before finish_reason or [DONE] cannot give a reply."""
     parser = PROVIDER.stream_parser()
-    for event, data in _sse(STREAM)[:2]:
+    for event, data in sse_events(STREAM)[:2]:
         parser.feed(event, data)
     assert not parser.done
     with pytest.raises(MalformedResponse):
