@@ -9,6 +9,10 @@ clients, threading for sync ones); a 401 invalidates the token, refreshes once a
 replays with a fresh correlationId; a failed refresh keeps using a token that is
 still valid.
 
+Every flow refuses to attach a credential to a URL that is not `https://` (plain
+`http://` only on loopback, for the simulator) or to put a value with CR/LF or another
+control character in a header: `Settings` rejects both first, this is the second line.
+
 >>> auth = StarfleetAuth(client_id=..., client_secret=..., token_url=...)  # doctest: +SKIP
 >>> httpx.Client(auth=auth).post(gateway_url, json=body)                   # doctest: +SKIP
 """
@@ -29,8 +33,8 @@ from urllib.parse import quote_plus, urlsplit
 import httpx
 from pydantic import SecretStr
 
-from nvgw_nb.config import mask
-from nvgw_nb.errors import AuthError
+from nvgw_nb.config import is_header_safe, is_loopback, location_host, mask
+from nvgw_nb.errors import AuthError, ConfigError
 
 __all__ = ["ApiKeyAuth", "StarfleetAuth", "TokenCache"]
 
@@ -38,6 +42,34 @@ logger = logging.getLogger("nvgw_nb.auth")
 
 #: after a failed early refresh, keep using the valid token this long before trying again
 _REFRESH_RETRY_S = 5.0
+#: a token is not sent in the last min(this, a quarter of its lifetime, the refresh margin)
+#: before it expires: a request signed then could reach the gateway after the token expired
+_SIGNING_SKEW_S = 10.0
+
+
+def require_secure_url(url: httpx.URL, what: str) -> None:
+    """Raise `ConfigError` unless `url` may carry `what`: https://, or http:// on loopback.
+
+    Only the scheme and host are named, never the path or query.
+    """
+    if url.scheme == "https" or (url.scheme == "http" and is_loopback(url.host)):
+        return
+    raise ConfigError(
+        f"refusing to send {what} to {url.scheme}://{url.host}: credentials go only to "
+        "https:// URLs (plain http:// only to 127.0.0.1/localhost, e.g. the simulator)"
+    )
+
+
+def header_value(prefix: str, secret: SecretStr, what: str) -> str:
+    """`prefix + secret` for a header, or `ConfigError` naming `what` (never the value)
+    when the secret holds whitespace, CR/LF or another control or non-ASCII character."""
+    value = secret.get_secret_value()
+    if not value or not is_header_safe(value):
+        raise ConfigError(
+            f"{what} is empty or contains whitespace, a control character (CR, LF, …) or a "
+            "non-ASCII character; it cannot be sent in an HTTP header"
+        )
+    return prefix + value
 
 
 class ApiKeyAuth(httpx.Auth):
@@ -49,10 +81,9 @@ class ApiKeyAuth(httpx.Auth):
         self.header = header
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
-        if self.header.lower() == "authorization":
-            request.headers[self.header] = "Bearer " + self._key.get_secret_value()
-        else:
-            request.headers[self.header] = self._key.get_secret_value()
+        require_secure_url(request.url, self.variable)
+        prefix = "Bearer " if self.header.lower() == "authorization" else ""
+        request.headers[self.header] = header_value(prefix, self._key, self.variable)
         yield request
 
     def __repr__(self) -> str:
@@ -69,28 +100,34 @@ class TokenCache:
         self.clock = clock
         self._token: SecretStr | None = None
         self._expires_at = 0.0
+        self._usable_until = 0.0
         self._refresh_at = 0.0
         self._retry_refresh_at = 0.0
         self.fetched = 0
 
     def usable(self) -> SecretStr | None:
-        """The token if it has not expired yet."""
-        if self._token is not None and self.clock() < self._expires_at:
+        """The token if it is not about to expire."""
+        if self._token is not None and self.clock() < self._usable_until:
             return self._token
         return None
 
     def needs_refresh(self) -> bool:
         """True when there is no valid token, or it is due for its early refresh."""
         now = self.clock()
-        if self._token is None or now >= self._expires_at:
+        if self._token is None or now >= self._usable_until:
             return True
         return now >= self._refresh_at and now >= self._retry_refresh_at
 
-    def store(self, token: str, lifetime_s: float) -> None:
-        """Keep `token`, valid for `lifetime_s` seconds from now."""
+    def store(self, token: str, lifetime_s: float, *, requested_at: float | None = None) -> None:
+        """Keep `token`, valid for `lifetime_s` seconds from `requested_at` (default: now).
+
+        Counting the lifetime from when the token was *requested* keeps the expiry on the
+        safe side of the issuer's clock, however slowly the answer arrived.
+        """
         now = self.clock()
         self._token = SecretStr(token)
-        self._expires_at = now + lifetime_s
+        self._expires_at = (now if requested_at is None else min(requested_at, now)) + lifetime_s
+        self._usable_until = self._expires_at - min(_SIGNING_SKEW_S, lifetime_s / 4, self.margin_s)
         self._refresh_at = self._expires_at - min(self.margin_s, lifetime_s / 2)
         self._retry_refresh_at = 0.0
         self.fetched += 1
@@ -104,7 +141,7 @@ class TokenCache:
 
     def refresh_failed(self) -> bool:
         """Note a failed refresh; True if a still-valid token can be used meanwhile."""
-        remaining = self._expires_at - self.clock()
+        remaining = self._usable_until - self.clock()
         if self._token is None or remaining <= 0:
             return False
         self._retry_refresh_at = self.clock() + min(_REFRESH_RETRY_S, remaining / 2)
@@ -174,9 +211,11 @@ class StarfleetAuth(httpx.Auth):
             if caller and "timeout" in caller.extensions
             else {}
         )
+        url = httpx.URL(self.token_url)
+        require_secure_url(url, "STARFLEET_ID and STARFLEET_SECRET")
         return httpx.Request(
             "POST",
-            self.token_url,
+            url,
             headers={
                 "Authorization": "Basic "
                 + base64.b64encode(
@@ -193,13 +232,16 @@ class StarfleetAuth(httpx.Auth):
             extensions=extensions,
         )
 
-    def take_token_response(self, response: httpx.Response) -> None:
+    def take_token_response(
+        self, response: httpx.Response, *, requested_at: float | None = None
+    ) -> None:
         """Store the token from `response`, or raise `AuthError` (body already read).
 
-        When a still-valid token is cached, a failed refresh is logged and the old
-        token keeps being used.
+        `requested_at` (the cache clock when the token request was sent) starts the
+        token's lifetime. When a still-valid token is cached, a failed refresh is logged
+        and the old token keeps being used.
         """
-        problem = _token_problem(response, self.cache, self.token_host)
+        problem = _token_problem(response, self.cache, self.token_host, requested_at)
         self.last_error = None if problem is None else str(problem)
         if problem is None:
             return
@@ -214,7 +256,8 @@ class StarfleetAuth(httpx.Auth):
             raise AuthError(
                 f"No valid Starfleet token for {request.url.host}", phase="status", retryable=True
             )
-        request.headers["Authorization"] = "Bearer " + token.get_secret_value()
+        require_secure_url(request.url, "the Starfleet token")
+        request.headers["Authorization"] = header_value("Bearer ", token, "the Starfleet token")
         return token
 
     def _replay(self, request: httpx.Request) -> httpx.Request:
@@ -257,13 +300,14 @@ class StarfleetAuth(httpx.Auth):
 
     def _sync_fetch(self, caller: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
         logger.info("fetching a Starfleet token from %s", self.token_host)
+        requested_at = self.cache.clock()
         try:
             response = yield self.build_token_request(caller)
         except GeneratorExit:
             self._refresh_in_flight_failed()
             raise
         response.read()
-        self.take_token_response(response)
+        self.take_token_response(response, requested_at=requested_at)
 
     async def async_auth_flow(
         self, request: httpx.Request
@@ -274,26 +318,30 @@ class StarfleetAuth(httpx.Auth):
             async with self._async_lock:
                 if self.cache.needs_refresh():
                     logger.info("fetching a Starfleet token from %s", self.token_host)
+                    requested_at = self.cache.clock()
                     try:
                         response = yield self.build_token_request(request)
                     except GeneratorExit:
                         self._refresh_in_flight_failed()
                         raise
                     await response.aread()
-                    self.take_token_response(response)
+                    self.take_token_response(response, requested_at=requested_at)
         sent = self._authorize(request)
         response = yield request
         if response.status_code == 401:
             async with self._async_lock:
                 if self.cache.invalidate(sent):
                     logger.info("gateway answered 401; refreshing the Starfleet token once")
+                    requested_at = self.cache.clock()
                     response = yield self.build_token_request(request)
                     await response.aread()
-                    self.take_token_response(response)
+                    self.take_token_response(response, requested_at=requested_at)
             yield self._replay(request)
 
 
-def _token_problem(response: httpx.Response, cache: TokenCache, host: str) -> AuthError | None:
+def _token_problem(
+    response: httpx.Response, cache: TokenCache, host: str, requested_at: float | None = None
+) -> AuthError | None:
     """Store the token from a token response; return the error instead of raising.
 
     Returning (not raising) keeps the parsed body — which holds the token — out of
@@ -324,7 +372,7 @@ def _token_problem(response: httpx.Response, cache: TokenCache, host: str) -> Au
         token_type = data.get("token_type", "Bearer")
         bad = (
             "access_token"
-            if not isinstance(token, str) or not token
+            if not isinstance(token, str) or not token or not is_header_safe(token)
             else "expires_in"
             if lifetime is None
             else "token_type"
@@ -338,7 +386,7 @@ def _token_problem(response: httpx.Response, cache: TokenCache, host: str) -> Au
                 status_code=status,
                 retryable=True,
             )
-        cache.store(token, lifetime)
+        cache.store(token, lifetime, requested_at=requested_at)
         return None
     if status in (400, 401, 403):
         code = _oauth_error_code(response)
@@ -351,6 +399,17 @@ def _token_problem(response: httpx.Response, cache: TokenCache, host: str) -> Au
             f"Starfleet rejected the client credentials at {host} "
             f"(HTTP {status}{', ' + code if code else ''}): {hint}",
             phase="rejected",
+            status_code=status,
+            retryable=False,
+        )
+    if 300 <= status < 400:
+        # never followed: the Basic credentials would go along to wherever it points
+        target = location_host(response.headers.get("location"), str(response.request.url))
+        return AuthError(
+            f"Starfleet token endpoint {host} answered HTTP {status}, a redirect to {target}: "
+            "redirects are not followed with client credentials; set STARFLEET_TOKEN_URL to "
+            "the final URL",
+            phase="status",
             status_code=status,
             retryable=False,
         )

@@ -18,7 +18,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any, Literal
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
@@ -31,17 +31,29 @@ from pydantic_settings import (
 from nvgw_nb.errors import ConfigError
 
 __all__ = [
+    "BASE_URL_VARIABLES",
     "EXTERNAL_PROVIDERS",
     "INTERNAL_PROVIDERS",
     "PROVIDERS",
     "Settings",
+    "has_control_chars",
+    "is_header_safe",
     "is_loopback",
+    "location_host",
     "mask",
 ]
 
 INTERNAL_PROVIDERS = ("nvidia-nim", "nvidia-gateway")
 EXTERNAL_PROVIDERS = ("openai", "anthropic", "google-genai")
 PROVIDERS = INTERNAL_PROVIDERS + EXTERNAL_PROVIDERS
+#: provider → the variable of its base URL, named in errors about where requests go
+BASE_URL_VARIABLES = {
+    "nvidia-nim": "NVIDIA_NIM_BASE_URL",
+    "nvidia-gateway": "LLM_GATEWAY_BASE_URL",
+    "openai": "OPENAI_BASE_URL",
+    "anthropic": "ANTHROPIC_BASE_URL",
+    "google-genai": "NVGW_GOOGLE_BASE_URL",
+}
 
 DEFAULT_NIM_MODEL = "meta/llama-4-scout-17b-16e-instruct"
 
@@ -51,6 +63,37 @@ _KEY_SHAPES = re.compile(r"(nvapi-|sk-|sk-ant-|AIza)[A-Za-z0-9_\-]{8,}")
 # The placeholders of .env.example ("nvapi-YOUR_KEY_HERE", "your-starfleet-client-id").
 _PLACEHOLDER = re.compile(r"(?i)(^|[-_])your[-_]|_here$")
 _LOOPBACK_NAMES = {"localhost", "localhost.localdomain"}
+
+
+def location_host(location: str | None, base: str) -> str:
+    """Where a redirect points, as `host[:port]` (a relative Location resolves against
+    `base`): never its path, query or userinfo, which may carry signatures or tokens."""
+    if not location:
+        return "nowhere (no Location header)"
+    try:
+        parts = urlsplit(urljoin(base, location))
+        host, port = parts.hostname, parts.port
+    except ValueError:
+        return "an invalid Location"
+    if not host:
+        return "an invalid Location"
+    return f"{host}:{port}" if port else host
+
+
+def has_control_chars(value: str) -> bool:
+    """True when `value` holds a C0/C1 control character or DEL (CR and LF among them).
+
+    Such a character in a header value splits the header (or makes h11 refuse it and
+    echo the whole value in its error), and `urlsplit` silently drops CR/LF/tab.
+    """
+    return any(ord(ch) < 0x20 or 0x7F <= ord(ch) <= 0x9F for ch in value)
+
+
+def is_header_safe(value: str) -> bool:
+    """True when `value` can travel as a credential in an HTTP header: printable ASCII,
+    no whitespace, no control character."""
+    return all(0x21 <= ord(ch) <= 0x7E for ch in value)
+
 
 # When set, `Settings` reads only the init arguments (an explicit env mapping), not
 # os.environ or a .env file: a simulator's session must never mix in real credentials.
@@ -210,6 +253,8 @@ class Settings(BaseSettings):
                 raise ValueError("is wrapped in quotes; remove them")
             if any(ch in value for ch in "\r\n\t "):
                 raise ValueError("contains whitespace; paste the value again")
+            if not is_header_safe(value):
+                raise ValueError("contains a control or non-ASCII character; paste the value again")
             if _PLACEHOLDER.search(value):
                 raise ValueError(
                     "still holds the placeholder from .env.example: put the real value there, "
@@ -229,6 +274,9 @@ class Settings(BaseSettings):
     @classmethod
     def _check_url(cls, value: str) -> str:
         value = value.strip().rstrip("/")
+        if has_control_chars(value):
+            # urlsplit drops CR/LF/tab silently, so check before parsing
+            raise ValueError("contains a control character (CR, LF, …); paste the URL again")
         if _KEY_SHAPES.search(value):
             raise ValueError("looks like it contains an API key; URLs must not carry keys")
         parts = urlsplit(value)
@@ -259,6 +307,8 @@ class Settings(BaseSettings):
             raise ValueError("looks like an API key — was a key pasted into the wrong variable?")
         if any(ch.isspace() for ch in value):
             raise ValueError("must not contain whitespace")
+        if has_control_chars(value):
+            raise ValueError("contains a control character; type the value again")
         return value
 
     @field_validator("provider_order", mode="before")

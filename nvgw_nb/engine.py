@@ -22,6 +22,7 @@ from httpx_sse import EventSource
 from pydantic import BaseModel
 
 from nvgw_nb.breaker import CircuitBreaker
+from nvgw_nb.config import BASE_URL_VARIABLES, location_host
 from nvgw_nb.errors import (
     AllProvidersFailed,
     AuthError,
@@ -34,6 +35,7 @@ from nvgw_nb.errors import (
     PolicyError,
     ProviderAuthError,
     ProviderConnectionError,
+    ProviderStatusError,
     ProviderTimeout,
     ProviderUnreachable,
     RateLimited,
@@ -284,13 +286,14 @@ class Engine:
         }
         t0 = self.clock()
         deadline = min(t0 + self.deadlines.attempt_s, call_deadline)
+        counted = _CountingAuth(self.auths.get(step.provider))
         shown: list[str] = []
         reply: Reply | None = None
         error: NvgwError | None = None
         response: httpx.Response | None = None
         try:
             with anyio.fail_after(max(0.0, deadline - self.clock())):
-                response = await self._send(provider, http_request, step)
+                response = await self._send(provider, http_request, step, counted)
             record["status_code"] = response.status_code
             record["correlation_id"] = provider.correlation_id(response.request)
             record["request_id"] = provider.request_id(response)
@@ -349,6 +352,7 @@ class Engine:
             usage = estimate_usage(request, received)
             record["usage_estimated"] = True
         record.update(
+            requests_sent=counted.sent,
             elapsed_s=self.clock() - t0,
             outcome="ok" if error is None else "error",
             error_kind=None if error is None else error.kind,
@@ -365,9 +369,8 @@ class Engine:
         yield _Outcome(attempt=Attempt(**record), result=result, error=_clean(error))
 
     async def _send(
-        self, provider: Provider, http_request: httpx.Request, step: Step
+        self, provider: Provider, http_request: httpx.Request, step: Step, auth: _CountingAuth
     ) -> httpx.Response:
-        auth = self.auths.get(step.provider)
         response = await self.client.send(http_request, auth=auth, stream=True)
         # NVCF long requests: 202 + NVCF-REQID, then poll the status URL (FAULTS.md N2).
         while response.status_code == 202:
@@ -382,7 +385,7 @@ class Engine:
                 )
             await response.aclose()
             await self.sleep(self.policy.poll_interval)
-            response = await self.client.send(poll, auth=auth, stream=True)
+            response = await self.client.send(poll, auth=auth.inner, stream=True)
         return response
 
     async def _events(
@@ -420,13 +423,17 @@ class Engine:
                 status_code=401,
                 correlation_ids=ids,
             )
+        if 300 <= response.status_code < 400:
+            return _redirect_error(provider, response, step.provider)
         return provider.status_error(response, step.model)
 
     def _transport_error(self, err: httpx.HTTPError, provider: str, elapsed: float) -> NvgwError:
         url = err.request.url if _has_request(err) else None
         host = url.host if url is not None else "the provider"
         phase = _phase(err)
-        detail = str(err)[:200] or type(err).__name__
+        # A LocalProtocolError can quote the request's own header values: never repeat it.
+        local = isinstance(err, httpx.LocalProtocolError)
+        detail = type(err).__name__ if local else str(err)[:200] or type(err).__name__
         if url is not None and self.token_url and str(url).startswith(self.token_url):
             return AuthError(
                 f"Could not get a Starfleet token: {phase} failed for {url.host} ({detail}); "
@@ -442,8 +449,15 @@ class Engine:
                 provider=provider,
             )
         if isinstance(err, httpx.ConnectError):
+            hint = (
+                "; the TLS handshake failed: check that the server at that address speaks "
+                "https, or that the URL's scheme is right"
+                if "SSL" in detail or "TLS" in detail
+                else ""
+            )
             return ProviderUnreachable(
-                f"{provider} unreachable: cannot connect to {host} ({detail})", provider=provider
+                f"{provider} unreachable: cannot connect to {host} ({detail}){hint}",
+                provider=provider,
             )
         return ProviderConnectionError(
             f"{provider}: the connection to {host} broke ({detail})", provider=provider
@@ -539,6 +553,37 @@ class Engine:
         )
 
 
+class _CountingAuth(httpx.Auth):
+    """Runs the provider's auth flow and counts the requests it sends to the request's own
+    URL, so an `Attempt` says exactly how many reached the provider (a 401 replay is two;
+    a token request is not counted)."""
+
+    def __init__(self, inner: httpx.Auth | None) -> None:
+        self.inner = inner
+        self.sent = 0
+        self.requires_request_body = bool(inner and inner.requires_request_body)
+        self.requires_response_body = bool(inner and inner.requires_response_body)
+
+    async def async_auth_flow(
+        self, request: httpx.Request
+    ) -> AsyncGenerator[httpx.Request, httpx.Response]:
+        if self.inner is None:
+            self.sent += 1
+            yield request
+            return
+        flow = self.inner.async_auth_flow(request)
+        try:
+            outgoing = await flow.__anext__()
+            while True:
+                self.sent += outgoing.url == request.url
+                response = yield outgoing
+                outgoing = await flow.asend(response)
+        except StopAsyncIteration:
+            return
+        finally:
+            await flow.aclose()
+
+
 def _is_sse(response: httpx.Response) -> bool:
     return "text/event-stream" in response.headers.get("content-type", "")
 
@@ -562,6 +607,29 @@ def _phase(err: httpx.HTTPError) -> str:
         if isinstance(err, cls):
             return phase
     return "connection"
+
+
+def _redirect_error(provider: Provider, response: httpx.Response, name: str) -> NvgwError:
+    """A 3xx: never followed (the credentials would go along), so say where it pointed —
+    the host only, never the path or query — and move on to the next provider."""
+    status = response.status_code
+    url = str(response.request.url)
+    target = location_host(response.headers.get("location"), url)
+    polled = getattr(provider, "status_url", None)
+    variable = (
+        "NVGW_NVCF_STATUS_URL"
+        if polled and url.startswith(polled)
+        else BASE_URL_VARIABLES.get(name, "the base URL")
+    )
+    error = ProviderStatusError(
+        f"{name} answered HTTP {status}, a redirect to {target}: redirects are not followed "
+        f"with credentials attached; check {variable} points at the final URL",
+        provider=name,
+        status_code=status,
+        request_id=provider.request_id(response),
+    )
+    error.retries = 0
+    return error
 
 
 def _clean(error: NvgwError | None) -> NvgwError | None:

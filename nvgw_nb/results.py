@@ -116,6 +116,11 @@ class Attempt(_Model):
     repairs: list[str] = Field(
         default_factory=list, description="deterministic repairs applied to tool-call JSON"
     )
+    requests_sent: int = Field(
+        0,
+        description="HTTP requests this attempt sent to the endpoint: 0 when it failed before "
+        "sending (no token, say), 2 when a 401 was answered by a token refresh and a replay",
+    )
 
 
 class ChatResult(_Model):

@@ -91,6 +91,23 @@ def test_early_refresh_is_min_of_margin_and_half_lifetime(
     assert cache.needs_refresh()
 
 
+def test_lifetime_counts_from_the_request_and_the_last_moments_are_not_used() -> None:
+    """A slow token answer does not stretch the expiry; no token is sent just before it ends."""
+    clock = Clock()
+    cache = TokenCache(margin_s=60, clock=clock)
+    requested_at = clock.now
+    clock.now += 3.0  # the token endpoint took 3 s to answer
+    cache.store("t", 40, requested_at=requested_at)
+    assert cache.seconds_left() == pytest.approx(37.0)
+    assert cache.refresh_in() == pytest.approx(17.0)  # min(60, 40/2) before expiry
+    assert cache.refresh_failed()  # a failed refresh keeps the token while it is usable
+    clock.now = requested_at + 40 - 10 - 0.001  # usable until min(10 s, 40/4, margin) before
+    assert cache.usable() is not None
+    clock.now += 0.002
+    assert cache.usable() is None
+    assert cache.needs_refresh()
+
+
 def test_401_invalidates_refreshes_and_replays_once_with_a_new_correlation_id() -> None:
     """G1: a 401 makes exactly one token request and one replay, with a fresh correlationId."""
     auth = make_auth()

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import fnmatch
 import os
 import re
+import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -186,3 +189,32 @@ def _readme_python_blocks() -> list[str]:
 def test_readme_simulator_examples_run(code: str) -> None:
     """Every README Python example that uses the simulator runs as written."""
     exec(compile(code, "README.md", "exec"), {"__name__": "readme"})  # noqa: S102
+
+
+def _ignored_by_parsing(path: str) -> bool:
+    """.gitignore's verdict on `path` for simple patterns (the last match wins; `!` negates)."""
+    ignored = False
+    for line in (ROOT / ".gitignore").read_text(encoding="utf-8").splitlines():
+        pattern = line.strip()
+        if not pattern or pattern.startswith("#"):
+            continue
+        negated = pattern.startswith("!")
+        pattern = pattern.removeprefix("!").rstrip("/")
+        if fnmatch.fnmatch(path.rsplit("/", 1)[-1], pattern) or fnmatch.fnmatch(path, pattern):
+            ignored = not negated
+    return ignored
+
+
+def test_gitignore_keeps_env_files_out_but_tracks_the_example() -> None:
+    """.env (at any depth, and .env.local-style variants) is ignored; .env.example is not."""
+    paths = {".env": True, "notebooks/.env": True, ".env.local": True, ".env.example": False}
+    git = shutil.which("git")
+    if git and (ROOT / ".git").exists():
+        for path, expected in paths.items():
+            result = subprocess.run(
+                [git, "check-ignore", "--quiet", "--no-index", path], cwd=ROOT, check=False
+            )
+            assert (result.returncode == 0) is expected, path
+    else:
+        for path, expected in paths.items():
+            assert _ignored_by_parsing(path) is expected, path

@@ -11,5 +11,13 @@ Example::
 
 from nvgw_nb.sim.profiles import FAULT_IDS, PROFILES, Profile
 from nvgw_nb.sim.simulator import Simulator
+from nvgw_nb.sim.sockets import SocketFault, SocketFaultServer
 
-__all__ = ["FAULT_IDS", "PROFILES", "Profile", "Simulator"]
+__all__ = [
+    "FAULT_IDS",
+    "PROFILES",
+    "Profile",
+    "Simulator",
+    "SocketFault",
+    "SocketFaultServer",
+]

@@ -510,7 +510,14 @@ def test_public_names() -> None:
     import nvgw_nb.sim as sim_pkg
 
     assert sim_pkg.__all__ == sorted(sim_pkg.__all__)
-    assert set(sim_pkg.__all__) == {"FAULT_IDS", "PROFILES", "Profile", "Simulator"}
+    assert set(sim_pkg.__all__) == {
+        "FAULT_IDS",
+        "PROFILES",
+        "Profile",
+        "Simulator",
+        "SocketFault",
+        "SocketFaultServer",
+    }
     assert set(PROFILES) == {
         "healthy",
         "flaky-nim",
