@@ -27,13 +27,16 @@ lint: venv
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
+# tests/browser drive JupyterLab in Debian's Chromium (/usr/bin/chromium): skipped without
+# it, an error under CI=true (.ci/run installs it).
 test: lint
 	# Build matplotlib's font cache first: its one-time notice must not land in a notebook's output.
 	$(BIN)/python -c "import matplotlib.font_manager"
 	$(BIN)/pytest
 
-# JupyterLab on notebooks/. The `lab` extra (JupyterLab) is installed on first use only, so
-# `make test` and CI stay small; ipywidgets 8 ships its JupyterLab extension, so widgets work.
+# JupyterLab on notebooks/. The dev extra brings JupyterLab (the browser tests use it); the
+# `lab` extra is installed here only for a .venv without it. ipywidgets 8 ships its
+# JupyterLab extension, so widgets work.
 lab: venv
 	test -x $(BIN)/jupyter-lab || $(BIN)/python -m pip install -e '.[dev,lab]'
 	$(BIN)/jupyter-lab notebooks/

@@ -21,14 +21,11 @@ import logging
 import platform
 import sys
 from datetime import datetime, timezone
-from pathlib import Path
 
+from results_file import write_section
 from tqdm.auto import tqdm
 
 from nvgw_nb.sim.chaos import run_chaos
-
-RESULTS = Path(__file__).with_name("RESULTS.md")
-START, END = "<!-- chaos:start -->", "<!-- chaos:end -->"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -36,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--calls", type=int, default=100_000)
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--token-lifetime", type=float, default=4.0, help="seconds")
+    parser.add_argument("--token-lifetime", type=float, default=20.0, help="seconds")
     parser.add_argument("--no-write", action="store_true", help="print only")
     args = parser.parse_args(argv)
     # Failed token refreshes are logged as warnings by design; thousands would bury the bar.
@@ -56,7 +53,6 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_write:
         section = "\n".join(
             [
-                START,
                 "## Chaos run",
                 "",
                 f"`python benchmarks/chaos.py --calls {args.calls} --concurrency "
@@ -67,23 +63,10 @@ def main(argv: list[str] | None = None) -> int:
                 f"{args.token_lifetime:g} s of the run. Result: {verdict}.",
                 "",
                 table,
-                END,
             ]
         )
-        _write_section(section)
-        print(f"wrote {RESULTS}")
+        print(f"wrote {write_section('chaos', section)}")
     return 0 if not report.problems else 1
-
-
-def _write_section(section: str) -> None:
-    """Replace this script's section of RESULTS.md, keeping what other scripts wrote."""
-    text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
-    if START in text and END in text:
-        head, rest = text.split(START, 1)
-        text = head + section + rest.split(END, 1)[1]
-    else:
-        text = text.rstrip("\n") + "\n\n" + section + "\n"
-    RESULTS.write_text(text)
 
 
 if __name__ == "__main__":

@@ -5,8 +5,8 @@
 >>> r = session.chat("Summarise this diff: ...", role="planner")
 >>> r.served_by, r.fell_back, r.attempts
 
-Heavy optional parts (the simulator server, widgets, plots) load on first use, so
-`import nvgw_nb` stays fast.
+Everything but the error classes loads on first use (the simulator server, widgets and
+plots only when used), so `import nvgw_nb` stays fast.
 """
 
 from __future__ import annotations
@@ -14,11 +14,6 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from nvgw_nb.auth import StarfleetAuth
-from nvgw_nb.batch import BatchItem, load_results
-from nvgw_nb.compare import Comparison
-from nvgw_nb.config import Settings
-from nvgw_nb.connect import connect
 from nvgw_nb.errors import (
     AllProvidersFailed,
     AuthError,
@@ -46,15 +41,29 @@ from nvgw_nb.errors import (
     UnsupportedParameter,
     ValidationFailed,
 )
-from nvgw_nb.results import Attempt, ChatRequest, ChatResult, Message, StreamChunk, ToolCall, Usage
-from nvgw_nb.retry import RetryPolicy
-from nvgw_nb.roles import Role
-from nvgw_nb.session import Session
-from nvgw_nb.streams import AsyncChatStream, ChatStream
 
 if TYPE_CHECKING:
     from nvgw_nb import plots, widgets
+    from nvgw_nb.auth import StarfleetAuth
+    from nvgw_nb.batch import BatchItem, load_results
+    from nvgw_nb.cache import ResponseCache
+    from nvgw_nb.compare import Comparison
+    from nvgw_nb.config import Settings
+    from nvgw_nb.connect import connect
+    from nvgw_nb.results import (
+        Attempt,
+        ChatRequest,
+        ChatResult,
+        Message,
+        StreamChunk,
+        ToolCall,
+        Usage,
+    )
+    from nvgw_nb.retry import RetryPolicy
+    from nvgw_nb.roles import Role
+    from nvgw_nb.session import Session
     from nvgw_nb.sim import Simulator
+    from nvgw_nb.streams import AsyncChatStream, ChatStream
 
 __version__ = "0.1.0"
 
@@ -86,6 +95,7 @@ __all__ = [
     "ProviderTimeout",
     "ProviderUnreachable",
     "RateLimited",
+    "ResponseCache",
     "RetryPolicy",
     "Role",
     "ServerError",
@@ -107,14 +117,43 @@ __all__ = [
     "widgets",
 ]
 
-_LAZY = {"Simulator": "nvgw_nb.sim"}
-#: modules loaded on first use (matplotlib is heavy: `import nvgw_nb` must stay fast)
+#: where each public name lives: loaded on first use, so `import nvgw_nb` costs only the
+#: error classes; the first `nv.connect()` / `nv.Session` pays for httpx and pydantic, and
+#: plots and widgets (matplotlib, ipywidgets) load only when used
+_LAZY = {
+    "Attempt": "nvgw_nb.results",
+    "AsyncChatStream": "nvgw_nb.streams",
+    "BatchItem": "nvgw_nb.batch",
+    "ChatRequest": "nvgw_nb.results",
+    "ChatResult": "nvgw_nb.results",
+    "ChatStream": "nvgw_nb.streams",
+    "Comparison": "nvgw_nb.compare",
+    "Message": "nvgw_nb.results",
+    "ResponseCache": "nvgw_nb.cache",
+    "RetryPolicy": "nvgw_nb.retry",
+    "Role": "nvgw_nb.roles",
+    "Session": "nvgw_nb.session",
+    "Settings": "nvgw_nb.config",
+    "Simulator": "nvgw_nb.sim",
+    "StarfleetAuth": "nvgw_nb.auth",
+    "StreamChunk": "nvgw_nb.results",
+    "ToolCall": "nvgw_nb.results",
+    "Usage": "nvgw_nb.results",
+    "connect": "nvgw_nb.connect",
+    "load_results": "nvgw_nb.batch",
+}
 _LAZY_MODULES = ("plots", "widgets")
 
 
 def __getattr__(name: str) -> Any:
     if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value  # later lookups skip this function
+        return value
     if name in _LAZY_MODULES:
         return importlib.import_module(f"nvgw_nb.{name}")
     raise AttributeError(f"module 'nvgw_nb' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

@@ -7,6 +7,8 @@
     nvgw-nb compare examples/prompts.jsonl --out compare-output --repeats 3
     nvgw-nb compare prompts.txt --out out/cmp --simulator --profile flaky-nim
     nvgw-nb sim --profile flaky-nim    # a standalone simulator; prints `export` lines
+    nvgw-nb cache stats                # what the response cache (NVGW_CACHE) holds
+    nvgw-nb cache clear --yes          # empty it
 
 Errors (`NvgwError`) are printed as one line on stderr with exit code 1; usage errors
 exit with 2. Secrets are never printed: keys are reported as "set", the client id masked.
@@ -18,6 +20,7 @@ import argparse
 import contextlib
 import dataclasses
 import json
+import os
 import signal
 import sys
 import threading
@@ -31,6 +34,7 @@ import httpx
 
 from nvgw_nb.auth import StarfleetAuth
 from nvgw_nb.batch import BatchPrompt
+from nvgw_nb.cache import DEFAULT_CACHE_PATH, ResponseCache
 from nvgw_nb.config import (
     EXTERNAL_PROVIDERS,
     INTERNAL_PROVIDERS,
@@ -196,6 +200,34 @@ def _parser() -> argparse.ArgumentParser:
     )
     compare.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     compare.set_defaults(handler=_compare)
+
+    cache = commands.add_parser(
+        "cache",
+        help="inspect or empty the response cache",
+        description="The response cache (Session(cache=...) or NVGW_CACHE) is a SQLite file of "
+        "answers keyed by a fingerprint of each request: it holds prompts and answers, never "
+        "credentials.",
+    )
+    cache.set_defaults(handler=lambda _: _usage_error("cache", "choose an action: stats or clear"))
+    actions = cache.add_subparsers(title="actions", metavar="ACTION")
+    path_help = f"the cache file (default: NVGW_CACHE, else {DEFAULT_CACHE_PATH})"
+    stats = actions.add_parser(
+        "stats",
+        help="entries, hits, size on disk, oldest and newest, per provider and model",
+        description="Print what the response cache holds. Exit code 2 when there is no cache.",
+    )
+    stats.add_argument("--path", help=path_help)
+    stats.add_argument("--json", action="store_true", help="print the figures as JSON")
+    stats.set_defaults(handler=_cache_stats)
+    clear = actions.add_parser(
+        "clear",
+        help="delete every cached answer",
+        description="Delete every entry of the response cache (the file stays, emptied). "
+        "Asks first unless --yes is given.",
+    )
+    clear.add_argument("--path", help=path_help)
+    clear.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
+    clear.set_defaults(handler=_cache_clear)
     return parser
 
 
@@ -263,6 +295,8 @@ def summary(result: ChatResult) -> str:
         f"fell back: {'yes' if result.fell_back else 'no'} "
         f"({tries} attempt{'s' if tries != 1 else ''})"
     )
+    if result.cached:
+        line += f" [cached: recorded in {result.original_latency_s or 0.0:.2f} s, nothing sent]"
     return line + (" [simulated]" if result.simulated else "")
 
 
@@ -479,6 +513,64 @@ def _sim_note(profile: str, seed: int, scale: float) -> str:
     else:
         latency = f"simulated latencies and retry waits ×{scale:g} of the simulator's model"
     return f"simulator profile {profile}, seed {seed}; {latency}"
+
+
+# --- cache --------------------------------------------------------------------------------
+def _cache_path(args: argparse.Namespace) -> Path:
+    """--path, else NVGW_CACHE (environment, then ./.env), else responses.sqlite."""
+    if args.path:
+        return Path(args.path)
+    try:
+        configured = Settings.load().cache_path
+    except ConfigError:
+        # Another variable in .env is wrong; that is `check`'s business, not the cache's.
+        configured = os.environ.get("NVGW_CACHE", "").strip() or None
+    return Path(configured or DEFAULT_CACHE_PATH)
+
+
+def _existing_cache(command: str, path: Path) -> ResponseCache | int:
+    """The cache at `path`, or the exit code of a usage error when there is none."""
+    if not path.is_file():
+        return _usage_error(
+            f"cache {command}",
+            f"no response cache at {path}: nothing recorded there yet (name the file with "
+            "--path or NVGW_CACHE)",
+        )
+    return ResponseCache(path)
+
+
+def _cache_stats(args: argparse.Namespace) -> int:
+    cache = _existing_cache("stats", _cache_path(args))
+    if isinstance(cache, int):
+        return cache
+    with cache:
+        stats = cache.stats()
+    if args.json:
+        sys.stdout.write(json.dumps(stats.to_dict(), indent=2) + "\n")
+    else:
+        sys.stdout.write(str(stats) + "\n")
+    return 0
+
+
+def _cache_clear(args: argparse.Namespace) -> int:
+    path = _cache_path(args)
+    cache = _existing_cache("clear", path)
+    if isinstance(cache, int):
+        return cache
+    with cache:
+        count = len(cache)
+        if not args.yes:
+            if not sys.stdin.isatty():
+                return _usage_error(
+                    "cache clear", f"would delete {count} cached answers from {path}: add --yes"
+                )
+            answer = input(f"Delete {count} cached answers from {path}? [y/N] ")
+            if answer.strip().lower() not in ("y", "yes"):
+                print(f"{PROG}: nothing deleted", file=sys.stderr)
+                return 1
+        deleted = cache.clear()
+    sys.stdout.write(f"deleted {deleted} cached answer{'s' if deleted != 1 else ''} from {path}\n")
+    return 0
 
 
 # --- sim ----------------------------------------------------------------------------------

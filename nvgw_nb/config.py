@@ -12,6 +12,7 @@ and every bad value fails with a `ConfigError` naming the variable — never its
 from __future__ import annotations
 
 import contextvars
+import functools
 import ipaddress
 import re
 from collections.abc import Iterator, Mapping
@@ -107,6 +108,7 @@ def mask(value: str | None) -> str:
     return value[:4] + "…" if len(value) > 8 else "…"
 
 
+@functools.lru_cache(maxsize=256)  # asked for every authenticated request
 def is_loopback(host: str | None) -> bool:
     """True for 127.0.0.0/8, ::1 and localhost."""
     if not host:
@@ -199,6 +201,9 @@ class Settings(BaseSettings):
     pricing_mode: Literal["list", "nvidia_trial"] = Field(
         "list", validation_alias=AliasChoices("NVGW_PRICING_MODE", "pricing_mode")
     )
+    transport: Literal["auto", "aiohttp", "httpx"] = Field(
+        "auto", validation_alias=AliasChoices("NVGW_TRANSPORT", "transport")
+    )
     nim_model: str = Field(
         DEFAULT_NIM_MODEL, validation_alias=AliasChoices("NVGW_NIM_MODEL", "nim_model")
     )
@@ -229,6 +234,7 @@ class Settings(BaseSettings):
     call_deadline_s: float = Field(
         300.0, gt=0, validation_alias=AliasChoices("NVGW_CALL_DEADLINE", "call_deadline_s")
     )
+    cache_path: str | None = Field(None, validation_alias=AliasChoices("NVGW_CACHE", "cache_path"))
 
     # --- validation -----------------------------------------------------------------
     @field_validator(
@@ -310,6 +316,15 @@ class Settings(BaseSettings):
         if has_control_chars(value):
             raise ValueError("contains a control character; type the value again")
         return value
+
+    @field_validator("cache_path")
+    @classmethod
+    def _check_cache_path(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        if has_control_chars(value):
+            raise ValueError("contains a control character; type the path again")
+        return value.strip()
 
     @field_validator("provider_order", mode="before")
     @classmethod

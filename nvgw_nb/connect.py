@@ -38,6 +38,10 @@ def connect(
         return Session.from_env(env_file=env_file, **overrides)
     from nvgw_nb.sim import Simulator
 
+    if probe.cache_path and "cache" not in overrides and "cache_path" not in overrides:
+        # The simulator's settings come from it alone, but NVGW_CACHE is no credential:
+        # a run recorded on the real endpoints replays here, without them.
+        overrides["cache"] = probe.cache_path
     sim = Simulator(profile=profile, seed=seed, time_scale=time_scale).start()
     try:
         session = Session.from_env(env=sim.env(), env_file=None, simulator=sim, **overrides)

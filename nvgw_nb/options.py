@@ -49,13 +49,17 @@ class RequestOptions(TypedDict, total=False):
     response_format: type[BaseModel] | Mapping[str, Any] | None
     validator: Callable[[ChatResult], object] | None
     repair: bool | None
+    hedge_after: float | Literal["p95"] | None
 
 
 class BatchOptions(RequestOptions, total=False):
-    """`RequestOptions` plus the provider order of each call (batches set roles per prompt)."""
+    """`RequestOptions` plus the provider order of each call (batches set roles per prompt),
+    and `cache=False` to bypass the Session's response cache (comparisons always do: they
+    measure)."""
 
     providers: Sequence[str] | None
     fallbacks: bool
+    cache: bool | None
 
 
 class ChatOptions(BatchOptions, total=False):

@@ -118,8 +118,15 @@ class Attempt(_Model):
     )
     requests_sent: int = Field(
         0,
+        repr=False,
         description="HTTP requests this attempt sent to the endpoint: 0 when it failed before "
         "sending (no token, say), 2 when a 401 was answered by a token refresh and a replay",
+    )
+    hedge: bool = Field(
+        False,
+        repr=False,  # not in the repr: stored notebook outputs of un-hedged calls stay as they were
+        description="made by a hedge: started on the next provider while the previous one "
+        "was still running (`hedge_after=`)",
     )
 
 
@@ -144,12 +151,36 @@ class ChatResult(_Model):
     request_id: str | None = None
     simulated: bool = False
     parsed: Any = Field(None, description="the structured output, when response_format was given")
+    # Not in the repr (like Attempt.hedge): stored notebook outputs stay as they were;
+    # the trace, the HTML view and the widgets say "cached".
+    cached: bool = Field(
+        False,
+        repr=False,
+        description="replayed from the response cache: no request was sent; latency_s is the "
+        "lookup, cost_usd 0, and attempts are those of the recorded call",
+    )
+    original_latency_s: float | None = Field(
+        None,
+        repr=False,
+        description="on a cached replay, the latency of the call that was recorded",
+    )
 
     @computed_field  # type: ignore[prop-decorator]
     @property
     def fell_back(self) -> bool:
-        """True when a provider other than the one that served was tried or skipped first."""
-        return any(a.provider != self.served_by for a in self.attempts)
+        """True when a provider other than the one that served was tried or skipped first.
+
+        A hedge that lost does not count: when the first provider answered while a hedge
+        on the next one ran, nothing fell back; when the hedge answered, it did.
+        """
+        return any(a.provider != self.served_by and not a.hedge for a in self.attempts)
+
+    @computed_field(repr=False)  # type: ignore[prop-decorator]
+    @property
+    def hedged(self) -> bool:
+        """True when a hedge request was started (`hedge_after=`): the next provider was
+        asked while the previous one was still running. Both are in `attempts` and costed."""
+        return any(a.hedge and a.outcome != "skipped" for a in self.attempts)
 
     @computed_field  # type: ignore[prop-decorator]
     @property

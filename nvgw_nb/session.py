@@ -8,12 +8,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import math
+import os
 import weakref
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import httpx
 from typing_extensions import Unpack
@@ -21,6 +24,7 @@ from typing_extensions import Unpack
 from nvgw_nb.auth import ApiKeyAuth, StarfleetAuth
 from nvgw_nb.batch import BatchItem, BatchPrompt, append_jsonl, normalise_prompts, run_batch
 from nvgw_nb.breaker import CircuitBreaker
+from nvgw_nb.cache import DEFAULT_CACHE_PATH, ResponseCache
 from nvgw_nb.compare import Comparison, ComparisonRow
 from nvgw_nb.config import (
     EXTERNAL_PROVIDERS,
@@ -31,6 +35,7 @@ from nvgw_nb.config import (
 from nvgw_nb.engine import CallOptions, Deadlines, Engine, Step
 from nvgw_nb.errors import ConfigError, PolicyError, SessionClosed
 from nvgw_nb.inputs import build_request
+from nvgw_nb.latency import MIN_SAMPLES, LatencyTracker
 from nvgw_nb.options import (
     BatchOptions,
     ChatOptions,
@@ -48,6 +53,7 @@ from nvgw_nb.results import ChatRequest, ChatResult
 from nvgw_nb.retry import RetryPolicy
 from nvgw_nb.roles import DEFAULT_ROLES, EXTERNAL_DEFAULT_MODELS, Role
 from nvgw_nb.streams import AsyncChatStream, ChatStream
+from nvgw_nb.transport import TransportName, make_transport
 
 if TYPE_CHECKING:
     from nvgw_nb.sim import Simulator
@@ -77,6 +83,7 @@ _SESSION_ARGS = (
     "prices",
     "repair_tool_calls",
     "rate_limits",
+    "cache",
 )
 #: external provider → (the variable of its key, the header the key goes in)
 _EXTERNAL_AUTH = {
@@ -91,6 +98,9 @@ class Session:
     """NIM first, the LLM Gateway as its fallback; sync methods work inside Jupyter.
 
     Build one with `Session.from_env()`, `nv.connect()` or `Simulator.session()`.
+    `cache="responses.sqlite"` (or a `ResponseCache`; `True`: NVGW_CACHE, else
+    responses.sqlite; `False`: none, whatever NVGW_CACHE says) replays answers already
+    stored there — see `nvgw_nb.cache`.
     """
 
     def __init__(
@@ -99,7 +109,7 @@ class Session:
         *,
         roles: Mapping[str, Role] | None = None,
         retry: RetryPolicy | None = None,
-        transport: httpx.AsyncBaseTransport | None = None,
+        transport: httpx.AsyncBaseTransport | TransportName | None = None,
         breaker_threshold: int = 3,
         breaker_cooldown_s: float = 30.0,
         simulator: Simulator | None = None,
@@ -107,6 +117,7 @@ class Session:
         prices: Mapping[str, Price | tuple[float, float]] | None = None,
         repair_tool_calls: bool = False,
         rate_limits: Mapping[str, str | tuple[float, float]] | None = None,
+        cache: str | os.PathLike[str] | ResponseCache | bool | None = None,
     ) -> None:
         self.settings = settings if settings is not None else Settings.load()
         self.roles: dict[str, Role] = {**DEFAULT_ROLES, **(roles or {})}
@@ -131,8 +142,23 @@ class Session:
             name: CircuitBreaker(threshold=breaker_threshold, cooldown_s=breaker_cooldown_s)
             for name in self._providers
         }
+        #: the response cache (`cache=` or NVGW_CACHE), or None; see `nvgw_nb.cache`
+        self.cache: ResponseCache | None = None
+        # A cache opened from a path is this Session's and closes with it; a ResponseCache
+        # passed in stays the caller's (it may serve other Sessions too).
+        self._owns_cache = False
+        if isinstance(cache, ResponseCache):
+            self.cache = cache
+        elif (where := _cache_location(cache, self.settings.cache_path)) is not None:
+            self.cache = ResponseCache(where)
+            self._owns_cache = True
         self._portal = LoopThread()
         s = self.settings
+        if transport is None or isinstance(transport, str):
+            try:
+                transport = make_transport(transport or s.transport, max_connections=100)
+            except ValueError as err:
+                raise ConfigError(str(err)) from None
         self._client = httpx.AsyncClient(
             transport=transport,
             timeout=httpx.Timeout(s.read_timeout_s, connect=s.connect_timeout_s),
@@ -150,9 +176,13 @@ class Session:
             pricing=self.pricing,
             limiter=self.rate_limiter,
             token_url=s.starfleet_token_url,
+            cache=self.cache,
+            replay_simulated=self.simulated,
         )
         self._owned: list[Any] = []
-        self._finalizer = weakref.finalize(self, self._portal.stop)
+        # A Session dropped without close() still closes its connections (aiohttp would
+        # otherwise report an unclosed session at exit), then stops its loop.
+        self._finalizer = weakref.finalize(self, _release, self._portal, self._client)
 
     # --- construction -------------------------------------------------------------------
     @classmethod
@@ -258,6 +288,12 @@ class Session:
         return self.simulator is not None
 
     @property
+    def latencies(self) -> LatencyTracker:
+        """Recent latencies per provider, as `hedge_after="p95"` sees them (read it; the
+        engine feeds it): `session.latencies.p95("nvidia-nim")`, `.snapshot()`."""
+        return self._engine.latencies
+
+    @property
     def closed(self) -> bool:
         return self._portal.closed
 
@@ -344,7 +380,13 @@ class Session:
             raise SessionClosed("This Session is closed; create a new one with nv.connect()")
         check_options(method, options, StreamOptions if stream else ChatOptions)
         check_options("Session.defaults", self.defaults, StreamOptions)
+        if stream and options.get("hedge_after") is not None:
+            raise ConfigError(
+                "hedge_after does not apply to streams: their text is shown as it arrives, "
+                "so a second provider cannot race the first; use chat() to hedge"
+            )
         options = {**self.defaults, **options}
+        hedge_after = _hedge_after(options.get("hedge_after"))
         wire, output_model = response_format_spec(options.get("response_format"))
         request = build_request(
             prompt,
@@ -365,11 +407,22 @@ class Session:
         if stream_mode not in ("raise", "restart"):
             raise ConfigError("stream_mode must be 'raise' or 'restart'")
         repair = options.get("repair")
+        use_cache = options.get("cache")
+        if use_cache not in (None, True, False):
+            raise ConfigError("cache must be True, False or None")
+        if use_cache and self.cache is None:
+            raise ConfigError(
+                "cache=True, but this Session has no response cache: create it with "
+                "cache='responses.sqlite' (or set NVGW_CACHE)"
+            )
         call = CallOptions(
             repair=self.repair_tool_calls if repair is None else bool(repair),
             output_model=output_model,
             validator=validator,
             stream_mode=stream_mode,
+            use_cache=use_cache is not False,
+            # A default hedge_after applies to the calls that can hedge; streams cannot.
+            hedge_after=None if stream else hedge_after,
         )
         return request, steps, call
 
@@ -379,7 +432,9 @@ class Session:
 
         Keywords: messages, system, role, models, providers, fallbacks, temperature,
         top_p, max_tokens, stop, seed, tools, tool_choice, response_format (a pydantic
-        model or JSON schema: the result carries `.parsed`), validator, repair.
+        model or JSON schema: the result carries `.parsed`), validator, repair,
+        hedge_after (seconds, or "p95": if the first provider has not answered by then,
+        ask the next one too; the first valid answer wins, the other is cancelled).
 
         >>> r = session.chat("Summarise this diff: ...", role="planner")  # doctest: +SKIP
         """
@@ -443,7 +498,10 @@ class Session:
                         "batch", item.prompt, call, stream=False
                     )
                     if pin is not None:
-                        call_options = dataclasses.replace(call_options, use_breakers=False)
+                        # A pinned comparison measures: every request is really sent.
+                        call_options = dataclasses.replace(
+                            call_options, use_breakers=False, use_cache=False
+                        )
                     provider = pin[0] if pin else None
                     jobs.append((index, provider, repeat, (item, request, steps, call_options)))
         return items, jobs
@@ -670,6 +728,7 @@ class Session:
         for owned in self._owned:
             owned.stop()
         self._owned.clear()
+        self._close_cache()
 
     async def aclose(self) -> None:
         """`close` for async code."""
@@ -680,6 +739,11 @@ class Session:
         for owned in self._owned:
             owned.stop()
         self._owned.clear()
+        self._close_cache()
+
+    def _close_cache(self) -> None:
+        if self.cache is not None and self._owns_cache:
+            self.cache.close()
 
     def __enter__(self) -> Session:
         return self
@@ -712,11 +776,44 @@ class Session:
 _Job = tuple[BatchPrompt, ChatRequest, list[Step], CallOptions]
 
 
+def _hedge_after(value: object) -> float | Literal["p95"] | None:
+    """A valid `hedge_after=`: seconds > 0, "p95", or None (no hedging)."""
+    if value is None:
+        return None
+    if value == "p95":
+        return "p95"
+    if (
+        isinstance(value, (int, float))
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and value > 0
+    ):
+        return float(value)
+    # Echo numbers and short words ("p99"), never a long string: it could be a pasted key.
+    shown = repr(value) if len(repr(value)) <= 12 else type(value).__name__
+    raise ConfigError(
+        f"hedge_after must be a number of seconds > 0 or 'p95' (the provider's recent 95th "
+        f"percentile, learned after {MIN_SAMPLES} answers), not {shown}"
+    )
+
+
 def _progress_bar(total: int, label: str) -> Any:
     """tqdm.auto: a widget bar in Jupyter, a text bar in a terminal (loaded on first use)."""
     from tqdm.auto import tqdm
 
     return tqdm(total=total, desc=label, unit="call")
+
+
+def _cache_location(
+    cache: str | os.PathLike[str] | bool | None, configured: str | None
+) -> str | os.PathLike[str] | None:
+    """The file of a Session's cache: a path as given; None → NVGW_CACHE (or none);
+    True → NVGW_CACHE, else responses.sqlite; False → none."""
+    if cache is None or cache is False:
+        return configured if cache is None else None
+    if cache is True:
+        return configured or DEFAULT_CACHE_PATH
+    return cache
 
 
 def _external_provider(name: str, settings: Settings) -> Provider:
@@ -728,3 +825,11 @@ def _external_provider(name: str, settings: Settings) -> Provider:
     if name == "anthropic":
         return AnthropicProvider(base_url=settings.anthropic_base_url)
     return GoogleProvider(base_url=settings.google_base_url)
+
+
+def _release(portal: LoopThread, client: httpx.AsyncClient) -> None:
+    """Close `client` on `portal`'s loop, then stop the loop (for a Session never closed)."""
+    if not portal.closed and not portal.in_loop():
+        with contextlib.suppress(Exception):
+            portal.run(client.aclose())
+    portal.stop()

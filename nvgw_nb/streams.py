@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Iterator, Sequence
 
 from nvgw_nb.portal import LoopThread
@@ -26,12 +28,18 @@ class ChatStream:
     def __next__(self) -> StreamChunk:
         if self._iter is None:
             self._iter = self._portal.iterate(self._agen)
-        for item in self._iter:
-            if isinstance(item, ChatResult):
-                self._result = item
-                continue
-            self.chunks.append(item)
-            return item
+        try:
+            for item in self._iter:
+                if isinstance(item, ChatResult):
+                    self._result = item
+                    continue
+                self.chunks.append(item)
+                return item
+        except BaseException:
+            # Ctrl-C can land here, outside the iterator, which then stays suspended with
+            # the response open: close it (a no-op when the iterator raised and ended).
+            self.close()
+            raise
         raise StopIteration
 
     @property
@@ -76,7 +84,16 @@ class AsyncChatStream:
 
     async def __anext__(self) -> StreamChunk:
         while True:
-            item = await self._portal.arun(self._agen.__anext__())
+            try:
+                item = await self._portal.arun(self._agen.__anext__())
+            except asyncio.CancelledError:
+                # A chunk already buffered is read before the cancellation reaches the
+                # Session's loop, leaving the generator suspended and the response open:
+                # close it, as the sync stream does on Ctrl-C. Cleanup errors must not
+                # replace the cancellation.
+                with contextlib.suppress(Exception):
+                    await self.aclose()
+                raise
             if isinstance(item, ChatResult):
                 self._result = item
                 continue

@@ -64,6 +64,16 @@ def _summary(result: ChatResult) -> str:
     cost = f"est. cost ${result.cost_usd:.6f}" + (
         " (some tokens estimated)" if result.cost_estimated else ""
     )
+    if result.cached:
+        # A replay sent nothing: the attempts, fallback and cost are the recording's.
+        recorded = sum(a.cost_usd for a in result.attempts)
+        return (
+            f"served by {result.served_by} ({result.model}), CACHED: replayed in "
+            f"{result.latency_s:.3f} s, no request sent; recorded in "
+            f"{result.original_latency_s or 0.0:.2f} s, fell back: "
+            f"{'yes' if result.fell_back else 'no'}, {len(result.attempts)} attempt(s), "
+            f"est. cost ${recorded:.6f}" + ("; SIMULATED" if result.simulated else "")
+        )
     return (
         f"served by {result.served_by} ({result.model}) in {result.latency_s:.2f} s; "
         f"fell back: {'yes' if result.fell_back else 'no'}; {len(result.attempts)} attempt(s); "
@@ -100,13 +110,19 @@ def result_html(result: ChatResult, *, max_chars: int = 2000) -> str:
         for c in result.tool_calls
     )
     badge = "#76b900" if result.served_by == "nvidia-nim" else "#1f6feb"
+    cached = (
+        '<span class="nvgw-cached" style="background:#6e7781;color:white;padding:1px 6px;'
+        'border-radius:3px">cached</span> '
+        if result.cached
+        else ""
+    )
     return (
         '<div class="nvgw-result">'
         f'<div style="white-space:pre-wrap">{html.escape(content)}</div>'
         + (f"<ul>{calls}</ul>" if calls else "")
         + f'<div style="margin:4px 0"><span style="background:{badge};color:white;'
         f'padding:1px 6px;border-radius:3px">{html.escape(result.served_by)}</span> '
-        f"{html.escape(_summary(result))}</div>"
+        f"{cached}{html.escape(_summary(result))}</div>"
         f"<details><summary>attempt trace</summary>{attempts_html(result.attempts)}</details>"
         "</div>"
     )

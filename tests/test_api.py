@@ -11,10 +11,10 @@ from nvgw_nb import errors
 
 
 def test_import_loads_no_plotting_or_widgets() -> None:
-    """`import nvgw_nb` imports neither matplotlib, ipywidgets, pandas nor the server."""
+    """`import nvgw_nb` imports neither matplotlib, ipywidgets, pandas, aiohttp nor the server."""
     code = (
         "import sys, nvgw_nb\n"
-        "heavy = ('matplotlib', 'ipywidgets', 'pandas', 'uvicorn', 'IPython')\n"
+        "heavy = ('matplotlib', 'ipywidgets', 'pandas', 'uvicorn', 'IPython', 'aiohttp')\n"
         "print(' '.join(m for m in heavy if m in sys.modules))"
     )
     out = subprocess.run(

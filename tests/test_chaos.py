@@ -25,7 +25,13 @@ def test_every_call_ends_in_a_result_or_a_typed_error(report: ChaosReport) -> No
     assert report.served + sum(report.errors.values()) == report.calls
     # With the gateway healthy, only faults that must not be routed around surface.
     assert not report.unexpected_errors
-    assert set(report.errors) <= {"ContentFiltered", "BadRequest", "ContextTooLong"}
+    assert set(report.errors) <= {
+        "ContentFiltered",
+        "BadRequest",
+        "ContextTooLong",
+        "AuthError",  # G1 twice in one call (see nvgw_nb.sim.chaos._by_design)
+        "AllProvidersFailed",
+    }
     assert report.served_by["nvidia-gateway"] == report.fell_back > 0
     assert report.served_by["nvidia-nim"] > 0
 

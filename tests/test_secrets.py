@@ -54,7 +54,7 @@ def capture_logs() -> Iterator[Collector]:
     """Every record at DEBUG — root, nvgw_nb, httpx, httpcore, uvicorn — into a Collector."""
     collector = Collector()
     root = logging.getLogger()
-    names = ("", "httpx", "httpcore", "nvgw_nb", "uvicorn", "uvicorn.error")
+    names = ("", "httpx", "httpcore", "aiohttp", "nvgw_nb", "uvicorn", "uvicorn.error")
     before = {name: logging.getLogger(name).level for name in names}
     root.addHandler(collector)
     for name in names:
@@ -172,13 +172,16 @@ def _fallback(provider: str) -> str:
     return "nvidia-nim" if provider != "nvidia-nim" else "nvidia-gateway"
 
 
-def test_no_canary_anywhere(logs: Collector) -> None:
-    """Every fault on every provider, sync and streaming: no canary in reprs, errors
-    (tracebacks with locals), DEBUG logs or JSON exports."""
+@pytest.mark.parametrize("transport", ["aiohttp", "httpx"])
+def test_no_canary_anywhere(logs: Collector, transport: str) -> None:
+    """Every fault on every provider, sync and streaming, over either transport (httpcore
+    logs only under httpx's own): no canary in reprs, errors (tracebacks with locals),
+    DEBUG logs or JSON exports."""
     with Simulator(time_scale=0, token_lifetime=0.5) as sim:
         canaries = Canaries(sim)
         texts: list[str] = [repr(sim), repr(sim._core.credentials)]
         with sim.session(
+            transport=transport,
             allow_external=True,
             retry=nv.RetryPolicy.no_wait(),
             read_timeout_s=0.2,

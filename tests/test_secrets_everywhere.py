@@ -242,7 +242,7 @@ CELLS: list[tuple[tuple[tuple[str, str, int], ...], str]] = [
         "%xmode Verbose\n"
         "import logging, sys\n"
         "logging.basicConfig(level=logging.DEBUG, stream=sys.stderr, force=True)\n"
-        "for name in ('httpx', 'httpcore', 'nvgw_nb'):\n"
+        "for name in ('httpx', 'httpcore', 'aiohttp', 'nvgw_nb'):\n"
         "    logging.getLogger(name).setLevel(logging.DEBUG)",
     ),
     (
@@ -397,7 +397,14 @@ def test_saved_notebook_holds_no_canary(canary_sim: Simulator, tmp_path: Path) -
     import nbformat
 
     canaries = Canaries(canary_sim)
-    env = {**os.environ, **everyone_env(canary_sim), "MPLBACKEND": "agg"}
+    # httpx's own transport, so httpcore's DEBUG records land in the notebook too; the
+    # aiohttp transport's path is swept by test_secrets.py::test_no_canary_anywhere.
+    env = {
+        **os.environ,
+        **everyone_env(canary_sim),
+        "MPLBACKEND": "agg",
+        "NVGW_TRANSPORT": "httpx",
+    }
     notebook = nbformat.v4.new_notebook()
     notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3"}
     kernel = Kernel(tmp_path, env)

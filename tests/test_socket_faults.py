@@ -52,6 +52,13 @@ ROWS = [
 ]
 
 
+@pytest.fixture(params=["aiohttp", "httpx"])
+def transport(request: pytest.FixtureRequest) -> str:
+    """Both transports under the Session's httpx client must map every fault the same way."""
+    value: str = request.param
+    return value
+
+
 @pytest.fixture(params=ROWS, ids=[f"{r.fault}-{r.mode}" for r in ROWS])
 def row(request: pytest.FixtureRequest) -> Row:
     """Each socket fault in turn."""
@@ -73,8 +80,9 @@ def _server_threads() -> list[threading.Thread]:
     return [t for t in threading.enumerate() if t.name.startswith("socket-fault-")]
 
 
-def _session(sim: Simulator, raw: SocketFaultServer) -> nv.Session:
+def _session(sim: Simulator, raw: SocketFaultServer, transport: str) -> nv.Session:
     return sim.session(
+        transport=transport,
         nvidia_nim_base_url=f"{raw.url}/v1",
         retry=nv.RetryPolicy.no_wait(),
         read_timeout_s=READ_TIMEOUT_S,
@@ -93,10 +101,12 @@ def _check_attempts(attempts: list[nv.Attempt], row: Row) -> None:
         assert all(a.status_code == 200 for a in nim), "the reset came after the status line"
 
 
-def test_socket_fault_without_fallback(sim: Simulator, raw: SocketFaultServer, row: Row) -> None:
+def test_socket_fault_without_fallback(
+    sim: Simulator, raw: SocketFaultServer, row: Row, transport: str
+) -> None:
     """A single-provider call retries per FAULTS.md, then raises NIM's own error."""
     started = time.monotonic()
-    with _session(sim, raw) as session, pytest.raises(row.error) as info:
+    with _session(sim, raw, transport) as session, pytest.raises(row.error) as info:
         session.chat("hi", providers=[NIM], fallbacks=False)
     elapsed = time.monotonic() - started
     error = info.value
@@ -123,10 +133,10 @@ def test_socket_fault_without_fallback(sim: Simulator, raw: SocketFaultServer, r
 
 
 def test_socket_fault_falls_back_to_gateway(
-    sim: Simulator, raw: SocketFaultServer, row: Row
+    sim: Simulator, raw: SocketFaultServer, row: Row, transport: str
 ) -> None:
     """After NIM's attempts fail at the socket level, the simulated gateway answers."""
-    with _session(sim, raw) as session:
+    with _session(sim, raw, transport) as session:
         result = session.chat("hi")
     assert result.served_by == GW
     assert result.fell_back

@@ -136,7 +136,8 @@ class SimCore:
         self._nvidia.revoke_tokens()
 
     def stats(self) -> dict[str, Any]:
-        """A JSON-serialisable snapshot of the counters."""
+        """A JSON-serialisable snapshot of the counters (`in_flight`: requests being
+        served right now, per provider; `in_flight_max`: the most at once)."""
         nvidia = self._nvidia.counters()
         with self._lock:
             return copy.deepcopy(
@@ -149,6 +150,7 @@ class SimCore:
                     "faults_fired": self._faults_fired,
                     "rate_limited": self._rate_limited,
                     "correlation_ids": nvidia["correlation_ids"],
+                    "in_flight": self._in_flight,
                     "in_flight_max": self._in_flight_max,
                     "keys_in_query": self._keys_in_query,
                 }

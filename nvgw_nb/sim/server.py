@@ -36,6 +36,10 @@ class _AbortConnection(Exception):
     """Raised after partial data so uvicorn drops the connection without a clean end."""
 
 
+class _ClientGone(Exception):
+    """The client disconnected: the request ends quietly (nothing is left to answer)."""
+
+
 class _DropAborts(logging.Filter):
     """Keeps the intentional aborts out of uvicorn's error log (no traceback spam)."""
 
@@ -79,39 +83,44 @@ class _App:
             headers={k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]},
             body=bytes(body),
         )
-        with self.core.in_flight(req):
-            await self._play(self.core.handle(req), receive, send)
-
-    async def _sleep(self, seconds: float) -> None:
-        if seconds <= 0:
-            return
-        assert self.closing is not None
+        # A client that goes away (cancelled, Ctrl-C) ends its request at the next wait,
+        # as a real server's would: writes to a closed connection are silently dropped, so
+        # without this a paced stream would play on, counted in flight, to its planned end.
+        gone = asyncio.ensure_future(_until_disconnect(receive))
         try:
-            await asyncio.wait_for(self.closing.wait(), timeout=seconds)
-        except asyncio.TimeoutError:
+            with self.core.in_flight(req):
+                await self._play(self.core.handle(req), gone, send)
+        except _ClientGone:
             return
-        raise _AbortConnection("simulator stopping")
-
-    async def _stall(self, receive: Receive) -> None:
-        assert self.closing is not None
-        disconnect = asyncio.ensure_future(_until_disconnect(receive))
-        closing = asyncio.ensure_future(self.closing.wait())
-        try:
-            await asyncio.wait(
-                {disconnect, closing}, timeout=_STALL_CAP_S, return_when=asyncio.FIRST_COMPLETED
-            )
         finally:
-            for task in (disconnect, closing):
-                task.cancel()
-        if not disconnect.done() or disconnect.cancelled():
-            # Stopping, or the cap was hit: drop the request (uvicorn answers 500 if it can).
-            raise _AbortConnection("stall ended")
+            gone.cancel()
 
-    async def _play(self, plan: SimResponse, receive: Receive, send: Send) -> None:
+    async def _wait(self, gone: asyncio.Future[None], seconds: float) -> None:
+        """Wait up to `seconds`; raises if the client went away (`_ClientGone`) or the
+        simulator is stopping (`_AbortConnection`)."""
+        assert self.closing is not None
+        closing = asyncio.ensure_future(self.closing.wait())
+        either: set[asyncio.Future[Any]] = {gone, closing}
+        try:
+            await asyncio.wait(either, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            closing.cancel()
+        if gone.done():
+            raise _ClientGone
+        if closing.done() and not closing.cancelled():
+            raise _AbortConnection("simulator stopping")
+
+    async def _sleep(self, seconds: float, gone: asyncio.Future[None]) -> None:
+        if seconds > 0:
+            await self._wait(gone, seconds)
+
+    async def _play(self, plan: SimResponse, gone: asyncio.Future[None], send: Send) -> None:
         if plan.stall:
-            await self._stall(receive)
-            return
-        await self._sleep(plan.delay_s)
+            # Held until the client gives up (or the simulator stops); at the cap, the
+            # request is dropped (uvicorn answers 500 if it can).
+            await self._wait(gone, _STALL_CAP_S)
+            raise _AbortConnection("stall ended")
+        await self._sleep(plan.delay_s, gone)
         await send(
             {
                 "type": "http.response.start",
@@ -121,7 +130,7 @@ class _App:
         )
         parts = [(0.0, plan.body)] if plan.chunks is None else plan.chunks
         for delay, data in parts:
-            await self._sleep(delay)
+            await self._sleep(delay, gone)
             await send({"type": "http.response.body", "body": data, "more_body": True})
         if plan.abort:
             raise _AbortConnection("simulated connection reset")

@@ -210,8 +210,10 @@ class Simulator:
         self._core.revoke_tokens()
 
     def stats(self) -> dict[str, Any]:
-        """Counters: requests, responses, grants, faults, correlationIds, concurrency, and
-        `keys_in_query` (Gemini requests refused for carrying `?key=` in the URL)."""
+        """Counters: requests, responses, grants, faults, correlationIds, concurrency
+        (`in_flight`: requests being served now, per provider — zero once a cancelled
+        client has gone; `in_flight_max`: the most at once), and `keys_in_query` (Gemini
+        requests refused for carrying `?key=` in the URL)."""
         return self._core.stats()
 
     def reset_stats(self) -> None:

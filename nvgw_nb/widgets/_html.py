@@ -83,6 +83,12 @@ def result_status_html(result: ChatResult) -> str:
     ]
     if result.truncated:
         parts.append("truncated at max_tokens")
+    if result.cached:
+        recorded = result.original_latency_s or 0.0
+        parts.append(
+            '<span class="nvgw-cached" style="background:#6e7781;color:white;padding:1px 6px;'
+            f'border-radius:3px">cached</span> replay, nothing sent (recorded in {recorded:.2f} s)'
+        )
     if result.simulated:
         parts.append('<b style="color:#b35900">SIMULATED</b>')
     fell = ' style="color:#b35900"' if result.fell_back else ""

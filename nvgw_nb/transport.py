@@ -1,0 +1,170 @@
+"""The HTTP transport under the Session's `httpx.AsyncClient`.
+
+httpx stays the client and the API: auth flows, timeouts, `httpx.Request`/`Response` and the
+`httpx.HTTPError` tree. Only the connection handling below it changes. httpcore's pool does
+bookkeeping that grows with the number of open connections, so at 64 calls in flight it
+serves fewer calls per second than one at a time (PERF-NOTES.md §1). `AiohttpTransport`
+hands the connections to aiohttp, whose pool does not have that cost.
+
+This is hand-written (~150 lines) rather than taken from `httpx-aiohttp` because that
+package maps a refused connection and a server hang-up to `ConnectTimeout`. Retry code that
+reads "connect failed" as "never sent" would then replay requests that were sent. Here each
+aiohttp failure maps to the httpx exception httpcore would raise for it, and
+tests/test_socket_faults.py checks every socket-level fault on both transports.
+
+`transport="httpx"` keeps httpx's own transport, which is also what HTTP/2, proxies and
+client certificates need.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import ssl
+from collections.abc import AsyncIterator, Callable
+from typing import TYPE_CHECKING, Literal
+
+import httpx
+
+if TYPE_CHECKING:
+    import aiohttp
+
+__all__ = ["TRANSPORTS", "AiohttpTransport", "TransportName", "make_transport"]
+
+TransportName = Literal["auto", "aiohttp", "httpx"]
+TRANSPORTS: tuple[TransportName, ...] = ("auto", "aiohttp", "httpx")
+
+_CHUNK = 64 * 1024
+
+
+def make_transport(name: TransportName, *, max_connections: int) -> httpx.AsyncBaseTransport:
+    """The transport called `name`: "auto" is aiohttp when installed, else httpx's own."""
+    if name not in TRANSPORTS:
+        raise ValueError(f"transport: expected one of {', '.join(TRANSPORTS)}, got {name!r}")
+    if name in ("auto", "aiohttp"):
+        # find_spec, not import: aiohttp loads on the first request, not with the Session.
+        if importlib.util.find_spec("aiohttp") is not None:
+            return AiohttpTransport(max_connections=max_connections)
+        if name == "aiohttp":
+            raise ValueError("transport='aiohttp' needs the aiohttp package: pip install aiohttp")
+    return httpx.AsyncHTTPTransport(
+        limits=httpx.Limits(
+            max_connections=max_connections, max_keepalive_connections=max_connections
+        ),
+        trust_env=False,
+    )
+
+
+class AiohttpTransport(httpx.AsyncBaseTransport):
+    """An `httpx.AsyncBaseTransport` that sends over an aiohttp connection pool (HTTP/1.1).
+
+    The aiohttp session is opened on first use, on the loop that uses it. Redirects,
+    cookies, decompression and proxies from the environment are all left to httpx (or
+    off): aiohttp only moves bytes.
+    """
+
+    def __init__(self, *, max_connections: int = 100, verify: ssl.SSLContext | bool = True) -> None:
+        self.max_connections = max_connections
+        self._verify = verify
+        self._session: aiohttp.ClientSession | None = None
+
+    def _open(self) -> aiohttp.ClientSession:
+        import aiohttp
+
+        connector = aiohttp.TCPConnector(
+            limit=self.max_connections, limit_per_host=0, ssl=self._verify, ttl_dns_cache=300
+        )
+        self._session = aiohttp.ClientSession(
+            connector=connector,
+            cookie_jar=aiohttp.DummyCookieJar(),
+            auto_decompress=False,  # httpx decodes Content-Encoding itself
+            trust_env=False,
+            skip_auto_headers=("User-Agent", "Accept", "Accept-Encoding", "Content-Type"),
+        )
+        return self._session
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        import aiohttp
+
+        session = self._session or self._open()
+        timeouts = request.extensions.get("timeout", {})
+        timeout = aiohttp.ClientTimeout(
+            total=None,
+            connect=timeouts.get("pool"),
+            sock_connect=timeouts.get("connect"),
+            sock_read=timeouts.get("read"),
+        )
+        body = await request.aread()
+        try:
+            response = await session.request(
+                request.method,
+                str(request.url),
+                headers=[
+                    (k.decode("latin-1"), v.decode("latin-1")) for k, v in request.headers.raw
+                ],
+                data=body or None,
+                allow_redirects=False,
+                timeout=timeout,
+                compress=None,
+            )
+        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as err:
+            raise _map(err, request, connecting=True) from err
+        return httpx.Response(
+            status_code=response.status,
+            headers=[(bytes(k), bytes(v)) for k, v in response.raw_headers],
+            stream=_Body(response, request),
+            extensions={
+                "http_version": b"HTTP/1.1",
+                "reason_phrase": (response.reason or "").encode("latin-1", "replace"),
+            },
+            request=request,
+        )
+
+    async def aclose(self) -> None:
+        session, self._session = self._session, None
+        if session is not None:
+            await session.close()
+
+
+class _Body(httpx.AsyncByteStream):
+    """A response body read from aiohttp, with its failures mapped as httpx's would be."""
+
+    def __init__(self, response: aiohttp.ClientResponse, request: httpx.Request) -> None:
+        self._response = response
+        self._request = request
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        import aiohttp
+
+        try:
+            async for chunk in self._response.content.iter_chunked(_CHUNK):
+                yield chunk
+        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as err:
+            raise _map(err, self._request, connecting=False) from err
+
+    async def aclose(self) -> None:
+        self._response.release()
+
+
+def _map(err: BaseException, request: httpx.Request, *, connecting: bool) -> httpx.TransportError:
+    """The httpx exception httpcore raises for the same failure."""
+    import aiohttp
+
+    kind: Callable[..., httpx.TransportError]
+    if isinstance(err, aiohttp.ConnectionTimeoutError):
+        kind = httpx.ConnectTimeout if connecting else httpx.ReadTimeout
+    elif isinstance(err, (aiohttp.SocketTimeoutError, asyncio.TimeoutError)):
+        kind = httpx.ReadTimeout
+    elif isinstance(err, aiohttp.ClientConnectorError):
+        kind = httpx.ConnectError  # refused, DNS, TLS handshake
+    elif isinstance(err, (aiohttp.ClientSSLError, ssl.SSLError)):
+        kind = httpx.ConnectError
+    elif isinstance(err, (aiohttp.ServerDisconnectedError, aiohttp.ClientPayloadError)):
+        kind = httpx.RemoteProtocolError  # closed before the status line, or mid-body
+    elif isinstance(err, aiohttp.ClientResponseError):
+        kind = httpx.RemoteProtocolError  # a status line or header aiohttp could not parse
+    elif isinstance(err, OSError):
+        kind = httpx.ReadError  # e.g. connection reset
+    else:
+        kind = httpx.RemoteProtocolError
+    return kind(f"{type(err).__name__}: {err}", request=request)
