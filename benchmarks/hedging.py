@@ -32,14 +32,14 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from results_file import write_section
+
 import nvgw_nb as nv
 from nvgw_nb.latency import MIN_SAMPLES
 from nvgw_nb.sim import Simulator
 from nvgw_nb.stats import percentile
 
 ROOT = Path(__file__).resolve().parents[1]
-RESULTS = Path(__file__).with_name("RESULTS.md")
-START, END = "<!-- hedging:start -->", "<!-- hedging:end -->"
 PROVIDERS = ("nvidia-nim", "nvidia-gateway")
 #: the target of issue 8, item 4
 TARGET_RATIO, TARGET_EXTRA = 0.5, 0.10
@@ -231,7 +231,6 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_write:
         section = "\n".join(
             [
-                START,
                 "## Hedged requests (SIMULATED)",
                 "",
                 f"`python benchmarks/hedging.py --calls {args.calls} --concurrency "
@@ -252,23 +251,10 @@ def main(argv: list[str] | None = None) -> int:
                 text,
                 "",
                 f"Result: {verdict}.",
-                END,
             ]
         )
-        _write_section(section)
-        print(f"wrote {RESULTS}")
+        print(f"wrote {write_section('hedging', section)}")
     return 0
-
-
-def _write_section(section: str) -> None:
-    """Replace this script's section of RESULTS.md, keeping what other scripts wrote."""
-    text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
-    if START in text and END in text:
-        head, rest = text.split(START, 1)
-        text = head + section + rest.split(END, 1)[1]
-    else:
-        text = text.rstrip("\n") + "\n\n" + section + "\n"
-    RESULTS.write_text(text)
 
 
 if __name__ == "__main__":

@@ -39,6 +39,7 @@ from typing import Any
 from results_file import write_section
 
 HERE = Path(__file__).parent
+RAW = HERE / "overhead.json"  # every run's figures, for a second look
 
 CLIENTS = {
     "httpx": ("raw httpx (floor)", "httpx"),
@@ -149,15 +150,103 @@ def main() -> int:
         f"({100 * server_cpu_s / measured_s:.0f}% of one core), so it was not the bottleneck. "
         "Figures are medians over the runs, with min-max; ratios are to the floor measured in "
         "this same run. Loopback, no latency: this measures client overhead only."
+        + " LiteLLM Router's fallback row makes one NIM try, not three: its own retries "
+        "sleep for seconds (see peers.py), so that row flatters it."
         + (f" Not installed, so not measured: {', '.join(missing)}." if missing else "")
         + (" QUICK RUN: small counts, not for quoting." if args.quick else "")
     )
+    RAW.write_text(json.dumps({"runs": runs, "imports": imports, "cold": cold}, indent=1))
+    targets = _targets(runs, imports, cold)
     print(header)
     print(table)
+    print("\n".join(targets))
     if not args.no_write:
-        body = "\n".join(["## Client overhead", "", header, "", table])
+        body = "\n".join(
+            ["## Client overhead", "", header, "", table, "", "Targets of issue 8:", "", *targets]
+        )
         print(f"wrote {write_section('overhead', body)}")
     return 0
+
+
+def _targets(
+    runs: dict[str, list[dict[str, Any]]], imports: dict[str, float], cold: dict[str, float]
+) -> list[str]:
+    """One line per target of issue 8: the ratio measured in this run, and met or not."""
+
+    def med(client: str, key: str) -> float | None:
+        values = [r[key] for r in runs.get(client, [])]
+        return statistics.median(values) if values else None
+
+    def ratio(a: float | None, b: float | None) -> float | None:
+        return a / b if a is not None and b else None
+
+    lines = []
+
+    def check(text: str, value: float | None, limit: float, higher_is_better: bool = False) -> None:
+        if value is None:
+            lines.append(f"- {text}: not measured")
+            return
+        met = value >= limit if higher_is_better else value <= limit
+        lines.append(f"- {text}: {value:.2f}× — {'met' if met else '**NOT MET**'}")
+
+    for client in ("nvgw_nb", "nvgw_nb_sync"):
+        check(
+            f"{client} per-call median ≤ 1.2× raw httpx",
+            ratio(med(client, "seq_median_ms"), med("httpx", "seq_median_ms")),
+            1.2,
+        )
+    check(
+        "nvgw_nb fallback path ≤ 1.2× the raw httpx fallback",
+        ratio(med("nvgw_nb", "fallback_median_ms"), med("httpx", "fallback_median_ms")),
+        1.2,
+    )
+    check(
+        "import nvgw_nb ≤ 1.5× import httpx",
+        ratio(imports.get("nvgw_nb"), imports.get("httpx")),
+        1.5,
+    )
+    check(
+        "cold start to the first answer ≤ 2.5× a raw httpx script",
+        ratio(cold.get("nvgw_nb"), cold.get("httpx")),
+        2.5,
+    )
+    check(
+        "peak RSS ≤ 1.5× raw httpx's",
+        ratio(med("nvgw_nb", "peak_rss_mib"), med("httpx", "peak_rss_mib")),
+        1.5,
+    )
+    check(
+        "calls/s at concurrency 64 ≥ 0.5× raw aiohttp's",
+        ratio(med("nvgw_nb", "rps"), med("aiohttp", "rps")),
+        0.5,
+        higher_is_better=True,
+    )
+    behind = []
+    for peer in ("openai", "litellm", "litellm_router"):
+        if not runs.get(peer):
+            continue
+        for key, label, higher in (
+            ("seq_median_ms", "per-call", False),
+            ("seq_p99_ms", "p99", False),
+            ("rps", "calls/s", True),
+            ("fallback_median_ms", "fallback", False),
+            ("ttfc_median_ms", "first chunk", False),
+            ("peak_rss_mib", "RSS", False),
+        ):
+            ours, theirs = med("nvgw_nb", key), med(peer, key)
+            if ours is None or theirs is None:
+                continue
+            if (ours < theirs) if higher else (ours > theirs):
+                behind.append(f"{label} vs {peer}")
+    peers_cold = {p: cold.get(p) for p in ("openai", "litellm") if cold.get(p)}
+    behind += [
+        f"cold start vs {p}" for p, v in peers_cold.items() if (cold.get("nvgw_nb") or 0) > (v or 0)
+    ]
+    lines.append(
+        "- ahead of openai-python and LiteLLM on every row: "
+        + ("met" if not behind else "**NOT MET** (behind on " + ", ".join(behind) + ")")
+    )
+    return lines
 
 
 def _import_time(module: str, n: int) -> float:

@@ -27,13 +27,20 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import httpx
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Locator, LocatorAssertions, Page, ViewportSize
+    from playwright.sync_api import (
+        BrowserContext,
+        Locator,
+        LocatorAssertions,
+        Page,
+        ViewportSize,
+    )
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = Path("/usr/bin/chromium")
@@ -290,6 +297,19 @@ class LabServer:
 
 def temp_base() -> Path:
     return Path(tempfile.mkdtemp(prefix="nvgw-browser-"))
+
+
+def open_notebook(lab: LabServer, browser: BrowserContext, path: str) -> Iterator[Notebook]:
+    """The notebook at `path` open in a new page; afterwards the page is closed and the
+    notebook's kernel shut down (and checked gone). For a module-scoped fixture."""
+    page = browser.new_page()
+    try:
+        yield Notebook(page, lab, path).open()
+    finally:
+        page.close()
+        ended = lab.shut_down_notebook(path)
+        assert ended, "the notebook had no kernel"
+        assert not {k["id"] for k in lab.kernels()} & set(ended)
 
 
 class Notebook:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from .lab import LabServer, Notebook, expect
+from .lab import LabServer, Notebook, expect, open_notebook
 
 if TYPE_CHECKING:
     from playwright.sync_api import BrowserContext
@@ -32,14 +32,7 @@ CELLS = (
 
 @pytest.fixture(scope="module")
 def notebook(lab: LabServer, browser: BrowserContext) -> Iterator[Notebook]:
-    page = browser.new_page()
-    try:
-        yield Notebook(page, lab, NOTEBOOK).open()
-    finally:
-        page.close()
-        ended = lab.shut_down_notebook(NOTEBOOK)
-        assert ended, "the notebook had no kernel"
-        assert not {k["id"] for k in lab.kernels()} & set(ended)
+    yield from open_notebook(lab, browser, NOTEBOOK)
 
 
 def test_compare_board_runs_and_shows_tabs_and_plots(notebook: Notebook, artifacts: Path) -> None:

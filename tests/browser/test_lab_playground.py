@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from .lab import LabServer, Notebook, expect
+from .lab import LabServer, Notebook, expect, open_notebook
 
 if TYPE_CHECKING:
     from playwright.sync_api import BrowserContext, Locator
@@ -62,14 +62,7 @@ class Panel:
 
 @pytest.fixture(scope="module")
 def notebook(lab: LabServer, browser: BrowserContext) -> Iterator[Notebook]:
-    page = browser.new_page()
-    try:
-        yield Notebook(page, lab, NOTEBOOK).open()
-    finally:
-        page.close()
-        ended = lab.shut_down_notebook(NOTEBOOK)
-        assert ended, "the notebook had no kernel"
-        assert not {k["id"] for k in lab.kernels()} & set(ended)
+    yield from open_notebook(lab, browser, NOTEBOOK)
 
 
 @pytest.fixture(scope="module")
