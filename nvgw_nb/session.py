@@ -159,10 +159,10 @@ class Session:
                 transport = make_transport(transport or s.transport, max_connections=100)
             except ValueError as err:
                 raise ConfigError(str(err)) from None
+        # The pool size is the transport's own: httpx ignores `limits=` when given one.
         self._client = httpx.AsyncClient(
             transport=transport,
             timeout=httpx.Timeout(s.read_timeout_s, connect=s.connect_timeout_s),
-            limits=httpx.Limits(max_connections=100, max_keepalive_connections=100),
             follow_redirects=False,
             trust_env=False,
         )
