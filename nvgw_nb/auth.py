@@ -33,8 +33,8 @@ from urllib.parse import quote_plus, urlsplit
 import httpx
 from pydantic import SecretStr
 
-from nvgw_nb.config import is_header_safe, is_loopback, location_host, mask
 from nvgw_nb.errors import AuthError, ConfigError
+from nvgw_nb.redaction import is_header_safe, is_loopback, location_host, mask
 
 __all__ = ["ApiKeyAuth", "StarfleetAuth", "TokenCache"]
 

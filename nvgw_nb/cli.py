@@ -40,7 +40,6 @@ from nvgw_nb.config import (
     INTERNAL_PROVIDERS,
     Settings,
     check_provider_order,
-    mask,
 )
 from nvgw_nb.errors import (
     AuthError,
@@ -51,6 +50,7 @@ from nvgw_nb.errors import (
     ProviderTimeout,
     ProviderUnreachable,
 )
+from nvgw_nb.redaction import mask
 from nvgw_nb.results import ChatResult
 from nvgw_nb.retry import RetryPolicy
 from nvgw_nb.roles import ROLE_NAMES

@@ -12,14 +12,12 @@ and every bad value fails with a `ConfigError` naming the variable — never its
 from __future__ import annotations
 
 import contextvars
-import functools
-import ipaddress
 import re
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any, Literal
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urlsplit
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
@@ -30,6 +28,7 @@ from pydantic_settings import (
 )
 
 from nvgw_nb.errors import ConfigError
+from nvgw_nb.redaction import has_control_chars, is_header_safe, is_loopback, mask
 
 __all__ = [
     "BASE_URL_VARIABLES",
@@ -37,11 +36,6 @@ __all__ = [
     "INTERNAL_PROVIDERS",
     "PROVIDERS",
     "Settings",
-    "has_control_chars",
-    "is_header_safe",
-    "is_loopback",
-    "location_host",
-    "mask",
 ]
 
 INTERNAL_PROVIDERS = ("nvidia-nim", "nvidia-gateway")
@@ -63,62 +57,11 @@ DEFAULT_NIM_MODEL = "meta/llama-4-scout-17b-16e-instruct"
 _KEY_SHAPES = re.compile(r"(nvapi-|sk-|sk-ant-|AIza)[A-Za-z0-9_\-]{8,}")
 # The placeholders of .env.example ("nvapi-YOUR_KEY_HERE", "your-starfleet-client-id").
 _PLACEHOLDER = re.compile(r"(?i)(^|[-_])your[-_]|_here$")
-_LOOPBACK_NAMES = {"localhost", "localhost.localdomain"}
-
-
-def location_host(location: str | None, base: str) -> str:
-    """Where a redirect points, as `host[:port]` (a relative Location resolves against
-    `base`): never its path, query or userinfo, which may carry signatures or tokens."""
-    if not location:
-        return "nowhere (no Location header)"
-    try:
-        parts = urlsplit(urljoin(base, location))
-        host, port = parts.hostname, parts.port
-    except ValueError:
-        return "an invalid Location"
-    if not host:
-        return "an invalid Location"
-    return f"{host}:{port}" if port else host
-
-
-def has_control_chars(value: str) -> bool:
-    """True when `value` holds a C0/C1 control character or DEL (CR and LF among them).
-
-    Such a character in a header value splits the header (or makes h11 refuse it and
-    echo the whole value in its error), and `urlsplit` silently drops CR/LF/tab.
-    """
-    return any(ord(ch) < 0x20 or 0x7F <= ord(ch) <= 0x9F for ch in value)
-
-
-def is_header_safe(value: str) -> bool:
-    """True when `value` can travel as a credential in an HTTP header: printable ASCII,
-    no whitespace, no control character."""
-    return all(0x21 <= ord(ch) <= 0x7E for ch in value)
 
 
 # When set, `Settings` reads only the init arguments (an explicit env mapping), not
 # os.environ or a .env file: a simulator's session must never mix in real credentials.
 _ISOLATED: contextvars.ContextVar[bool] = contextvars.ContextVar("nvgw_isolated", default=False)
-
-
-def mask(value: str | None) -> str:
-    """Show an identifier the way errors and reprs may: first 4 characters and a mask."""
-    if not value:
-        return "<unset>"
-    return value[:4] + "…" if len(value) > 8 else "…"
-
-
-@functools.lru_cache(maxsize=256)  # asked for every authenticated request
-def is_loopback(host: str | None) -> bool:
-    """True for 127.0.0.0/8, ::1 and localhost."""
-    if not host:
-        return False
-    if host.lower() in _LOOPBACK_NAMES:
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 class Settings(BaseSettings):

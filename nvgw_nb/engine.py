@@ -27,7 +27,7 @@ from pydantic import BaseModel
 
 from nvgw_nb.breaker import CircuitBreaker
 from nvgw_nb.cache import CacheKey, ResponseCache
-from nvgw_nb.config import BASE_URL_VARIABLES, location_host
+from nvgw_nb.config import BASE_URL_VARIABLES
 from nvgw_nb.errors import (
     AllProvidersFailed,
     AuthError,
@@ -50,6 +50,7 @@ from nvgw_nb.latency import LatencyTracker
 from nvgw_nb.pricing import Pricing, estimate_usage
 from nvgw_nb.providers.base import Provider, Reply
 from nvgw_nb.ratelimit import RateLimiter
+from nvgw_nb.redaction import location_host
 from nvgw_nb.results import Attempt, ChatRequest, ChatResult, StreamChunk, Usage
 from nvgw_nb.retry import RetryPolicy
 from nvgw_nb.validation import check_tool_calls, parse_structured, run_validator
