@@ -60,7 +60,13 @@ class AnthropicProvider(Provider):
     """`anthropic`: the Messages API, non-streaming JSON or named SSE events."""
 
     name = _NAME
-    key_variable = "ANTHROPIC_API_KEY"
+    external = True
+    key_variables = ("ANTHROPIC_API_KEY",)
+    base_url_variable = "ANTHROPIC_BASE_URL"
+    default_base_url = "https://api.anthropic.com"
+    default_models = {"small": "claude-haiku-4-5", "large": "claude-sonnet-4-5"}
+    setup_hint = "put ANTHROPIC_API_KEY=<a key from console.anthropic.com> in .env"
+    color = "#d9773b"  # clay orange
 
     def __init__(self, *, base_url: str, version: str = "2023-06-01") -> None:
         self.base_url = base_url.rstrip("/")

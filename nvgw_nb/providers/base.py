@@ -66,11 +66,27 @@ class StreamParser(ABC):
 
 
 class Provider(ABC):
-    """One provider's wire format."""
+    """One provider: its facts (class attributes), how it is configured, its wire format.
 
+    The class attributes are the one place each fact lives; the Session, `nvgw-nb
+    check`, the widgets and the plots read them through `nvgw_nb.providers.registry`.
+    """
+
+    #: its name in provider orders, results, plots and panels
     name: ClassVar[str]
-    #: the variable holding its credential, named in errors
-    key_variable: ClassVar[str]
+    #: True for providers outside NVIDIA: off unless NVGW_ALLOW_EXTERNAL=true
+    external: ClassVar[bool] = False
+    #: the variables holding its credentials (named in errors and hints, never their values)
+    key_variables: ClassVar[tuple[str, ...]] = ()
+    #: the variable of its base URL, and the URL used when that variable is unset
+    base_url_variable: ClassVar[str]
+    default_base_url: ClassVar[str]
+    #: the model a role asks for when nothing else names one, by role size
+    default_models: ClassVar[Mapping[str, str]] = {}
+    #: how to get credentials, shown where the provider is unavailable
+    setup_hint: ClassVar[str] = ""
+    #: its colour in plots and panels
+    color: ClassVar[str] = "#7f7f7f"
     can_stream: ClassVar[bool] = True
 
     @abstractmethod

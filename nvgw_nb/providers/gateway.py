@@ -29,7 +29,15 @@ class GatewayProvider(OpenAICompatible):
         "the gateway refused the Starfleet token — check that the client in "
         "STARFLEET_ID is entitled to this deployment and within its quota"
     )
-    key_variable = "STARFLEET_ID and STARFLEET_SECRET"
+    key_variables = ("STARFLEET_ID", "STARFLEET_SECRET")
+    base_url_variable = "LLM_GATEWAY_BASE_URL"
+    default_base_url = "https://prod.api.nvidia.com/llm/v1/azure"
+    default_models = {"small": "gpt-4o-mini", "large": "gpt-4o"}
+    setup_hint = (
+        "ask NVIDIA IT for Starfleet client credentials and put STARFLEET_ID and "
+        "STARFLEET_SECRET in .env (or set NVIDIA_LLM_GATEWAY_ENABLED=false)"
+    )
+    color = "#1f5fa8"  # blue
 
     def __init__(self, *, base_url: str, api_version: str) -> None:
         self.base_url = base_url.rstrip("/")

@@ -63,7 +63,13 @@ class GoogleProvider(Provider):
     """`google-genai`: Gemini's generateContent, JSON or SSE of whole responses."""
 
     name = _NAME
-    key_variable = "GOOGLE_API_KEY"
+    external = True
+    key_variables = ("GOOGLE_API_KEY",)
+    base_url_variable = "NVGW_GOOGLE_BASE_URL"
+    default_base_url = "https://generativelanguage.googleapis.com"
+    default_models = {"small": "gemini-2.0-flash", "large": "gemini-2.5-pro"}
+    setup_hint = "put GOOGLE_API_KEY=<a key from aistudio.google.com> in .env"
+    color = "#17a2b8"  # teal
 
     def __init__(self, *, base_url: str, api_version: str = "v1beta") -> None:
         self.base_url = base_url.rstrip("/")

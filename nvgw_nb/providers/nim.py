@@ -13,6 +13,10 @@ from nvgw_nb.providers.base import first_header
 from nvgw_nb.providers.openai_format import OpenAICompatible
 from nvgw_nb.results import ChatRequest
 
+#: the Llama 4 models the seed's roles use on NIM
+LLAMA4_SCOUT = "meta/llama-4-scout-17b-16e-instruct"
+LLAMA4_MAVERICK = "meta/llama-4-maverick-17b-128e-instruct"
+
 __all__ = ["NimProvider"]
 
 
@@ -20,8 +24,13 @@ class NimProvider(OpenAICompatible):
     """`nvidia-nim`: `Authorization: Bearer $NVIDIA_NIM_API_KEY` (applied by the Session's auth)."""
 
     name = "nvidia-nim"
+    key_variables = ("NVIDIA_NIM_API_KEY",)
+    base_url_variable = "NVIDIA_NIM_BASE_URL"
+    default_base_url = "https://integrate.api.nvidia.com/v1"
+    default_models = {"small": LLAMA4_SCOUT, "large": LLAMA4_MAVERICK}
+    setup_hint = "put NVIDIA_NIM_API_KEY=<your key from build.nvidia.com> in .env"
+    color = "#76b900"  # NVIDIA green
     auth_hint = "check NVIDIA_NIM_API_KEY (a key from build.nvidia.com, starting nvapi-)"
-    key_variable = "NVIDIA_NIM_API_KEY"
 
     def __init__(self, *, base_url: str, status_url: str) -> None:
         self.base_url = base_url.rstrip("/")

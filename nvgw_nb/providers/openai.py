@@ -33,7 +33,13 @@ class OpenAIProvider(OpenAICompatible):
 
     name = "openai"
     auth_hint = "check OPENAI_API_KEY (a key from platform.openai.com, starting sk-)"
-    key_variable = "OPENAI_API_KEY"
+    external = True
+    key_variables = ("OPENAI_API_KEY",)
+    base_url_variable = "OPENAI_BASE_URL"
+    default_base_url = "https://api.openai.com/v1"
+    default_models = {"small": "gpt-4o-mini", "large": "gpt-4o"}
+    setup_hint = "put OPENAI_API_KEY=<a key from platform.openai.com> in .env"
+    color = "#7e57c2"  # purple
 
     def __init__(self, *, base_url: str) -> None:
         self.base_url = base_url.rstrip("/")

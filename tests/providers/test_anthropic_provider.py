@@ -79,7 +79,7 @@ def _message(content: Any, stop_reason: Any = "end_turn", **extra: Any) -> dict[
 def test_declares_name_and_key_variable() -> None:
     """The class says who it is and which variable holds its key."""
     assert AnthropicProvider.name == "anthropic"
-    assert AnthropicProvider.key_variable == "ANTHROPIC_API_KEY"
+    assert AnthropicProvider.key_variables == ("ANTHROPIC_API_KEY",)
 
 
 def test_request_url_and_headers() -> None:

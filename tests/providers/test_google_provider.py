@@ -85,7 +85,7 @@ def _answer(parts: list[dict[str, Any]], finish: str | None = "STOP", **extra: A
 def test_declares_name_and_key_variable() -> None:
     """The class says who it is and which variable holds its key."""
     assert GoogleProvider.name == "google-genai"
-    assert GoogleProvider.key_variable == "GOOGLE_API_KEY"
+    assert GoogleProvider.key_variables == ("GOOGLE_API_KEY",)
 
 
 def test_request_url_and_headers() -> None:

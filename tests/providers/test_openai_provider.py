@@ -52,7 +52,7 @@ def _response(status: int, body: Any = None, **headers: str) -> httpx.Response:
 def test_declares_name_and_key_variable() -> None:
     """The class says who it is and which variable holds its key."""
     assert OpenAIProvider.name == "openai"
-    assert OpenAIProvider.key_variable == "OPENAI_API_KEY"
+    assert OpenAIProvider.key_variables == ("OPENAI_API_KEY",)
     assert OpenAIProvider.can_stream
 
 
