@@ -55,7 +55,7 @@ from nvgw_nb.results import Attempt, ChatRequest, ChatResult, StreamChunk, Usage
 from nvgw_nb.retry import RetryPolicy
 from nvgw_nb.validation import check_tool_calls, parse_structured, run_validator
 
-__all__ = ["CallOptions", "Deadlines", "Engine", "Step"]
+__all__ = ["CallPolicy", "Deadlines", "Engine", "Step"]
 
 logger = logging.getLogger("nvgw_nb")
 
@@ -77,7 +77,7 @@ class Step:
 
 
 @dataclass(frozen=True)
-class CallOptions:
+class CallPolicy:
     """What a call asks of an answer beyond the wire request."""
 
     #: apply deterministic repairs (code fences, trailing commas) to tool-call JSON
@@ -194,25 +194,25 @@ class Engine:
 
     # --- public -------------------------------------------------------------------------
     async def chat(
-        self, request: ChatRequest, plan: Sequence[Step], options: CallOptions | None = None
+        self, request: ChatRequest, plan: Sequence[Step], options: CallPolicy | None = None
     ) -> ChatResult:
         """Run `request` through `plan`; the result, or the error with every attempt."""
         result: ChatResult | None = None
-        async for item in self._cached_run(request, plan, options or CallOptions()):
+        async for item in self._cached_run(request, plan, options or CallPolicy()):
             if isinstance(item, ChatResult):
                 result = item
         assert result is not None
         return result
 
     def stream(
-        self, request: ChatRequest, plan: Sequence[Step], options: CallOptions | None = None
+        self, request: ChatRequest, plan: Sequence[Step], options: CallPolicy | None = None
     ) -> AsyncIterator[StreamChunk | ChatResult]:
         """Text chunks as they arrive, then the ChatResult as the last item."""
-        return self._cached_run(request, plan, options or CallOptions())
+        return self._cached_run(request, plan, options or CallPolicy())
 
     # --- the response cache, around the loop --------------------------------------------
     def _cached_run(
-        self, request: ChatRequest, plan: Sequence[Step], options: CallOptions
+        self, request: ChatRequest, plan: Sequence[Step], options: CallPolicy
     ) -> AsyncIterator[StreamChunk | ChatResult]:
         """`_run`, or with a cache: the first stored answer in plan order, replayed, else
         `_run` with its answer stored under the key of the step that served it."""
@@ -221,7 +221,7 @@ class Engine:
         return self._through_cache(self.cache, request, plan, options)
 
     async def _through_cache(
-        self, cache: ResponseCache, request: ChatRequest, plan: Sequence[Step], options: CallOptions
+        self, cache: ResponseCache, request: ChatRequest, plan: Sequence[Step], options: CallPolicy
     ) -> AsyncGenerator[StreamChunk | ChatResult, None]:
         started = self.clock()
         # Steps that policy skips are not replayed either: the call must not use them.
@@ -247,7 +247,7 @@ class Engine:
                     await _cache_io(cache.put, keys[item.served_by], item)
                 yield item
 
-    def _replay(self, stored: ChatResult, options: CallOptions) -> ChatResult | None:
+    def _replay(self, stored: ChatResult, options: CallPolicy) -> ChatResult | None:
         """`stored` as a cached replay, or None when this call must not use it."""
         if stored.simulated and not self.replay_simulated:
             return None
@@ -276,7 +276,7 @@ class Engine:
 
     # --- the loop over providers and retries --------------------------------------------
     async def _run(
-        self, request: ChatRequest, plan: Sequence[Step], options: CallOptions
+        self, request: ChatRequest, plan: Sequence[Step], options: CallPolicy
     ) -> AsyncGenerator[StreamChunk | ChatResult, None]:
         started = self.clock()
         call_deadline = started + self.deadlines.call_s
@@ -323,7 +323,7 @@ class Engine:
         step: Step,
         next_step: Step | None,
         call_deadline: float,
-        options: CallOptions,
+        options: CallPolicy,
         attempts: list[Attempt],
         branch: _Branch | None = None,
     ) -> AsyncGenerator[StreamChunk | _StepEnd, None]:
@@ -421,7 +421,7 @@ class Engine:
 
     # --- hedged requests ------------------------------------------------------------------
     def _hedge_delay(
-        self, request: ChatRequest, plan: Sequence[Step], index: int, options: CallOptions
+        self, request: ChatRequest, plan: Sequence[Step], index: int, options: CallPolicy
     ) -> float | None:
         """Seconds after which step `index` is hedged by step `index + 1`, or None."""
         hedge_after = options.hedge_after
@@ -440,7 +440,7 @@ class Engine:
         index: int,
         delay: float,
         call_deadline: float,
-        options: CallOptions,
+        options: CallPolicy,
     ) -> tuple[list[_StepEnd], list[Attempt]]:
         """Step `index`, and step `index + 1` too once `delay` seconds pass without an
         answer. The first valid answer wins and the other is cancelled (and recorded as
@@ -480,7 +480,7 @@ class Engine:
         branch: _Branch,
         next_step: Step | None,
         call_deadline: float,
-        options: CallOptions,
+        options: CallPolicy,
     ) -> _StepEnd:
         """Run one side of a hedged pair to its end (no text chunks: never a stream)."""
         end: _StepEnd | None = None
@@ -581,7 +581,7 @@ class Engine:
         number: int,
         backoff: float,
         call_deadline: float,
-        options: CallOptions,
+        options: CallPolicy,
         *,
         live: _Live | None = None,
         hedge: bool = False,
@@ -799,7 +799,7 @@ class Engine:
         request: ChatRequest,
         step: Step,
         response: httpx.Response | None,
-        options: CallOptions,
+        options: CallPolicy,
     ) -> tuple[ChatResult, list[str]]:
         """A result and the repairs applied, or the FAULTS.md B/E error."""
         provider = step.provider

@@ -32,7 +32,7 @@ from nvgw_nb.config import (
     Settings,
     check_provider_order,
 )
-from nvgw_nb.engine import CallOptions, Deadlines, Engine, Step
+from nvgw_nb.engine import CallPolicy, Deadlines, Engine, Step
 from nvgw_nb.errors import ConfigError, PolicyError, SessionClosed
 from nvgw_nb.inputs import build_request
 from nvgw_nb.latency import MIN_SAMPLES, LatencyTracker
@@ -374,7 +374,7 @@ class Session:
     # --- calls --------------------------------------------------------------------------
     def _prepare(
         self, method: str, prompt: str | None, options: Mapping[str, Any], *, stream: bool
-    ) -> tuple[ChatRequest, list[Step], CallOptions]:
+    ) -> tuple[ChatRequest, list[Step], CallPolicy]:
         """Validate everything a call was given — before any request is sent."""
         if self.closed:
             raise SessionClosed("This Session is closed; create a new one with nv.connect()")
@@ -415,7 +415,7 @@ class Session:
                 "cache=True, but this Session has no response cache: create it with "
                 "cache='responses.sqlite' (or set NVGW_CACHE)"
             )
-        call = CallOptions(
+        call = CallPolicy(
             repair=self.repair_tool_calls if repair is None else bool(repair),
             output_model=output_model,
             validator=validator,
@@ -773,7 +773,7 @@ class Session:
         return f"<Session {state}, {where}, order={' → '.join(self._order)}>"
 
 
-_Job = tuple[BatchPrompt, ChatRequest, list[Step], CallOptions]
+_Job = tuple[BatchPrompt, ChatRequest, list[Step], CallPolicy]
 
 
 def _hedge_after(value: object) -> float | Literal["p95"] | None:
