@@ -13,7 +13,8 @@ Every flow refuses to attach a credential to a URL that is not `https://` (plain
 `http://` only on loopback, for the simulator) or to put a value with CR/LF or another
 control character in a header: `Settings` rejects both first, this is the second line.
 
->>> auth = StarfleetAuth(client_id=..., client_secret=..., token_url=...)  # doctest: +SKIP
+>>> auth = StarfleetAuth(client_id=..., client_secret=..., token_url=...,  # doctest: +SKIP
+...                      variables=GatewayProvider.key_variables)
 >>> httpx.Client(auth=auth).post(gateway_url, json=body)                   # doctest: +SKIP
 """
 
@@ -28,6 +29,7 @@ import threading
 import time
 import uuid
 from collections.abc import AsyncGenerator, Callable, Generator
+from contextlib import closing
 from urllib.parse import quote_plus, urlsplit
 
 import httpx
@@ -45,6 +47,9 @@ _REFRESH_RETRY_S = 5.0
 #: a token is not sent in the last min(this, a quarter of its lifetime, the refresh margin)
 #: before it expires: a request signed then could reach the gateway after the token expired
 _SIGNING_SKEW_S = 10.0
+#: what the log says a token fetch is for
+_FETCHING = "fetching a Starfleet token"
+_REFETCHING = "the gateway answered 401: refreshing the Starfleet token once"
 
 
 def require_secure_url(url: httpx.URL, what: str) -> None:
@@ -176,6 +181,7 @@ class StarfleetAuth(httpx.Auth):
         client_id: SecretStr,
         client_secret: SecretStr,
         token_url: str,
+        variables: tuple[str, str],
         scope: str = "azureopenai-readwrite",
         refresh_margin_s: float = 60.0,
         replay_header: str | None = "correlationId",
@@ -185,6 +191,8 @@ class StarfleetAuth(httpx.Auth):
         self._client_secret = client_secret
         self.token_url = token_url
         self.token_host = urlsplit(token_url).netloc
+        #: the variables holding the client id and secret: named in errors, never the values
+        self.variables = variables
         self.scope = scope
         self.replay_header = replay_header
         self.cache = TokenCache(margin_s=refresh_margin_s, clock=clock)
@@ -212,7 +220,7 @@ class StarfleetAuth(httpx.Auth):
             else {}
         )
         url = httpx.URL(self.token_url)
-        require_secure_url(url, "STARFLEET_ID and STARFLEET_SECRET")
+        require_secure_url(url, " and ".join(self.variables))
         return httpx.Request(
             "POST",
             url,
@@ -241,7 +249,9 @@ class StarfleetAuth(httpx.Auth):
         token's lifetime. When a still-valid token is cached, a failed refresh is logged
         and the old token keeps being used.
         """
-        problem = _token_problem(response, self.cache, self.token_host, requested_at)
+        problem = _token_problem(
+            response, self.cache, self.token_host, self.variables, requested_at
+        )
         self.last_error = None if problem is None else str(problem)
         if problem is None:
             return
@@ -249,6 +259,19 @@ class StarfleetAuth(httpx.Auth):
             logger.warning("Starfleet token refresh failed (%s); using the cached token", problem)
             return
         raise problem
+
+    def token_request_error(self, url: httpx.URL, *, phase: str, detail: str) -> AuthError | None:
+        """The AuthError for a request to `url` that failed in transport (`phase`: connect,
+        read, …; `detail`: what failed, free of secrets) if it was this auth's token
+        request; None for any other request."""
+        if not self.token_url or not str(url).startswith(self.token_url):
+            return None
+        return AuthError(
+            f"Could not get a Starfleet token: {phase} failed for {url.host} ({detail}); "
+            "check STARFLEET_TOKEN_URL and the network",
+            phase="connect" if phase in ("connect", "connection") else "read",
+            retryable=True,
+        )
 
     def _authorize(self, request: httpx.Request) -> SecretStr:
         token = self.cache.usable()
@@ -283,31 +306,47 @@ class StarfleetAuth(httpx.Auth):
             logger.warning("Starfleet token refresh did not complete; using the cached token")
 
     # --- flows --------------------------------------------------------------------------
-    def sync_auth_flow(
-        self, request: httpx.Request
+    def _fetch(
+        self, caller: httpx.Request, why: str
     ) -> Generator[httpx.Request, httpx.Response, None]:
-        if self.cache.needs_refresh():
-            with self._sync_lock:
-                if self.cache.needs_refresh():
-                    yield from self._sync_fetch(request)
-        sent = self._authorize(request)
-        response = yield request
-        if response.status_code == 401:
-            with self._sync_lock:
-                if self.cache.invalidate(sent):
-                    yield from self._sync_fetch(request)
-            yield self._replay(request)
+        """The one token fetch of every path (sync, async, after a 401): yields the token
+        request, then stores the token from the answer sent back (its body read).
 
-    def _sync_fetch(self, caller: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
-        logger.info("fetching a Starfleet token from %s", self.token_host)
+        Closed before an answer came (the request raised, or the call was cancelled), it
+        notes the refresh as failed, so a still-valid token is used meanwhile.
+        """
+        logger.info("%s from %s", why, self.token_host)
         requested_at = self.cache.clock()
         try:
             response = yield self.build_token_request(caller)
         except GeneratorExit:
             self._refresh_in_flight_failed()
             raise
-        response.read()
         self.take_token_response(response, requested_at=requested_at)
+
+    def _sync_fetch(
+        self, caller: httpx.Request, why: str
+    ) -> Generator[httpx.Request, httpx.Response, None]:
+        fetch = self._fetch(caller, why)
+        with closing(fetch):  # closing this flow closes the fetch too: its guard runs
+            response = yield next(fetch)
+            response.read()
+            _answer(fetch, response)
+
+    def sync_auth_flow(
+        self, request: httpx.Request
+    ) -> Generator[httpx.Request, httpx.Response, None]:
+        if self.cache.needs_refresh():
+            with self._sync_lock:
+                if self.cache.needs_refresh():
+                    yield from self._sync_fetch(request, _FETCHING)
+        sent = self._authorize(request)
+        response = yield request
+        if response.status_code == 401:
+            with self._sync_lock:
+                if self.cache.invalidate(sent):
+                    yield from self._sync_fetch(request, _REFETCHING)
+            yield self._replay(request)
 
     async def async_auth_flow(
         self, request: httpx.Request
@@ -317,30 +356,41 @@ class StarfleetAuth(httpx.Auth):
         if self.cache.needs_refresh():
             async with self._async_lock:
                 if self.cache.needs_refresh():
-                    logger.info("fetching a Starfleet token from %s", self.token_host)
-                    requested_at = self.cache.clock()
-                    try:
-                        response = yield self.build_token_request(request)
-                    except GeneratorExit:
-                        self._refresh_in_flight_failed()
-                        raise
-                    await response.aread()
-                    self.take_token_response(response, requested_at=requested_at)
+                    fetch = self._fetch(request, _FETCHING)
+                    with closing(fetch):  # closing this flow closes the fetch: its guard runs
+                        token_response = yield next(fetch)
+                        await token_response.aread()
+                        _answer(fetch, token_response)
         sent = self._authorize(request)
         response = yield request
         if response.status_code == 401:
             async with self._async_lock:
                 if self.cache.invalidate(sent):
-                    logger.info("gateway answered 401; refreshing the Starfleet token once")
-                    requested_at = self.cache.clock()
-                    response = yield self.build_token_request(request)
-                    await response.aread()
-                    self.take_token_response(response, requested_at=requested_at)
+                    fetch = self._fetch(request, _REFETCHING)
+                    with closing(fetch):
+                        token_response = yield next(fetch)
+                        await token_response.aread()
+                        _answer(fetch, token_response)
             yield self._replay(request)
 
 
+def _answer(
+    fetch: Generator[httpx.Request, httpx.Response, None], response: httpx.Response
+) -> None:
+    """Send the token response to a `_fetch`, which then ends (or raises its AuthError)."""
+    try:
+        fetch.send(response)
+    except StopIteration:
+        return
+    raise RuntimeError("a token fetch yielded a second request")
+
+
 def _token_problem(
-    response: httpx.Response, cache: TokenCache, host: str, requested_at: float | None = None
+    response: httpx.Response,
+    cache: TokenCache,
+    host: str,
+    variables: tuple[str, str],
+    requested_at: float | None = None,
 ) -> AuthError | None:
     """Store the token from a token response; return the error instead of raising.
 
@@ -390,11 +440,12 @@ def _token_problem(
         return None
     if status in (400, 401, 403):
         code = _oauth_error_code(response)
+        client_id, secret = variables
         hint = {
-            "invalid_client": "check STARFLEET_ID and STARFLEET_SECRET",
-            "unauthorized_client": "check STARFLEET_ID and STARFLEET_SECRET",
+            "invalid_client": f"check {client_id} and {secret}",
+            "unauthorized_client": f"check {client_id} and {secret}",
             "invalid_scope": "check NVGW_TOKEN_SCOPE (the seed uses azureopenai-readwrite)",
-        }.get(code or "", "check STARFLEET_ID, STARFLEET_SECRET and STARFLEET_TOKEN_URL")
+        }.get(code or "", f"check {client_id}, {secret} and STARFLEET_TOKEN_URL")
         return AuthError(
             f"Starfleet rejected the client credentials at {host} "
             f"(HTTP {status}{', ' + code if code else ''}): {hint}",

@@ -789,6 +789,7 @@ def _check_token(report: _Report, settings: Settings) -> bool:
         client_id=client_id,
         client_secret=client_secret,
         token_url=settings.starfleet_token_url,
+        variables=("STARFLEET_ID", "STARFLEET_SECRET"),
         scope=settings.token_scope,
         refresh_margin_s=settings.token_refresh_margin_s,
     )

@@ -253,6 +253,7 @@ class Session:
                 client_id=client_id,
                 client_secret=client_secret,
                 token_url=s.starfleet_token_url,
+                variables=("STARFLEET_ID", "STARFLEET_SECRET"),
                 scope=s.token_scope,
                 refresh_margin_s=s.token_refresh_margin_s,
             )

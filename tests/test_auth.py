@@ -33,6 +33,7 @@ def make_auth(clock: Clock | None = None, margin: float = 60.0) -> StarfleetAuth
         client_id=SecretStr("client id+1"),
         client_secret=SecretStr("s3cr:et/+%"),
         token_url=TOKEN_URL,
+        variables=("STARFLEET_ID", "STARFLEET_SECRET"),
         refresh_margin_s=margin,
         clock=clock or Clock(),
     )
@@ -150,6 +151,94 @@ def test_refresh_that_raises_keeps_a_still_valid_token() -> None:
     flow.close()  # what httpx does when sending the token request raised
     nxt = next(auth.sync_auth_flow(httpx.Request("POST", GATEWAY)))
     assert nxt.headers["Authorization"] == "Bearer still-good"
+
+
+def test_closing_the_flow_during_the_401_refetch_marks_the_refresh_failed() -> None:
+    """Sync: a 401-replay token request that fails in transport is recorded, not lost."""
+    auth = make_auth()
+    auth.cache.store("old", 900)
+    flow = auth.sync_auth_flow(httpx.Request("POST", GATEWAY))
+    call = next(flow)
+    assert str(flow.send(httpx.Response(401, request=call)).url) == TOKEN_URL
+    flow.close()  # what httpx does when sending the token request raised
+    assert auth.last_error == "the token request to starfleet.example.test did not complete"
+
+
+async def test_closing_the_async_flow_during_the_401_refetch_marks_the_refresh_failed() -> None:
+    """Async: the 401-replay token fetch has the same guard as the first fetch."""
+    auth = make_auth()
+    auth.cache.store("old", 900)
+    flow = auth.async_auth_flow(httpx.Request("POST", GATEWAY))
+    call = await flow.__anext__()
+    refetch = await flow.asend(httpx.Response(401, request=call))
+    assert str(refetch.url) == TOKEN_URL
+    await flow.aclose()
+    assert auth.last_error == "the token request to starfleet.example.test did not complete"
+
+
+async def test_cancelling_a_call_during_its_401_refetch_keeps_the_guard() -> None:
+    """A call cancelled while its post-401 token request is in flight marks the refresh
+    failed, leaves no token behind, and the next call fetches a fresh one."""
+    import asyncio
+
+    refetching = asyncio.Event()
+    tokens = iter(["first", "stalled", "fresh"])
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        if str(request.url) == TOKEN_URL:
+            token = next(tokens)
+            if token == "stalled":
+                refetching.set()
+                await asyncio.Event().wait()  # never answers: the caller cancels
+            return token_response(token)
+        if request.headers["Authorization"] == "Bearer first":
+            return httpx.Response(401)
+        return httpx.Response(200, json={"auth": request.headers["Authorization"]})
+
+    auth = make_auth()
+    async with httpx.AsyncClient(transport=httpx.MockTransport(handler), auth=auth) as client:
+        call = asyncio.ensure_future(client.post(GATEWAY, json={}))
+        await refetching.wait()
+        call.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await call
+        assert auth.last_error == "the token request to starfleet.example.test did not complete"
+        assert auth.cache.usable() is None
+        response = await client.post(GATEWAY, json={})
+    assert response.json() == {"auth": "Bearer fresh"}
+    assert auth.last_error is None
+
+
+def test_a_failed_token_request_is_worded_by_the_auth() -> None:
+    """Only a transport failure of its own token request is the auth's AuthError."""
+    auth = make_auth()
+    error = auth.token_request_error(httpx.URL(TOKEN_URL), phase="connect", detail="refused")
+    assert isinstance(error, nv.AuthError)
+    assert error.phase == "connect"
+    assert error.retryable
+    assert "connect failed for starfleet.example.test (refused)" in str(error)
+    assert "STARFLEET_TOKEN_URL" in str(error)
+    assert auth.token_request_error(httpx.URL(GATEWAY), phase="read", detail="x") is None
+
+
+def test_messages_name_the_variables_the_auth_was_given() -> None:
+    """The auth names the credential variables its builder passed, whatever they are."""
+    auth = StarfleetAuth(
+        client_id=SecretStr("id"),
+        client_secret=SecretStr("secret"),
+        token_url=TOKEN_URL,
+        variables=("MY_ID", "MY_SECRET"),
+    )
+    with pytest.raises(nv.AuthError, match="check MY_ID and MY_SECRET"):
+        auth.take_token_response(httpx.Response(401, json={"error": "invalid_client"}))
+    plain = StarfleetAuth(
+        client_id=SecretStr("id"),
+        client_secret=SecretStr("secret"),
+        token_url="http://starfleet.example.test/token",
+        variables=("MY_ID", "MY_SECRET"),
+    )
+    with pytest.raises(nv.ConfigError, match="refusing to send MY_ID and MY_SECRET"):
+        plain.build_token_request()
 
 
 @pytest.mark.parametrize(

@@ -162,6 +162,7 @@ def test_token_responses_never_escape_as_other_errors(status: int, data: Any) ->
         client_id=SecretStr("id"),
         client_secret=SecretStr("secret"),
         token_url="https://starfleet.test/token",
+        variables=("STARFLEET_ID", "STARFLEET_SECRET"),
     )
     with contextlib.suppress(nv.AuthError):
         auth.take_token_response(_response(status, json.dumps(data).encode()))

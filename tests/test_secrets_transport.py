@@ -201,6 +201,7 @@ def _starfleet(token_url: str = "https://starfleet.example.invalid/token") -> St
         client_id=SecretStr("client-" + secrets.token_hex(6)),
         client_secret=SecretStr(secrets.token_hex(16)),
         token_url=token_url,
+        variables=("STARFLEET_ID", "STARFLEET_SECRET"),
     )
 
 
