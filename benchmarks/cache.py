@@ -31,7 +31,8 @@ from pathlib import Path
 from results_file import write_section
 
 import nvgw_nb as nv
-from nvgw_nb.cli import read_prompts, sim_retry_policy
+from nvgw_nb.prompts import read_prompts
+from nvgw_nb.retry import RetryPolicy
 from nvgw_nb.sim import Simulator
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -69,7 +70,7 @@ def one_run(n: int, concurrency: int, time_scale: float, seed: int) -> Run:
         Simulator(seed=seed, time_scale=time_scale) as sim,
     ):
         path = Path(tmp) / "responses.sqlite"
-        retry = sim_retry_policy(time_scale)
+        retry = RetryPolicy.for_simulator(time_scale)
         with sim.session(cache=path, retry=retry) as session:
             started = time.perf_counter()
             cold = session.batch(batch, concurrency=concurrency, progress=False)

@@ -24,6 +24,7 @@ from nvgw_nb.errors import (
     ContextTooLong,
     EmptyResponse,
     MalformedResponse,
+    MissingCredentials,
     ModelNotFound,
     NvgwError,
     PolicyError,
@@ -50,6 +51,7 @@ if TYPE_CHECKING:
     from nvgw_nb.compare import Comparison
     from nvgw_nb.config import Settings
     from nvgw_nb.connect import connect
+    from nvgw_nb.prompts import PromptsFileError, read_prompts
     from nvgw_nb.results import (
         Attempt,
         ChatRequest,
@@ -85,9 +87,11 @@ __all__ = [
     "EmptyResponse",
     "MalformedResponse",
     "Message",
+    "MissingCredentials",
     "ModelNotFound",
     "NvgwError",
     "PolicyError",
+    "PromptsFileError",
     "ProviderAuthError",
     "ProviderConnectionError",
     "ProviderError",
@@ -114,6 +118,7 @@ __all__ = [
     "connect",
     "load_results",
     "plots",
+    "read_prompts",
     "widgets",
 ]
 
@@ -141,6 +146,8 @@ _LAZY = {
     "Usage": "nvgw_nb.results",
     "connect": "nvgw_nb.connect",
     "load_results": "nvgw_nb.batch",
+    "PromptsFileError": "nvgw_nb.prompts",
+    "read_prompts": "nvgw_nb.prompts",
 }
 _LAZY_MODULES = ("plots", "widgets")
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import dataclasses
 import json
 import os
 import signal
@@ -26,43 +25,25 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TextIO
 
-import httpx
-
-from nvgw_nb.auth import StarfleetAuth
-from nvgw_nb.batch import BatchPrompt
 from nvgw_nb.cache import DEFAULT_CACHE_PATH, ResponseCache
-from nvgw_nb.config import (
-    EXTERNAL_PROVIDERS,
-    INTERNAL_PROVIDERS,
-    Settings,
-    check_provider_order,
-)
-from nvgw_nb.errors import (
-    AuthError,
-    ConfigError,
-    ModelNotFound,
-    NvgwError,
-    ProviderAuthError,
-    ProviderTimeout,
-    ProviderUnreachable,
-)
-from nvgw_nb.redaction import mask
-from nvgw_nb.results import ChatResult
+from nvgw_nb.config import Settings, check_provider_order
+from nvgw_nb.errors import ConfigError, NvgwError
+from nvgw_nb.prompts import PromptsFileError, read_prompts
+from nvgw_nb.providers import registry
 from nvgw_nb.retry import RetryPolicy
 from nvgw_nb.roles import ROLE_NAMES
 from nvgw_nb.session import Session
+from nvgw_nb.setup_check import one_line, run_check
+from nvgw_nb.trace import summary_line
 
-__all__ = ["PromptsFileError", "main", "read_prompts", "sim_retry_policy"]
+__all__ = ["main"]
 
 PROG = "nvgw-nb"
 #: latency scale of the simulator started by `--sim` (its answers arrive in a few ms)
 SIM_TIME_SCALE = 0.05
 #: what the provider probes of `check` ask
-PROBE_PROMPT = "Reply with one word: ready"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -168,7 +149,7 @@ def _parser() -> argparse.ArgumentParser:
     compare.add_argument(
         "--providers",
         type=_provider_list,
-        default=list(INTERNAL_PROVIDERS),
+        default=list(registry.internal_names()),
         help="comma-separated providers to compare (default: nvidia-nim,nvidia-gateway)",
     )
     compare.add_argument(
@@ -249,55 +230,14 @@ def _provider_list(value: str) -> list[str]:
 
 
 # --- output helpers -----------------------------------------------------------------------
-def _one_line(message: str) -> str:
-    """Fold a multi-line message ("Header:\\n  a\\n  b") into "Header: a; b"."""
-    lines = [line.strip() for line in message.splitlines() if line.strip()]
-    if not lines:
-        return "unknown error"
-    head, rest = lines[0], lines[1:]
-    if not rest:
-        return head
-    return f"{head} {'; '.join(rest)}" if head.endswith(":") else "; ".join(lines)
-
-
 def _error(message: str) -> None:
-    print(f"{PROG}: error: {_one_line(message)}", file=sys.stderr)
+    print(f"{PROG}: error: {one_line(message)}", file=sys.stderr)
 
 
 def _usage_error(command: str, message: str) -> int:
     """Print a usage error the way argparse does and return its exit code, 2."""
-    print(f"{PROG} {command}: error: {_one_line(message)}", file=sys.stderr)
+    print(f"{PROG} {command}: error: {one_line(message)}", file=sys.stderr)
     return 2
-
-
-def sim_retry_policy(time_scale: float, *, attempts: int = 3) -> RetryPolicy:
-    """The default retry policy with every wait scaled like the simulator's latencies.
-
-    The simulator scales its delays and Retry-After hints by `time_scale`; scaling the
-    client's backoff too keeps the simulated picture in proportion (and quick).
-    """
-    base = RetryPolicy(attempts=attempts)
-    return dataclasses.replace(
-        base,
-        wait_initial=base.wait_initial * time_scale,
-        wait_max=base.wait_max * time_scale,
-        wait_jitter=base.wait_jitter * time_scale,
-        max_retry_after=base.max_retry_after * time_scale,
-        poll_interval=base.poll_interval * time_scale,
-    )
-
-
-def summary(result: ChatResult) -> str:
-    """One line: who served the answer, how fast, whether it fell back."""
-    tries = len(result.attempts)
-    line = (
-        f"served by {result.served_by} ({result.model}) in {result.latency_s:.2f} s, "
-        f"fell back: {'yes' if result.fell_back else 'no'} "
-        f"({tries} attempt{'s' if tries != 1 else ''})"
-    )
-    if result.cached:
-        line += f" [cached: recorded in {result.original_latency_s or 0.0:.2f} s, nothing sent]"
-    return line + (" [simulated]" if result.simulated else "")
 
 
 @contextlib.contextmanager
@@ -346,67 +286,11 @@ def _chat(args: argparse.Namespace) -> int:
         if args.json:
             out.write(result.to_json() + "\n")
         out.flush()
-    print(summary(result), file=sys.stderr)
+    print(summary_line(result), file=sys.stderr)
     return 0
 
 
 # --- compare ------------------------------------------------------------------------------
-class PromptsFileError(ValueError):
-    """A prompts file that cannot be used; the message names the file (and line)."""
-
-
-def read_prompts(path: str | Path) -> list[BatchPrompt]:
-    """The prompts of a file: `.jsonl` or plain text.
-
-    `.jsonl`: one JSON object per line with a `prompt` string and an optional `role`
-    (one of the roles); blank lines are skipped. Any other file: one prompt per line,
-    blank lines and lines starting with `#` skipped. A bad line raises PromptsFileError
-    naming its number.
-
-    >>> read_prompts("examples/prompts.jsonl")[0].role   # doctest: +SKIP
-    'router'
-    """
-    source = Path(path)
-    try:
-        text = source.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as err:
-        reason = err.strerror if isinstance(err, OSError) and err.strerror else str(err)
-        raise PromptsFileError(f"cannot read {source}: {reason}") from None
-    if source.suffix.lower() == ".jsonl":
-        prompts = [
-            _jsonl_prompt(source, number, line)
-            for number, line in enumerate(text.splitlines(), start=1)
-            if line.strip()
-        ]
-    else:
-        prompts = [
-            BatchPrompt(prompt=line.strip())
-            for line in text.splitlines()
-            if line.strip() and not line.lstrip().startswith("#")
-        ]
-    if not prompts:
-        raise PromptsFileError(f"{source} has no prompts")
-    return prompts
-
-
-def _jsonl_prompt(source: Path, number: int, line: str) -> BatchPrompt:
-    where = f"{source} line {number}"
-    try:
-        data = json.loads(line)
-    except json.JSONDecodeError as err:
-        raise PromptsFileError(f"{where}: not valid JSON ({err.msg})") from None
-    if not isinstance(data, dict) or not isinstance(data.get("prompt"), str):
-        raise PromptsFileError(f'{where}: expected an object with a "prompt" string')
-    if not data["prompt"].strip():
-        raise PromptsFileError(f"{where}: the prompt is empty")
-    role = data.get("role")
-    if role is not None and role not in ROLE_NAMES:
-        raise PromptsFileError(
-            f"{where}: unknown role {role!r}; choose from {', '.join(ROLE_NAMES)}"
-        )
-    return BatchPrompt(prompt=data["prompt"], role=role)
-
-
 def _compare(args: argparse.Namespace) -> int:
     from nvgw_nb.report import write_report
 
@@ -455,7 +339,10 @@ def _compare(args: argparse.Namespace) -> int:
             stack.enter_context(sim)
             session = stack.enter_context(
                 Session.from_env(
-                    env=sim.env(), env_file=None, simulator=sim, retry=sim_retry_policy(scale)
+                    env=sim.env(),
+                    env_file=None,
+                    simulator=sim,
+                    retry=RetryPolicy.for_simulator(scale),
                 )
             )
             note = _sim_note(profile, seed, scale)
@@ -641,30 +528,6 @@ def _sim(args: argparse.Namespace) -> int:
 
 
 # --- check --------------------------------------------------------------------------------
-@dataclass
-class _Report:
-    """Collects and prints check results as `[ok]` / `[FAIL]` lines with fixes."""
-
-    out: TextIO
-    failures: int = 0
-
-    def ok(self, what: str, detail: str) -> None:
-        self._print(f"  [ok]   {what}: {detail}")
-
-    def info(self, what: str, detail: str) -> None:
-        self._print(f"  [--]   {what}: {detail}")
-
-    def fail(self, what: str, problem: str, fix: str | None = None) -> None:
-        self.failures += 1
-        self._print(f"  [FAIL] {what}: {_one_line(problem)}")
-        if fix:
-            self._print(f"         fix: {fix}")
-
-    def _print(self, line: str) -> None:
-        self.out.write(line + "\n")
-        self.out.flush()
-
-
 def _check(args: argparse.Namespace) -> int:
     out = sys.stdout
     if not args.sim:
@@ -675,7 +538,7 @@ def _check(args: argparse.Namespace) -> int:
             else "the environment (no .env in this directory)"
         )
         out.write(f"{PROG} check: real endpoints, settings from {source}\n")
-        return _run_check(_Report(out), env=None, env_file=".env")
+        return run_check(out, env=None, env_file=".env", prog=PROG)
     from nvgw_nb.sim import Simulator
 
     with Simulator(seed=0, time_scale=SIM_TIME_SCALE) as sim:
@@ -683,166 +546,4 @@ def _check(args: argparse.Namespace) -> int:
             f"{PROG} check --sim: a fresh SIMULATOR on {sim.url}; every answer below is "
             "simulated, nothing leaves this machine\n"
         )
-        return _run_check(_Report(out), env=sim.env(), env_file=None, simulated=True)
-
-
-def _run_check(
-    report: _Report,
-    *,
-    env: dict[str, str] | None,
-    env_file: str | None,
-    simulated: bool = False,
-) -> int:
-    # 1. settings
-    try:
-        settings = Settings.load(env=env, env_file=env_file)
-    except ConfigError as err:
-        report.fail("configuration", str(err), "correct the variables named above in .env")
-        return _verdict(report)
-    report.ok(
-        "configuration",
-        f"NIM {settings.nvidia_nim_base_url}, gateway {settings.llm_gateway_base_url} "
-        f"(api-version {settings.llm_gateway_api_version}), "
-        f"order {' → '.join(settings.default_order)}",
-    )
-
-    # 2. credentials for each provider in the order
-    probes: list[str] = []
-    for provider in settings.default_order:
-        if provider == "nvidia-nim":
-            if settings.nvidia_nim_api_key is None:
-                report.fail(
-                    "NVIDIA_NIM_API_KEY",
-                    "is not set",
-                    "put NVIDIA_NIM_API_KEY=<your key from build.nvidia.com> in .env "
-                    f"(or try `{PROG} check --sim`)",
-                )
-            else:
-                report.ok("NVIDIA_NIM_API_KEY", "is set")
-                probes.append(provider)
-        elif provider == "nvidia-gateway":
-            missing = [
-                name
-                for name, value in (
-                    ("STARFLEET_ID", settings.starfleet_id),
-                    ("STARFLEET_SECRET", settings.starfleet_secret),
-                )
-                if value is None
-            ]
-            if missing:
-                report.fail(
-                    " and ".join(missing),
-                    "is not set" if len(missing) == 1 else "are not set",
-                    "ask NVIDIA IT for Starfleet client credentials and put STARFLEET_ID and "
-                    "STARFLEET_SECRET in .env (or set NVIDIA_LLM_GATEWAY_ENABLED=false)",
-                )
-            else:
-                client_id = settings.starfleet_id
-                assert client_id is not None
-                report.ok(
-                    "STARFLEET_ID, STARFLEET_SECRET",
-                    f"are set (client id {mask(client_id.get_secret_value())})",
-                )
-                probes.append(provider)
-        elif provider in EXTERNAL_PROVIDERS:
-            report.fail(
-                provider,
-                "external providers are not available in this version",
-                "remove it from NVGW_PROVIDER_ORDER",
-            )
-    if "nvidia-gateway" not in settings.default_order:
-        report.info("nvidia-gateway", "not in the provider order (NVIDIA_LLM_GATEWAY_ENABLED)")
-
-    # 3. a Starfleet token
-    if "nvidia-gateway" in probes and not _check_token(report, settings):
-        probes.remove("nvidia-gateway")
-        report.info("nvidia-gateway", "not probed: no Starfleet token")
-
-    # 4. one short request per provider
-    if probes:
-        probe_settings = settings.model_copy(update={"provider_order": tuple(probes)})
-        with Session(probe_settings) as session:
-            for provider in probes:
-                _probe(report, session, provider)
-    elif report.failures == 0:
-        report.fail("providers", "nothing to probe", "configure NIM or the gateway in .env")
-    if simulated and report.failures == 0:
-        report.info("note", "this was the simulator; run `nvgw-nb check` for your real setup")
-    return _verdict(report)
-
-
-def _verdict(report: _Report) -> int:
-    if report.failures:
-        n = report.failures
-        report.out.write(f"{n} check{'s' if n != 1 else ''} failed.\n")
-        return 1
-    report.out.write("All checks passed.\n")
-    return 0
-
-
-def _check_token(report: _Report, settings: Settings) -> bool:
-    """Fetch one Starfleet token (the seed's "test authentication" step)."""
-    client_id, client_secret = settings.starfleet_id, settings.starfleet_secret
-    assert client_id is not None
-    assert client_secret is not None
-    auth = StarfleetAuth(
-        client_id=client_id,
-        client_secret=client_secret,
-        token_url=settings.starfleet_token_url,
-        variables=("STARFLEET_ID", "STARFLEET_SECRET"),
-        scope=settings.token_scope,
-        refresh_margin_s=settings.token_refresh_margin_s,
-    )
-    what = f"Starfleet token ({auth.token_host})"
-    timeout = httpx.Timeout(settings.read_timeout_s, connect=settings.connect_timeout_s)
-    try:
-        with httpx.Client(timeout=timeout, trust_env=False, follow_redirects=False) as client:
-            response = client.send(auth.build_token_request())
-            auth.take_token_response(response)
-    except httpx.HTTPError as err:
-        # Only the class and host are reported: httpx errors may carry the request.
-        report.fail(
-            what,
-            f"could not reach {auth.token_host} ({type(err).__name__})",
-            "check STARFLEET_TOKEN_URL, your network and VPN",
-        )
-        return False
-    except AuthError as err:
-        report.fail(what, str(err), "check STARFLEET_ID, STARFLEET_SECRET and STARFLEET_TOKEN_URL")
-        return False
-    left = auth.cache.seconds_left() or 0.0
-    report.ok(what, f"fetched, valid for {left:.0f} s")
-    return True
-
-
-#: provider → (error class, fix) pairs for the probe failures worth a specific hint
-_FIXES: dict[str, tuple[tuple[type[NvgwError], str], ...]] = {
-    "nvidia-nim": (
-        (ProviderAuthError, "check NVIDIA_NIM_API_KEY (a key from build.nvidia.com)"),
-        (ModelNotFound, "check NVGW_NIM_MODEL (see nvgw_nb.Session.models())"),
-        (ProviderUnreachable, "check NVIDIA_NIM_BASE_URL, your network and VPN"),
-        (ProviderTimeout, "NIM is slow or down; try again, or raise NVGW_READ_TIMEOUT"),
-    ),
-    "nvidia-gateway": (
-        (AuthError, "check STARFLEET_ID, STARFLEET_SECRET and NVGW_TOKEN_SCOPE"),
-        (ModelNotFound, "check LLM_GATEWAY_MODEL (an Azure deployment name, e.g. gpt-4o-mini)"),
-        (ProviderUnreachable, "check LLM_GATEWAY_BASE_URL, your network and VPN"),
-        (ProviderTimeout, "the gateway is slow or down; try again later"),
-    ),
-}
-
-
-def _probe(report: _Report, session: Session, provider: str) -> None:
-    try:
-        result = session.chat(PROBE_PROMPT, providers=[provider], fallbacks=False, max_tokens=16)
-    except NvgwError as err:
-        fix = next((f for cls, f in _FIXES.get(provider, ()) if isinstance(err, cls)), None)
-        report.fail(provider, str(err), fix or "see the message; try again if it was transient")
-        return
-    correlation = f", correlationId {result.correlation_id}" if result.correlation_id else ""
-    report.ok(
-        provider,
-        f"{result.model} answered in {result.latency_s:.2f} s "
-        f"({len(result.attempts)} attempt{'s' if len(result.attempts) != 1 else ''}"
-        f"{correlation}){' [simulated]' if result.simulated else ''}",
-    )
+        return run_check(out, env=sim.env(), env_file=None, simulated=True, prog=PROG)

@@ -12,6 +12,8 @@ and every bad value fails with a `ConfigError` naming the variable — never its
 from __future__ import annotations
 
 import contextvars
+import functools
+import os
 import re
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -19,7 +21,8 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from dotenv import dotenv_values
+from pydantic import AliasChoices, Field, PrivateAttr, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     NoDecode,
@@ -28,29 +31,29 @@ from pydantic_settings import (
 )
 
 from nvgw_nb.errors import ConfigError
+from nvgw_nb.providers import registry
+from nvgw_nb.providers.anthropic import AnthropicProvider
+from nvgw_nb.providers.gateway import GatewayProvider
+from nvgw_nb.providers.google import GoogleProvider
+from nvgw_nb.providers.nim import NimProvider
+from nvgw_nb.providers.openai import OpenAIProvider
 from nvgw_nb.redaction import has_control_chars, is_header_safe, is_loopback, mask
 
-__all__ = [
-    "BASE_URL_VARIABLES",
-    "EXTERNAL_PROVIDERS",
-    "INTERNAL_PROVIDERS",
-    "PROVIDERS",
-    "Settings",
-]
+__all__ = ["Settings", "check_provider_order"]
 
-INTERNAL_PROVIDERS = ("nvidia-nim", "nvidia-gateway")
-EXTERNAL_PROVIDERS = ("openai", "anthropic", "google-genai")
-PROVIDERS = INTERNAL_PROVIDERS + EXTERNAL_PROVIDERS
-#: provider → the variable of its base URL, named in errors about where requests go
-BASE_URL_VARIABLES = {
-    "nvidia-nim": "NVIDIA_NIM_BASE_URL",
-    "nvidia-gateway": "LLM_GATEWAY_BASE_URL",
-    "openai": "OPENAI_BASE_URL",
-    "anthropic": "ANTHROPIC_BASE_URL",
-    "google-genai": "NVGW_GOOGLE_BASE_URL",
-}
+# TODO(issue 13): the engine split removes this last reader
+BASE_URL_VARIABLES = {p.name: p.base_url_variable for p in registry.providers()}
 
-DEFAULT_NIM_MODEL = "meta/llama-4-scout-17b-16e-instruct"
+# The providers' own variables are named by their classes (the one place each lives);
+# the fields below read them under those names.
+_NIM, _GATEWAY = NimProvider, GatewayProvider
+_OPENAI, _ANTHROPIC, _GOOGLE = OpenAIProvider, AnthropicProvider, GoogleProvider
+
+
+def _alias(variable: str, field_name: str) -> AliasChoices:
+    """A field read from `variable` (or passed as `field_name=`)."""
+    return AliasChoices(variable, field_name)
+
 
 # Shapes of real API keys: a plain field holding one is almost certainly a paste into
 # the wrong variable, and echoing it in an error would leak it.
@@ -79,61 +82,62 @@ class Settings(BaseSettings):
 
     # --- the seed's variables -------------------------------------------------------
     nvidia_nim_api_key: SecretStr | None = Field(
-        None, validation_alias=AliasChoices("NVIDIA_NIM_API_KEY", "nvidia_nim_api_key")
+        None, validation_alias=_alias(_NIM.key_variables[0], "nvidia_nim_api_key")
     )
     nvidia_nim_base_url: str = Field(
-        "https://integrate.api.nvidia.com/v1",
-        validation_alias=AliasChoices("NVIDIA_NIM_BASE_URL", "nvidia_nim_base_url"),
+        _NIM.default_base_url,
+        validation_alias=_alias(_NIM.base_url_variable, "nvidia_nim_base_url"),
     )
     nvidia_llm_gateway_enabled: bool = Field(
         True,
         validation_alias=AliasChoices("NVIDIA_LLM_GATEWAY_ENABLED", "nvidia_llm_gateway_enabled"),
     )
     starfleet_id: SecretStr | None = Field(
-        None, validation_alias=AliasChoices("STARFLEET_ID", "starfleet_id")
+        None, validation_alias=_alias(_GATEWAY.key_variables[0], "starfleet_id")
     )
     starfleet_secret: SecretStr | None = Field(
-        None, validation_alias=AliasChoices("STARFLEET_SECRET", "starfleet_secret")
+        None, validation_alias=_alias(_GATEWAY.key_variables[1], "starfleet_secret")
     )
     starfleet_token_url: str = Field(
         "https://5kbfxgaqc3xgz8nhid1x1r8cfestoypn-trofuum-oc.ssa.nvidia.com/token",
         validation_alias=AliasChoices("STARFLEET_TOKEN_URL", "starfleet_token_url"),
     )
     llm_gateway_base_url: str = Field(
-        "https://prod.api.nvidia.com/llm/v1/azure",
-        validation_alias=AliasChoices("LLM_GATEWAY_BASE_URL", "llm_gateway_base_url"),
+        _GATEWAY.default_base_url,
+        validation_alias=_alias(_GATEWAY.base_url_variable, "llm_gateway_base_url"),
     )
     llm_gateway_api_version: str = Field(
         "2024-12-01-preview",
         validation_alias=AliasChoices("LLM_GATEWAY_API_VERSION", "llm_gateway_api_version"),
     )
     llm_gateway_model: str = Field(
-        "gpt-4o-mini", validation_alias=AliasChoices("LLM_GATEWAY_MODEL", "llm_gateway_model")
+        _GATEWAY.default_models["small"],
+        validation_alias=AliasChoices("LLM_GATEWAY_MODEL", "llm_gateway_model"),
     )
 
     # --- external providers (the vendors' own variable names) -------------------------
     openai_api_key: SecretStr | None = Field(
-        None, validation_alias=AliasChoices("OPENAI_API_KEY", "openai_api_key")
+        None, validation_alias=_alias(_OPENAI.key_variables[0], "openai_api_key")
     )
     openai_base_url: str = Field(
-        "https://api.openai.com/v1",
-        validation_alias=AliasChoices("OPENAI_BASE_URL", "openai_base_url"),
+        _OPENAI.default_base_url,
+        validation_alias=_alias(_OPENAI.base_url_variable, "openai_base_url"),
     )
     anthropic_api_key: SecretStr | None = Field(
-        None, validation_alias=AliasChoices("ANTHROPIC_API_KEY", "anthropic_api_key")
+        None, validation_alias=_alias(_ANTHROPIC.key_variables[0], "anthropic_api_key")
     )
     anthropic_base_url: str = Field(
-        "https://api.anthropic.com",
-        validation_alias=AliasChoices("ANTHROPIC_BASE_URL", "anthropic_base_url"),
+        _ANTHROPIC.default_base_url,
+        validation_alias=_alias(_ANTHROPIC.base_url_variable, "anthropic_base_url"),
     )
     google_api_key: SecretStr | None = Field(
-        None, validation_alias=AliasChoices("GOOGLE_API_KEY", "google_api_key")
+        None, validation_alias=_alias(_GOOGLE.key_variables[0], "google_api_key")
     )
 
     # --- nvgw_nb's own (NVGW_ prefix) ------------------------------------------------
     google_base_url: str = Field(
-        "https://generativelanguage.googleapis.com",
-        validation_alias=AliasChoices("NVGW_GOOGLE_BASE_URL", "google_base_url"),
+        _GOOGLE.default_base_url,
+        validation_alias=_alias(_GOOGLE.base_url_variable, "google_base_url"),
     )
     provider_order: Annotated[tuple[str, ...] | None, NoDecode] = Field(
         None, validation_alias=AliasChoices("NVGW_PROVIDER_ORDER", "provider_order")
@@ -148,7 +152,8 @@ class Settings(BaseSettings):
         "auto", validation_alias=AliasChoices("NVGW_TRANSPORT", "transport")
     )
     nim_model: str = Field(
-        DEFAULT_NIM_MODEL, validation_alias=AliasChoices("NVGW_NIM_MODEL", "nim_model")
+        _NIM.default_models["small"],
+        validation_alias=AliasChoices("NVGW_NIM_MODEL", "nim_model"),
     )
     nvcf_status_url: str = Field(
         "https://api.nvcf.nvidia.com/v2/nvcf/pexec/status",
@@ -178,6 +183,12 @@ class Settings(BaseSettings):
         300.0, gt=0, validation_alias=AliasChoices("NVGW_CALL_DEADLINE", "call_deadline_s")
     )
     cache_path: str | None = Field(None, validation_alias=AliasChoices("NVGW_CACHE", "cache_path"))
+
+    # where `variable()` looks: the values given to `load`, then (unless an explicit env
+    # mapping was given) os.environ and the .env file
+    _given: dict[str, str] = PrivateAttr(default_factory=dict)
+    _read_environment: bool = PrivateAttr(default=True)
+    _env_file_read: str | None = PrivateAttr(default=".env")
 
     # --- validation -----------------------------------------------------------------
     @field_validator(
@@ -325,31 +336,63 @@ class Settings(BaseSettings):
         values.update({known[k]: v for k, v in overrides.items() if v is not None})
         with _isolated(env is not None):
             try:
-                return cls(_env_file=env_file, **values)
+                settings = cls(_env_file=env_file, **values)
             except ValidationError as err:
                 raise _config_error(err) from None
+        settings._given = {str(k).upper(): str(v) for k, v in values.items()}
+        settings._read_environment = env is None
+        settings._env_file_read = str(env_file) if env_file is not None else None
+        return settings
 
     # --- derived ---------------------------------------------------------------------
     @property
     def default_order(self) -> tuple[str, ...]:
-        """The order when none is given: NIM, the gateway when enabled, then — only when
-        NVGW_ALLOW_EXTERNAL is true — the external providers that have a key."""
+        """The order when none is given: the registered providers that join it by default
+        (NIM; the gateway when enabled; external ones only when NVGW_ALLOW_EXTERNAL is
+        true and their key is set)."""
         if self.provider_order:
             return self.provider_order
-        order: tuple[str, ...] = (
-            INTERNAL_PROVIDERS if self.nvidia_llm_gateway_enabled else ("nvidia-nim",)
-        )
-        if self.allow_external:
-            order += tuple(p for p in EXTERNAL_PROVIDERS if self.external_key(p) is not None)
-        return order
+        return tuple(p.name for p in registry.providers() if p.in_default_order(self))
 
-    def external_key(self, provider: str) -> SecretStr | None:
-        """The API key of an external provider (None when unset)."""
-        return {
-            "openai": self.openai_api_key,
-            "anthropic": self.anthropic_api_key,
-            "google-genai": self.google_api_key,
-        }[provider]
+    def variable(self, name: str) -> str | None:
+        """The raw value of any variable, from where these settings were read (the
+        arguments, else the environment, else the `.env` file); None when unset.
+
+        Providers without a field of their own read their variables through this.
+        """
+        name = name.upper()
+        if name in self._given:
+            return self._given[name]
+        if not self._read_environment:
+            return None
+        value = os.environ.get(name)
+        if value is None and self._env_file_read is not None:
+            value = dotenv_values(self._env_file_read).get(name)
+        return value
+
+    def secret(self, name: str) -> SecretStr | None:
+        """The credential in variable `name` (a field's, or any other read through
+        `variable`), cleaned like every secret; None when unset."""
+        field = _fields_by_variable().get(name.upper())
+        if field is not None:
+            value = getattr(self, field)
+            return value if isinstance(value, SecretStr) or value is None else None
+        try:
+            cleaned = Settings._clean_secret(self.variable(name))
+        except ValueError as err:
+            raise ConfigError(f"Invalid configuration:\n  {name.upper()} {err}") from None
+        return None if cleaned is None else SecretStr(cleaned)
+
+    def url(self, name: str, default: str) -> str:
+        """The base URL in variable `name` (a field's, or any other), checked like every
+        URL; `default` when unset."""
+        field = _fields_by_variable().get(name.upper())
+        if field is not None:
+            return str(getattr(self, field))
+        try:
+            return Settings._check_url(self.variable(name) or default)
+        except ValueError as err:
+            raise ConfigError(f"Invalid configuration:\n  {name.upper()} {err}") from None
 
     def __repr_args__(self) -> Any:
         for name, value in super().__repr_args__():
@@ -364,13 +407,14 @@ def check_provider_order(order: Any) -> tuple[str, ...]:
     if isinstance(order, str):
         order = [p.strip() for p in order.split(",")]
     names = tuple(order)
+    known = registry.names()
     if not names or any(not isinstance(n, str) or not n for n in names):
-        raise ValueError(f"is empty or has a blank entry; choose from {', '.join(PROVIDERS)}")
-    unknown = [n for n in names if n not in PROVIDERS]
+        raise ValueError(f"is empty or has a blank entry; choose from {', '.join(known)}")
+    unknown = [n for n in names if n not in known]
     if unknown:
         raise ValueError(
             f"names unknown provider(s) {', '.join(map(repr, unknown))}; "
-            f"choose from {', '.join(PROVIDERS)}"
+            f"choose from {', '.join(known)}"
         )
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
@@ -397,6 +441,16 @@ def _variables() -> dict[str, str]:
         for name in (field_name, primary, *map(str, choices)):
             names[name] = names[name.lower()] = primary
     return names
+
+
+@functools.cache
+def _fields_by_variable() -> dict[str, str]:
+    """Each field's variable (its first alias) → the field's name."""
+    return {
+        str(field.validation_alias.choices[0]).upper(): name
+        for name, field in Settings.model_fields.items()
+        if isinstance(field.validation_alias, AliasChoices)
+    }
 
 
 def _variable_name(loc: tuple[int | str, ...]) -> str:

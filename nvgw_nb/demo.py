@@ -21,7 +21,9 @@ from pathlib import Path
 from typing import Protocol, TextIO
 
 from nvgw_nb.batch import BatchPrompt
-from nvgw_nb.cli import PromptsFileError, read_prompts, sim_retry_policy, summary
+from nvgw_nb.prompts import PromptsFileError, read_prompts
+from nvgw_nb.retry import RetryPolicy
+from nvgw_nb.trace import summary_line
 
 __all__ = ["DEFAULT_OUT_DIR", "PROFILE", "find_prompts", "main"]
 
@@ -103,7 +105,7 @@ def _walkthrough(say: _Say, *, time_scale: float, seed: int) -> None:
 
     with (
         Simulator(seed=seed, time_scale=time_scale) as sim,
-        sim.session(retry=sim_retry_policy(time_scale)) as session,
+        sim.session(retry=RetryPolicy.for_simulator(time_scale)) as session,
     ):
         say(f"Part 1 — one fallback, step by step (a healthy simulator on {sim.url})")
         say(f"Provider order: {' → '.join(session.provider_order)}")
@@ -112,7 +114,7 @@ def _walkthrough(say: _Say, *, time_scale: float, seed: int) -> None:
         say(f"   > {_FIRST_PROMPT}")
         first = session.chat(_FIRST_PROMPT, role="planner")
         say(_indent(first.content))
-        say(f"   {summary(first)}")
+        say(f"   {summary_line(first)}")
         say()
         say("2. Inject fault N1 (HTTP 503) into the next 3 NIM requests: NIM's first try and")
         say("   both retries fail, so the LLM Gateway answers.")
@@ -120,7 +122,7 @@ def _walkthrough(say: _Say, *, time_scale: float, seed: int) -> None:
         say(f"   > {_SECOND_PROMPT}")
         second = session.chat(_SECOND_PROMPT, role="reviewer")
         say(_indent(second.content))
-        say(f"   {summary(second)}")
+        say(f"   {summary_line(second)}")
         say()
         say("3. Why: the attempt trace of call 2 (result.trace()).")
         say(_indent(second.trace()))
@@ -156,7 +158,7 @@ def _compare(
     started = time.perf_counter()
     with (
         Simulator(profile=PROFILE, seed=seed, time_scale=time_scale) as sim,
-        sim.session(retry=sim_retry_policy(time_scale)) as session,
+        sim.session(retry=RetryPolicy.for_simulator(time_scale)) as session,
     ):
         cmp = session.compare(prompts, repeats=repeats, progress=progress)
     say(f"   Compared in {time.perf_counter() - started:.1f} s; writing the report…")

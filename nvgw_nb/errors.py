@@ -3,7 +3,8 @@
 ```
 NvgwError
 ├── ConfigError            bad settings or arguments, raised before any request
-│   └── PolicyError        an external provider named while policy forbids it
+│   ├── PolicyError        an external provider named while policy forbids it
+│   └── MissingCredentials a provider's credential variables are unset
 ├── SessionClosed          the Session was closed
 ├── AuthError              Starfleet token endpoint failed, or the gateway kept answering 401
 ├── ProviderError          one provider failed one attempt (carries provider, status, request id)
@@ -52,6 +53,7 @@ __all__ = [
     "ContextTooLong",
     "EmptyResponse",
     "MalformedResponse",
+    "MissingCredentials",
     "ModelNotFound",
     "NvgwError",
     "PolicyError",
@@ -97,6 +99,17 @@ class ConfigError(NvgwError, ValueError):
     """A setting or argument is wrong; the message names it and says how to fix it."""
 
     kind = "config"
+
+
+class MissingCredentials(ConfigError):
+    """A provider in use lacks credentials: `variables` names them, `hint` says how to
+    get them (the Session raises it; `nvgw-nb check` reports it)."""
+
+    def __init__(self, message: str, *, provider: str, variables: Sequence[str], hint: str):
+        super().__init__(message)
+        self.provider = provider
+        self.variables = tuple(variables)
+        self.hint = hint
 
 
 class PolicyError(ConfigError):

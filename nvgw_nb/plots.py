@@ -19,8 +19,8 @@ once, as the cell's value (not a second time from the inline backend); save it w
 
 Honest numbers: every plot names its n, latency shows the median with a bootstrap 95%
 CI over every individual request, and anything drawn from the built-in simulator carries
-a visible "SIMULATED" mark. Each provider keeps its colour across all plots
-(`PROVIDER_COLORS`).
+a visible "SIMULATED" mark. Each provider keeps its colour across all plots and panels
+(`provider_color`, from the provider's class).
 
 Stable handles for tests and callers: the simulated mark is the axes' right-hand title
 ("SIMULATED", gid `"nvgw-simulated"`); in `latency`, boxes have gid `"box"` and median
@@ -31,7 +31,6 @@ lines `"median"`; in `timeline`, attempt bars have gid `"attempt"`, backoff wait
 from __future__ import annotations
 
 import math
-import zlib
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -50,10 +49,11 @@ from matplotlib.ticker import MaxNLocator, PercentFormatter
 from nvgw_nb import stats
 from nvgw_nb.batch import BatchItem
 from nvgw_nb.compare import Comparison
+from nvgw_nb.providers import registry
+from nvgw_nb.providers.registry import provider_color
 from nvgw_nb.results import Attempt, ChatResult
 
 __all__ = [
-    "PROVIDER_COLORS",
     "cost",
     "fallbacks",
     "latency",
@@ -65,16 +65,6 @@ __all__ = [
     "tokens",
 ]
 
-#: One colour per provider, the same in every plot.
-PROVIDER_COLORS: dict[str, str] = {
-    "nvidia-nim": "#76b900",  # NVIDIA green
-    "nvidia-gateway": "#1f5fa8",  # blue
-    "openai": "#7e57c2",  # purple
-    "anthropic": "#d9773b",  # clay orange
-    "google-genai": "#17a2b8",  # teal
-}
-_SPARE_COLORS = ("#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#4b0082", "#a0522d")
-_PROVIDER_ORDER = tuple(PROVIDER_COLORS)
 _ROLE_ORDER = ("router", "planner", "programmer", "reviewer")
 
 _OK_COLOR = "#a9cf8f"
@@ -105,18 +95,6 @@ _LEGEND_OUTSIDE: dict[str, Any] = {
     "fontsize": 8,
 }
 _FAILED = "failed"
-
-
-def provider_color(provider: str) -> str:
-    """The colour `provider` gets in every plot (a stable spare colour when unknown).
-
-    >>> provider_color("nvidia-nim")
-    '#76b900'
-    """
-    known = PROVIDER_COLORS.get(provider)
-    if known is not None:
-        return known
-    return _SPARE_COLORS[zlib.crc32(provider.encode()) % len(_SPARE_COLORS)]
 
 
 # --- comparisons ----------------------------------------------------------------------------
@@ -415,7 +393,7 @@ def fallbacks(items: Sequence[BatchItem] | Sequence[ChatResult], *, ax: Axes | N
         [r.role or _NO_ROLE for r in requests], [*_ROLE_ORDER, _NO_ROLE], unknown_last=_NO_ROLE
     )
     served = _ordered(
-        [r.result.served_by for r in requests if r.result is not None], list(_PROVIDER_ORDER)
+        [r.result.served_by for r in requests if r.result is not None], list(registry.names())
     )
     xs = np.arange(len(roles), dtype=float)
     bottom = np.zeros(len(roles))
@@ -528,7 +506,7 @@ def timeline(
     more = f" (first {len(shown)} of {len(requests)})" if len(shown) < len(requests) else ""
     ax.set_title(f"Attempts per request{more}", loc="left")
     handles: list[Patch | Line2D] = [
-        Patch(facecolor=provider_color(p), label=p) for p in _ordered(providers, _PROVIDER_ORDER)
+        Patch(facecolor=provider_color(p), label=p) for p in _ordered(providers, registry.names())
     ]
     if failed:
         handles.append(

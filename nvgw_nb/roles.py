@@ -17,26 +17,16 @@ from collections.abc import Mapping
 
 from pydantic import BaseModel, ConfigDict, Field
 
-__all__ = [
-    "DEFAULT_ROLES",
-    "EXTERNAL_DEFAULT_MODELS",
-    "LLAMA4_MAVERICK",
-    "LLAMA4_SCOUT",
-    "ROLE_NAMES",
-    "Role",
-]
+from nvgw_nb.providers import registry
 
-LLAMA4_SCOUT = "meta/llama-4-scout-17b-16e-instruct"
-LLAMA4_MAVERICK = "meta/llama-4-maverick-17b-128e-instruct"
+__all__ = ["DEFAULT_ROLES", "ROLE_NAMES", "Role", "models_of_size"]
 
-# External providers (used only when NVGW_ALLOW_EXTERNAL=true): a small and a large
-# model each, matched to the gateway's gpt-4o-mini / gpt-4o split.
-EXTERNAL_DEFAULT_MODELS = {
-    "openai": "gpt-4o-mini",
-    "anthropic": "claude-haiku-4-5",
-    "google-genai": "gemini-2.0-flash",
-}
-_LARGE = {"openai": "gpt-4o", "anthropic": "claude-sonnet-4-5", "google-genai": "gemini-2.5-pro"}
+
+def models_of_size(size: str) -> dict[str, str]:
+    """Each registered provider's default model of `size` ("small" or "large")."""
+    return {
+        p.name: p.default_models[size] for p in registry.providers() if size in p.default_models
+    }
 
 
 class Role(BaseModel):
@@ -56,33 +46,27 @@ class Role(BaseModel):
         return self.models.get(provider)
 
 
+# The small models (Llama 4 Scout, gpt-4o-mini, …) for quick answers, the large ones
+# (Llama 4 Maverick, gpt-4o, …) where reasoning matters; each provider names its own.
 DEFAULT_ROLES: dict[str, Role] = {
     "router": Role(
         name="router",
-        models={
-            "nvidia-nim": LLAMA4_SCOUT,
-            "nvidia-gateway": "gpt-4o-mini",
-            **EXTERNAL_DEFAULT_MODELS,
-        },
+        models=models_of_size("small"),
         description="Classifies a request and picks the next step; short, fast answers.",
     ),
     "planner": Role(
         name="planner",
-        models={"nvidia-nim": LLAMA4_MAVERICK, "nvidia-gateway": "gpt-4o", **_LARGE},
+        models=models_of_size("large"),
         description="Breaks a task into steps; needs the stronger model.",
     ),
     "programmer": Role(
         name="programmer",
-        models={"nvidia-nim": LLAMA4_MAVERICK, "nvidia-gateway": "gpt-4o", **_LARGE},
+        models=models_of_size("large"),
         description="Writes and edits code, usually with tool calls.",
     ),
     "reviewer": Role(
         name="reviewer",
-        models={
-            "nvidia-nim": LLAMA4_SCOUT,
-            "nvidia-gateway": "gpt-4o-mini",
-            **EXTERNAL_DEFAULT_MODELS,
-        },
+        models=models_of_size("small"),
         description="Reviews a change and reports problems.",
     ),
 }

@@ -21,17 +21,12 @@ from typing import TYPE_CHECKING, Any, Literal
 import httpx
 from typing_extensions import Unpack
 
-from nvgw_nb.auth import ApiKeyAuth, StarfleetAuth
+from nvgw_nb.auth import StarfleetAuth
 from nvgw_nb.batch import BatchItem, BatchPrompt, append_jsonl, normalise_prompts, run_batch
 from nvgw_nb.breaker import CircuitBreaker
 from nvgw_nb.cache import DEFAULT_CACHE_PATH, ResponseCache
 from nvgw_nb.compare import Comparison, ComparisonRow
-from nvgw_nb.config import (
-    EXTERNAL_PROVIDERS,
-    INTERNAL_PROVIDERS,
-    Settings,
-    check_provider_order,
-)
+from nvgw_nb.config import Settings, check_provider_order
 from nvgw_nb.engine import CallPolicy, Deadlines, Engine, Step
 from nvgw_nb.errors import ConfigError, PolicyError, SessionClosed
 from nvgw_nb.inputs import build_request
@@ -47,11 +42,11 @@ from nvgw_nb.options import (
 )
 from nvgw_nb.portal import LoopThread
 from nvgw_nb.pricing import Price, Pricing
-from nvgw_nb.providers import GatewayProvider, NimProvider, Provider
+from nvgw_nb.providers import NimProvider, Provider, registry
 from nvgw_nb.ratelimit import RateLimiter
 from nvgw_nb.results import ChatRequest, ChatResult
 from nvgw_nb.retry import RetryPolicy
-from nvgw_nb.roles import DEFAULT_ROLES, EXTERNAL_DEFAULT_MODELS, Role
+from nvgw_nb.roles import DEFAULT_ROLES, Role
 from nvgw_nb.streams import AsyncChatStream, ChatStream
 from nvgw_nb.transport import TransportName, make_transport
 
@@ -85,12 +80,6 @@ _SESSION_ARGS = (
     "rate_limits",
     "cache",
 )
-#: external provider → (the variable of its key, the header the key goes in)
-_EXTERNAL_AUTH = {
-    "openai": ("OPENAI_API_KEY", "Authorization"),
-    "anthropic": ("ANTHROPIC_API_KEY", "x-api-key"),
-    "google-genai": ("GOOGLE_API_KEY", "x-goog-api-key"),
-}
 _POLICY_OFF = "external providers are off (set NVGW_ALLOW_EXTERNAL=true to allow them)"
 
 
@@ -208,7 +197,7 @@ class Session:
             names = check_provider_order(order)
         except ValueError as err:
             raise ConfigError(f"provider order {err}") from None
-        external = [n for n in names if n in EXTERNAL_PROVIDERS]
+        external = [n for n in names if registry.provider_class(n).external]
         if external and not self.settings.allow_external:
             raise PolicyError(
                 f"provider order names {', '.join(external)}, but external providers are off: "
@@ -217,54 +206,17 @@ class Session:
         return names
 
     def _configure_providers(self) -> None:
-        s = self.settings
-        if "nvidia-nim" in self._order:
-            if s.nvidia_nim_api_key is None:
-                raise ConfigError(
-                    "NVIDIA_NIM_API_KEY is not set: put your key from build.nvidia.com in .env, "
-                    "or use nv.connect() to try the simulator"
-                )
-            self._providers["nvidia-nim"] = NimProvider(
-                base_url=s.nvidia_nim_base_url, status_url=s.nvcf_status_url
-            )
-            self._auths["nvidia-nim"] = ApiKeyAuth(
-                s.nvidia_nim_api_key, variable="NVIDIA_NIM_API_KEY"
-            )
-        if "nvidia-gateway" in self._order:
-            client_id, client_secret = s.starfleet_id, s.starfleet_secret
-            if client_id is None or client_secret is None:
-                missing = [
-                    name
-                    for name, value in (
-                        ("STARFLEET_ID", client_id),
-                        ("STARFLEET_SECRET", client_secret),
-                    )
-                    if value is None
-                ]
-                raise ConfigError(
-                    f"{' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} not set: "
-                    "the LLM Gateway needs Starfleet client credentials from NVIDIA IT "
-                    "(or set NVIDIA_LLM_GATEWAY_ENABLED=false to use NIM alone)"
-                )
-            self._providers["nvidia-gateway"] = GatewayProvider(
-                base_url=s.llm_gateway_base_url, api_version=s.llm_gateway_api_version
-            )
-            self._auths["nvidia-gateway"] = StarfleetAuth(
-                client_id=client_id,
-                client_secret=client_secret,
-                token_url=s.starfleet_token_url,
-                variables=("STARFLEET_ID", "STARFLEET_SECRET"),
-                scope=s.token_scope,
-                refresh_margin_s=s.token_refresh_margin_s,
-            )
-        for name, (variable, header) in _EXTERNAL_AUTH.items():
-            key = s.external_key(name)
-            if key is None:
-                if name in self._order:
-                    raise ConfigError(f"{variable} is not set, but {name} is in the provider order")
+        """The providers in the order (`ConfigError` naming what one lacks), and the
+        external ones whose key is set (so a call or the widgets may add them)."""
+        for cls in registry.providers():
+            if cls.name not in self._order and (
+                not cls.external or cls.missing_credentials(self.settings)
+            ):
                 continue
-            self._providers[name] = _external_provider(name, s)
-            self._auths[name] = ApiKeyAuth(key, variable=variable, header=header)
+            self._providers[cls.name] = cls.from_settings(self.settings)
+            auth = cls.auth_from_settings(self.settings)
+            if auth is not None:
+                self._auths[cls.name] = auth
 
     # --- configuration that widgets and users change ------------------------------------
     @property
@@ -340,16 +292,18 @@ class Session:
         if not fallbacks:
             order = order[:1]
         for name in models or {}:
-            if name not in INTERNAL_PROVIDERS + EXTERNAL_PROVIDERS:
+            if name not in registry.names():
                 raise ConfigError(f"models names unknown provider {name!r}")
         return [Step(p, self._model_for(p, role_obj, models), self._skip_reason(p)) for p in order]
 
     def _skip_reason(self, provider: str) -> str | None:
-        if provider in EXTERNAL_PROVIDERS and not self.settings.allow_external:
+        cls = registry.provider_class(provider)
+        if cls.external and not self.settings.allow_external:
             return _POLICY_OFF
         if provider not in self._providers:
-            variable = _EXTERNAL_AUTH[provider][0] if provider in _EXTERNAL_AUTH else provider
-            return f"not configured in this Session ({variable} is not set)"
+            unset = " and ".join(cls.missing_credentials(self.settings)) or "its settings"
+            verb = "is" if len(cls.missing_credentials(self.settings)) <= 1 else "are"
+            return f"not configured in this Session ({unset} {verb} not set)"
         return None
 
     def _role(self, role: str | Role | None) -> Role | None:
@@ -366,11 +320,7 @@ class Session:
         chosen = (models or {}).get(provider) or (role.model_for(provider) if role else None)
         if chosen:
             return chosen
-        if provider == "nvidia-nim":
-            return self.settings.nim_model
-        if provider == "nvidia-gateway":
-            return self.settings.llm_gateway_model
-        return EXTERNAL_DEFAULT_MODELS[provider]
+        return registry.provider_class(provider).default_model(self.settings)
 
     # --- calls --------------------------------------------------------------------------
     def _prepare(
@@ -698,8 +648,7 @@ class Session:
         """Models a provider offers: NIM's live `/v1/models`; for the others, the models
         this Session's settings and roles name (the gateway's deployments are configured,
         not listed)."""
-        if provider not in INTERNAL_PROVIDERS + EXTERNAL_PROVIDERS:
-            raise ConfigError(f"unknown provider {provider!r}")
+        registry.provider_class(provider)  # ConfigError for an unknown name
         if provider != "nvidia-nim":
             configured = {self._model_for(provider, None, None)}
             return sorted(
@@ -815,17 +764,6 @@ def _cache_location(
     if cache is True:
         return configured or DEFAULT_CACHE_PATH
     return cache
-
-
-def _external_provider(name: str, settings: Settings) -> Provider:
-    """The wire format of an external provider, pointed at its configured base URL."""
-    from nvgw_nb.providers import AnthropicProvider, GoogleProvider, OpenAIProvider
-
-    if name == "openai":
-        return OpenAIProvider(base_url=settings.openai_base_url)
-    if name == "anthropic":
-        return AnthropicProvider(base_url=settings.anthropic_base_url)
-    return GoogleProvider(base_url=settings.google_base_url)
 
 
 def _release(portal: LoopThread, client: httpx.AsyncClient) -> None:

@@ -8,9 +8,10 @@ from __future__ import annotations
 import html
 from collections.abc import Sequence
 
+from nvgw_nb.providers.registry import provider_color
 from nvgw_nb.results import Attempt, ChatResult
 
-__all__ = ["attempts_html", "attempts_text", "result_html", "result_text"]
+__all__ = ["attempts_html", "attempts_text", "result_html", "result_text", "summary_line"]
 
 COLUMNS = (
     "provider",
@@ -60,7 +61,8 @@ def attempts_text(attempts: Sequence[Attempt]) -> str:
     return "\n".join(line.rstrip() for line in lines)
 
 
-def _summary(result: ChatResult) -> str:
+def summary_line(result: ChatResult) -> str:
+    """One line: who served the answer, how fast, whether it fell back, attempts, cost."""
     cost = f"est. cost ${result.cost_usd:.6f}" + (
         " (some tokens estimated)" if result.cost_estimated else ""
     )
@@ -83,7 +85,7 @@ def _summary(result: ChatResult) -> str:
 
 def result_text(result: ChatResult) -> str:
     """Summary line, then the attempts table."""
-    return _summary(result) + "\n" + attempts_text(result.attempts)
+    return summary_line(result) + "\n" + attempts_text(result.attempts)
 
 
 def attempts_html(attempts: Sequence[Attempt]) -> str:
@@ -109,7 +111,7 @@ def result_html(result: ChatResult, *, max_chars: int = 2000) -> str:
         f"<li><code>{html.escape(c.name)}({html.escape(str(c.arguments))})</code></li>"
         for c in result.tool_calls
     )
-    badge = "#76b900" if result.served_by == "nvidia-nim" else "#1f6feb"
+    badge = provider_color(result.served_by)
     cached = (
         '<span class="nvgw-cached" style="background:#6e7781;color:white;padding:1px 6px;'
         'border-radius:3px">cached</span> '
@@ -122,7 +124,7 @@ def result_html(result: ChatResult, *, max_chars: int = 2000) -> str:
         + (f"<ul>{calls}</ul>" if calls else "")
         + f'<div style="margin:4px 0"><span style="background:{badge};color:white;'
         f'padding:1px 6px;border-radius:3px">{html.escape(result.served_by)}</span> '
-        f"{cached}{html.escape(_summary(result))}</div>"
+        f"{cached}{html.escape(summary_line(result))}</div>"
         f"<details><summary>attempt trace</summary>{attempts_html(result.attempts)}</details>"
         "</div>"
     )

@@ -15,10 +15,10 @@ import pytest
 from pydantic import BaseModel
 
 import nvgw_nb as nv
-from nvgw_nb import cli
 from nvgw_nb.cache import CacheKey, ResponseCache
 from nvgw_nb.results import ChatRequest, ChatResult, Message
 from nvgw_nb.sim import Simulator
+from nvgw_nb.trace import summary_line
 
 ROOT = Path(__file__).resolve().parents[1]
 NIM_MODEL = "meta/llama-4-scout-17b-16e-instruct"
@@ -645,8 +645,8 @@ def test_trace_html_and_cli_summary_say_cached(sim: Simulator, path: Path) -> No
     assert "CACHED" not in live.trace()
     assert "nvgw-cached" in replay._repr_html_()
     assert "nvgw-cached" not in live._repr_html_()
-    assert "[cached" in cli.summary(replay)
-    assert "[cached" not in cli.summary(live)
+    assert "CACHED" in summary_line(replay)
+    assert "CACHED" not in summary_line(live)
     from nvgw_nb.widgets._html import result_status_html
 
     assert "nvgw-cached" in result_status_html(replay)

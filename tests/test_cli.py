@@ -97,7 +97,7 @@ def test_chat_prints_answer_and_summary(
     assert out.strip()
     assert "served by nvidia-nim" in err
     assert "fell back: no" in err
-    assert "[simulated]" in err
+    assert "SIMULATED" in err
 
 
 def test_chat_json_round_trips(cli_sim: Simulator, capsys: pytest.CaptureFixture[str]) -> None:
@@ -199,7 +199,7 @@ def test_chat_without_configuration(capsys: pytest.CaptureFixture[str]) -> None:
 def test_chat_sim(capsys: pytest.CaptureFixture[str]) -> None:
     """`chat --sim` needs no configuration and is marked simulated."""
     assert cli.main(["chat", "hello", "--sim"]) == 0
-    assert "[simulated]" in capsys.readouterr().err
+    assert "SIMULATED" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from nvgw_nb import cli, demo
+from nvgw_nb import demo
 from nvgw_nb.compare import Comparison
+from nvgw_nb.prompts import read_prompts
 from nvgw_nb.roles import ROLE_NAMES
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "prompts.jsonl"
@@ -52,7 +53,7 @@ def test_demo_takes_prompts(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
 
 def test_example_prompts() -> None:
     """examples/prompts.jsonl: 30–40 distinct prompts, each of the four roles well represented."""
-    prompts = cli.read_prompts(EXAMPLES)
+    prompts = read_prompts(EXAMPLES)
     assert 30 <= len(prompts) <= 40
     assert len({p.prompt for p in prompts}) == len(prompts)
     roles = Counter(p.role for p in prompts)

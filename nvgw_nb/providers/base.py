@@ -9,12 +9,16 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import httpx
 
-from nvgw_nb.errors import ProviderError
+from nvgw_nb.auth import ApiKeyAuth
+from nvgw_nb.errors import MissingCredentials, ProviderError
 from nvgw_nb.results import ChatRequest, Usage
+
+if TYPE_CHECKING:
+    from nvgw_nb.config import Settings
 
 __all__ = ["Provider", "RawToolCall", "Reply", "StreamParser", "first_header"]
 
@@ -85,9 +89,85 @@ class Provider(ABC):
     default_models: ClassVar[Mapping[str, str]] = {}
     #: how to get credentials, shown where the provider is unavailable
     setup_hint: ClassVar[str] = ""
-    #: its colour in plots and panels
-    color: ClassVar[str] = "#7f7f7f"
+    #: its colour in plots and panels (None: a stable spare one, see `provider_color`)
+    color: ClassVar[str | None] = None
+    #: what to check when a probe finds no such model (`nvgw-nb check`)
+    model_hint: ClassVar[str] = "check the model names (models= or the roles')"
+    #: the header its key travels in (`Authorization` gets `Bearer `)
+    key_header: ClassVar[str] = "Authorization"
     can_stream: ClassVar[bool] = True
+
+    def __init__(self, *, base_url: str) -> None:
+        self.base_url = base_url.rstrip("/")
+
+    # --- configuration: what the Session and `nvgw-nb check` call -------------------------
+    @classmethod
+    def missing_credentials(cls, settings: Settings) -> tuple[str, ...]:
+        """The credential variables that `settings` leaves unset."""
+        return tuple(v for v in cls.key_variables if settings.secret(v) is None)
+
+    @classmethod
+    def require_credentials(cls, settings: Settings) -> None:
+        """`ConfigError` naming each unset credential variable and how to get it."""
+        missing = cls.missing_credentials(settings)
+        if missing:
+            verb, pronoun = ("is", "it") if len(missing) == 1 else ("are", "them")
+            raise MissingCredentials(
+                f"{' and '.join(missing)} {verb} not set ({cls.name} needs {pronoun}): "
+                f"{cls.setup_hint}",
+                provider=cls.name,
+                variables=missing,
+                hint=cls.setup_hint,
+            )
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Provider:
+        """This provider pointed at its configured base URL; `ConfigError` when a
+        credential is missing (the Session and `nvgw-nb check` both ask this)."""
+        cls.require_credentials(settings)
+        return cls._from_settings(settings)
+
+    @classmethod
+    def _from_settings(cls, settings: Settings) -> Provider:
+        """The instance, once the credentials are known to be there (override for more
+        than a base URL)."""
+        return cls(base_url=settings.url(cls.base_url_variable, cls.default_base_url))
+
+    @classmethod
+    def auth_from_settings(cls, settings: Settings) -> httpx.Auth | None:
+        """The `httpx.Auth` that applies its credentials: its one key in `key_header`."""
+        if not cls.key_variables:
+            return None
+        key = settings.secret(cls.key_variables[0])
+        if key is None:
+            cls.require_credentials(settings)
+        assert key is not None
+        return ApiKeyAuth(key, variable=cls.key_variables[0], header=cls.key_header)
+
+    @classmethod
+    def default_model(cls, settings: Settings) -> str:
+        """The model asked for when neither the call nor its role names one."""
+        return next(iter(cls.default_models.values()), "")
+
+    @classmethod
+    def describe(cls, settings: Settings) -> str:
+        """Where it sends requests, for `nvgw-nb check`'s configuration line."""
+        return f"{cls.name} {settings.url(cls.base_url_variable, cls.default_base_url)}"
+
+    @classmethod
+    def credentials_note(cls, settings: Settings) -> str:
+        """What may be shown about its set credentials (never a value)."""
+        return ""
+
+    @classmethod
+    def in_default_order(cls, settings: Settings) -> bool:
+        """Whether it joins the provider order when NVGW_PROVIDER_ORDER is unset: internal
+        ones always, external ones when allowed and their credentials are set."""
+        if cls.external:
+            return settings.allow_external and not cls.missing_credentials(settings)
+        return True
+
+    # --- the wire format ---------------------------------------------------------------
 
     @abstractmethod
     def build_request(self, request: ChatRequest, model: str) -> httpx.Request:

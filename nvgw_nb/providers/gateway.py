@@ -9,14 +9,21 @@ every request look the same to the gateway's support team.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, ClassVar
 from urllib.parse import quote
 
 import httpx
 
+from nvgw_nb.auth import StarfleetAuth
 from nvgw_nb.providers import openai_format
 from nvgw_nb.providers.base import first_header
 from nvgw_nb.providers.openai_format import OpenAICompatible
+from nvgw_nb.redaction import mask
 from nvgw_nb.results import ChatRequest
+
+if TYPE_CHECKING:
+    from nvgw_nb.config import Settings
 
 __all__ = ["GatewayProvider"]
 
@@ -32,16 +39,60 @@ class GatewayProvider(OpenAICompatible):
     key_variables = ("STARFLEET_ID", "STARFLEET_SECRET")
     base_url_variable = "LLM_GATEWAY_BASE_URL"
     default_base_url = "https://prod.api.nvidia.com/llm/v1/azure"
-    default_models = {"small": "gpt-4o-mini", "large": "gpt-4o"}
+    default_models: ClassVar[Mapping[str, str]] = {"small": "gpt-4o-mini", "large": "gpt-4o"}
     setup_hint = (
         "ask NVIDIA IT for Starfleet client credentials and put STARFLEET_ID and "
         "STARFLEET_SECRET in .env (or set NVIDIA_LLM_GATEWAY_ENABLED=false)"
     )
     color = "#1f5fa8"  # blue
+    model_hint = "check LLM_GATEWAY_MODEL (an Azure deployment name, e.g. gpt-4o-mini)"
 
     def __init__(self, *, base_url: str, api_version: str) -> None:
-        self.base_url = base_url.rstrip("/")
+        super().__init__(base_url=base_url)
         self.api_version = api_version
+
+    @classmethod
+    def _from_settings(cls, settings: Settings) -> GatewayProvider:
+        return cls(
+            base_url=settings.llm_gateway_base_url, api_version=settings.llm_gateway_api_version
+        )
+
+    @classmethod
+    def auth_from_settings(cls, settings: Settings) -> StarfleetAuth:
+        """Starfleet's OAuth2 client credentials: a cached token, refreshed early."""
+        client_id, client_secret = settings.starfleet_id, settings.starfleet_secret
+        if client_id is None or client_secret is None:
+            cls.require_credentials(settings)
+        assert client_id is not None
+        assert client_secret is not None
+        return StarfleetAuth(
+            client_id=client_id,
+            client_secret=client_secret,
+            token_url=settings.starfleet_token_url,
+            scope=settings.token_scope,
+            refresh_margin_s=settings.token_refresh_margin_s,
+            variables=(cls.key_variables[0], cls.key_variables[1]),
+        )
+
+    @classmethod
+    def default_model(cls, settings: Settings) -> str:
+        return settings.llm_gateway_model
+
+    @classmethod
+    def in_default_order(cls, settings: Settings) -> bool:
+        return settings.nvidia_llm_gateway_enabled
+
+    @classmethod
+    def describe(cls, settings: Settings) -> str:
+        return (
+            f"gateway {settings.llm_gateway_base_url} "
+            f"(api-version {settings.llm_gateway_api_version})"
+        )
+
+    @classmethod
+    def credentials_note(cls, settings: Settings) -> str:
+        client_id = settings.starfleet_id
+        return f"client id {mask(client_id.get_secret_value())}" if client_id else ""
 
     def build_request(self, request: ChatRequest, model: str) -> httpx.Request:
         return httpx.Request(

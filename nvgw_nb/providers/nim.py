@@ -6,12 +6,18 @@ polled at the NVCF status URL, on a different host (FAULTS.md N2).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, ClassVar
+
 import httpx
 
 from nvgw_nb.providers import openai_format
 from nvgw_nb.providers.base import first_header
 from nvgw_nb.providers.openai_format import OpenAICompatible
 from nvgw_nb.results import ChatRequest
+
+if TYPE_CHECKING:
+    from nvgw_nb.config import Settings
 
 #: the Llama 4 models the seed's roles use on NIM
 LLAMA4_SCOUT = "meta/llama-4-scout-17b-16e-instruct"
@@ -27,14 +33,27 @@ class NimProvider(OpenAICompatible):
     key_variables = ("NVIDIA_NIM_API_KEY",)
     base_url_variable = "NVIDIA_NIM_BASE_URL"
     default_base_url = "https://integrate.api.nvidia.com/v1"
-    default_models = {"small": LLAMA4_SCOUT, "large": LLAMA4_MAVERICK}
+    default_models: ClassVar[Mapping[str, str]] = {"small": LLAMA4_SCOUT, "large": LLAMA4_MAVERICK}
     setup_hint = "put NVIDIA_NIM_API_KEY=<your key from build.nvidia.com> in .env"
     color = "#76b900"  # NVIDIA green
+    model_hint = "check NVGW_NIM_MODEL (see nvgw_nb.Session.models())"
     auth_hint = "check NVIDIA_NIM_API_KEY (a key from build.nvidia.com, starting nvapi-)"
 
     def __init__(self, *, base_url: str, status_url: str) -> None:
-        self.base_url = base_url.rstrip("/")
+        super().__init__(base_url=base_url)
         self.status_url = status_url.rstrip("/")
+
+    @classmethod
+    def _from_settings(cls, settings: Settings) -> NimProvider:
+        return cls(base_url=settings.nvidia_nim_base_url, status_url=settings.nvcf_status_url)
+
+    @classmethod
+    def default_model(cls, settings: Settings) -> str:
+        return settings.nim_model
+
+    @classmethod
+    def describe(cls, settings: Settings) -> str:
+        return f"NIM {settings.nvidia_nim_base_url}"
 
     def build_request(self, request: ChatRequest, model: str) -> httpx.Request:
         return httpx.Request(

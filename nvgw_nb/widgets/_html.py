@@ -12,11 +12,12 @@ from collections.abc import Sequence
 from typing import Any
 
 from nvgw_nb.errors import AllProvidersFailed, NvgwError
+from nvgw_nb.providers.gateway import GatewayProvider
+from nvgw_nb.providers.registry import provider_color
 from nvgw_nb.results import Attempt, ChatResult
 from nvgw_nb.trace import attempts_html
 
 __all__ = [
-    "PROVIDER_COLORS",
     "answer_html",
     "badge",
     "error_html",
@@ -27,14 +28,6 @@ __all__ = [
     "trace_html",
 ]
 
-#: the colours of `nvgw_nb.plots.PROVIDER_COLORS` (that module loads matplotlib)
-PROVIDER_COLORS = {
-    "nvidia-nim": "#76b900",
-    "nvidia-gateway": "#1f5fa8",
-    "openai": "#7e57c2",
-    "anthropic": "#d9773b",
-    "google-genai": "#17a2b8",
-}
 RED = "#c62828"
 AMBER = "#b35900"
 GREY = "#666"
@@ -42,7 +35,7 @@ GREY = "#666"
 
 def badge(provider: str) -> str:
     """A coloured pill with the provider's name."""
-    colour = PROVIDER_COLORS.get(provider, "#555")
+    colour = provider_color(provider)
     return (
         f'<span class="nvgw-badge" style="background:{colour};color:white;'
         f'padding:1px 7px;border-radius:9px;font-weight:600">{html.escape(provider)}</span>'
@@ -138,7 +131,7 @@ def token_status_html(status: dict[str, Any]) -> str:
     if not status.get("configured"):
         return note_html(
             "The LLM Gateway is not configured in this Session, so there is no Starfleet "
-            "token (set STARFLEET_ID and STARFLEET_SECRET)."
+            f"token (set {' and '.join(GatewayProvider.key_variables)})."
         )
     if status.get("held"):
         line = (

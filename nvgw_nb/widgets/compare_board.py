@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from nvgw_nb.compare import Comparison
-from nvgw_nb.config import INTERNAL_PROVIDERS
 from nvgw_nb.errors import ConfigError, NvgwError
+from nvgw_nb.providers import registry
 from nvgw_nb.widgets._html import AMBER, RED, error_html, markdown_html, note_html
 from nvgw_nb.widgets._tasks import NO_LOOP, TaskSlot
 from nvgw_nb.widgets._ui import (
@@ -78,7 +78,7 @@ class CompareBoard(VBox):
         for provider in self.state.order:
             reason = unavailable_reason(session, provider)
             self.providers[provider] = Checkbox(
-                value=reason is None and provider in INTERNAL_PROVIDERS,
+                value=reason is None and provider in registry.internal_names(),
                 disabled=reason is not None,
                 description=provider,
                 tooltip=reason or "",

@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING
 
 from traitlets import link
 
-from nvgw_nb.config import PROVIDERS
 from nvgw_nb.errors import NvgwError
+from nvgw_nb.providers import registry
 from nvgw_nb.widgets._html import AMBER, GREY, RED, badge, note_html
 from nvgw_nb.widgets._ui import HTML, Button, Checkbox, Combobox, Dropdown, HBox, Layout, VBox
 from nvgw_nb.widgets.state import POLICY_REASON, PanelState, unavailable_reason
@@ -63,7 +63,8 @@ class ProviderOrder(VBox):
         self.session = session
         self.state = state if state is not None else PanelState.of(session)
         self.rows: dict[str, ProviderRow] = {}
-        for provider in [*self.state.order, *(p for p in PROVIDERS if p not in self.state.order)]:
+        others = [p for p in registry.names() if p not in self.state.order]
+        for provider in [*self.state.order, *others]:
             row = ProviderRow(provider)
             row.enabled.observe(self._on_tick(provider), names="value")
             row.up.on_click(self._on_move(provider, -1))

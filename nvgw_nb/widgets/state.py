@@ -27,8 +27,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from traitlets import Bool, Dict, Float, HasTraits, Int, List, Unicode, observe
 
-from nvgw_nb.config import EXTERNAL_PROVIDERS, PROVIDERS
 from nvgw_nb.errors import ConfigError, NvgwError
+from nvgw_nb.providers import registry
 from nvgw_nb.roles import Role
 
 if TYPE_CHECKING:
@@ -39,7 +39,6 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_MAX_TOKENS",
     "DEFAULT_TEMPERATURE",
-    "KEY_VARIABLES",
     "POLICY_REASON",
     "PanelState",
     "unavailable_reason",
@@ -51,14 +50,6 @@ DEFAULT_TEMPERATURE = 0.7
 DEFAULT_MAX_TOKENS = 1024
 #: why an external provider cannot be switched on
 POLICY_REASON = "external providers are off: NVGW_ALLOW_EXTERNAL"
-#: the variables that configure each provider (never their values)
-KEY_VARIABLES: dict[str, str] = {
-    "nvidia-nim": "NVIDIA_NIM_API_KEY",
-    "nvidia-gateway": "STARFLEET_ID and STARFLEET_SECRET",
-    "openai": "OPENAI_API_KEY",
-    "anthropic": "ANTHROPIC_API_KEY",
-    "google-genai": "GOOGLE_API_KEY",
-}
 #: the `Session.defaults` keys the state owns
 _OWNED = ("role", "models", "temperature", "max_tokens", "system")
 _CONFIG = ("role", "models", "order", "enabled", "system", "temperature", "max_tokens")
@@ -66,13 +57,12 @@ _CONFIG = ("role", "models", "order", "enabled", "system", "temperature", "max_t
 
 def unavailable_reason(session: Session, provider: str) -> str | None:
     """Why `provider` cannot be used by `session` (policy first, then a missing key)."""
-    if provider in EXTERNAL_PROVIDERS and not session.settings.allow_external:
+    cls = registry.provider_class(provider)
+    if cls.external and not session.settings.allow_external:
         return POLICY_REASON
     if provider not in session.breakers:  # a breaker exists for every configured provider
-        return (
-            f"not configured: set {KEY_VARIABLES.get(provider, provider)} "
-            "and create the Session again"
-        )
+        variables = " and ".join(cls.key_variables) or "its settings"
+        return f"not configured: set {variables} and create the Session again"
     return None
 
 
@@ -143,7 +133,7 @@ class PanelState(HasTraits):
         try:
             self.role = role if isinstance(role, str) and role in session.roles else ""
             self.models = {str(k): str(v) for k, v in (defaults.get("models") or {}).items()}
-            self.order = active + [p for p in PROVIDERS if p not in active]
+            self.order = active + [p for p in registry.names() if p not in active]
             self.enabled = active
             self.system = str(defaults.get("system") or "")
             temperature = defaults.get("temperature")

@@ -24,7 +24,7 @@ NOTEBOOK = "notebooks/03_nim_vs_gateway.ipynb"
 #: the cells the board needs, by a line of their source, in order
 CELLS = (
     "USE_SIMULATOR = True",
-    "from nvgw_nb.cli import sim_retry_policy",
+    "from nvgw_nb.retry import RetryPolicy",
     "prompts = read_prompts(PROMPTS_FILE)",
     "board = session.compare_board(",
 )

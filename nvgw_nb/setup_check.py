@@ -1,0 +1,205 @@
+"""`nvgw-nb check`: is the setup right? One `[ok]` / `[FAIL]` line per step, with a fix.
+
+The steps, for every provider the settings put in the order (read from the registry):
+the settings parse; its credentials are there (the very check a Session makes, through
+`Provider.from_settings`); a Starfleet token can be fetched where the provider's auth
+uses one; and one short request is answered. Secrets are never printed: credentials
+are reported as "set", a client id masked.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TextIO
+
+import httpx
+
+from nvgw_nb.auth import StarfleetAuth
+from nvgw_nb.config import Settings
+from nvgw_nb.errors import (
+    AuthError,
+    ConfigError,
+    MissingCredentials,
+    ModelNotFound,
+    NvgwError,
+    ProviderAuthError,
+    ProviderTimeout,
+    ProviderUnreachable,
+)
+from nvgw_nb.providers import Provider, registry
+from nvgw_nb.session import Session
+
+__all__ = ["PROBE_PROMPT", "CheckReport", "one_line", "run_check"]
+
+PROBE_PROMPT = "Reply with one word: ready"
+
+
+def one_line(message: str) -> str:
+    """Fold a multi-line message ("Header:\\n  a\\n  b") into "Header: a; b"."""
+    lines = [line.strip() for line in message.splitlines() if line.strip()]
+    if not lines:
+        return "unknown error"
+    head, rest = lines[0], lines[1:]
+    if not rest:
+        return head
+    return f"{head} {'; '.join(rest)}" if head.endswith(":") else "; ".join(lines)
+
+
+@dataclass
+class CheckReport:
+    """Collects and prints check results as `[ok]` / `[FAIL]` lines with fixes."""
+
+    out: TextIO
+    failures: int = 0
+
+    def ok(self, what: str, detail: str) -> None:
+        self._print(f"  [ok]   {what}: {detail}")
+
+    def info(self, what: str, detail: str) -> None:
+        self._print(f"  [--]   {what}: {detail}")
+
+    def fail(self, what: str, problem: str, fix: str | None = None) -> None:
+        self.failures += 1
+        self._print(f"  [FAIL] {what}: {one_line(problem)}")
+        if fix:
+            self._print(f"         fix: {fix}")
+
+    def verdict(self) -> int:
+        """Print the closing line; the exit code (1 when anything failed)."""
+        if self.failures:
+            n = self.failures
+            self._print(f"{n} check{'s' if n != 1 else ''} failed.")
+            return 1
+        self._print("All checks passed.")
+        return 0
+
+    def _print(self, line: str) -> None:
+        self.out.write(line + "\n")
+        self.out.flush()
+
+
+def run_check(
+    out: TextIO,
+    *,
+    env: dict[str, str] | None,
+    env_file: str | None,
+    simulated: bool = False,
+    prog: str = "nvgw-nb",
+) -> int:
+    """Run every step, print a line each; the exit code."""
+    report = CheckReport(out)
+    # 1. settings
+    try:
+        settings = Settings.load(env=env, env_file=env_file)
+    except ConfigError as err:
+        report.fail("configuration", str(err), "correct the variables named above in .env")
+        return report.verdict()
+    order = settings.default_order
+    classes = [registry.provider_class(name) for name in order]
+    places = ", ".join(cls.describe(settings) for cls in classes)
+    report.ok("configuration", f"{places}, order {' → '.join(order)}")
+
+    # 2. credentials: the Session's own check, provider by provider
+    probes: list[type[Provider]] = []
+    for cls in classes:
+        if _credentials_ok(report, cls, settings, prog):
+            probes.append(cls)
+    for name in registry.internal_names():
+        if name not in order:
+            report.info(name, "not in the provider order")
+
+    # 3. a token, where the provider's auth fetches one
+    for cls in list(probes):
+        auth = cls.auth_from_settings(settings)
+        if isinstance(auth, StarfleetAuth) and not _token_ok(report, cls, auth, settings):
+            probes.remove(cls)
+            report.info(cls.name, "not probed: no Starfleet token")
+
+    # 4. one short request per provider
+    if probes:
+        names = tuple(cls.name for cls in probes)
+        with Session(settings.model_copy(update={"provider_order": names})) as session:
+            for cls in probes:
+                _probe(report, session, cls)
+    elif report.failures == 0:
+        report.fail("providers", "nothing to probe", "configure NIM or the gateway in .env")
+    if simulated and report.failures == 0:
+        report.info("note", f"this was the simulator; run `{prog} check` for your real setup")
+    return report.verdict()
+
+
+def _credentials_ok(
+    report: CheckReport, cls: type[Provider], settings: Settings, prog: str
+) -> bool:
+    try:
+        cls.from_settings(settings)
+    except MissingCredentials as err:
+        verb = "is not set" if len(err.variables) == 1 else "are not set"
+        report.fail(" and ".join(err.variables), verb, f"{err.hint} (or try `{prog} check --sim`)")
+        return False
+    except ConfigError as err:
+        report.fail(cls.name, str(err))
+        return False
+    if cls.key_variables:
+        verb = "is set" if len(cls.key_variables) == 1 else "are set"
+        note = cls.credentials_note(settings)
+        report.ok(", ".join(cls.key_variables), f"{verb} ({note})" if note else verb)
+    return True
+
+
+def _token_ok(
+    report: CheckReport, cls: type[Provider], auth: StarfleetAuth, settings: Settings
+) -> bool:
+    """Fetch one Starfleet token (the seed's "test authentication" step)."""
+    what = f"Starfleet token ({auth.token_host})"
+    timeout = httpx.Timeout(settings.read_timeout_s, connect=settings.connect_timeout_s)
+    try:
+        with httpx.Client(timeout=timeout, trust_env=False, follow_redirects=False) as client:
+            response = client.send(auth.build_token_request())
+            auth.take_token_response(response)
+    except httpx.HTTPError as err:
+        # Only the class and host are reported: httpx errors may carry the request.
+        report.fail(
+            what,
+            f"could not reach {auth.token_host} ({type(err).__name__})",
+            "check STARFLEET_TOKEN_URL, your network and VPN",
+        )
+        return False
+    except AuthError as err:
+        variables = ", ".join(cls.key_variables)
+        report.fail(what, str(err), f"check {variables} and STARFLEET_TOKEN_URL")
+        return False
+    left = auth.cache.seconds_left() or 0.0
+    report.ok(what, f"fetched, valid for {left:.0f} s")
+    return True
+
+
+def _fix(cls: type[Provider], err: NvgwError) -> str:
+    """What to do about a failed probe, from the provider's own facts."""
+    if isinstance(err, AuthError):
+        return f"check {', '.join(cls.key_variables)} and NVGW_TOKEN_SCOPE"
+    if isinstance(err, ProviderAuthError):
+        return getattr(cls, "auth_hint", None) or cls.setup_hint
+    if isinstance(err, ModelNotFound):
+        return cls.model_hint
+    if isinstance(err, ProviderUnreachable):
+        return f"check {cls.base_url_variable}, your network and VPN"
+    if isinstance(err, ProviderTimeout):
+        return f"{cls.name} is slow or down; try again, or raise NVGW_READ_TIMEOUT"
+    return "see the message; try again if it was transient"
+
+
+def _probe(report: CheckReport, session: Session, cls: type[Provider]) -> None:
+    try:
+        result = session.chat(PROBE_PROMPT, providers=[cls.name], fallbacks=False, max_tokens=16)
+    except NvgwError as err:
+        report.fail(cls.name, str(err), _fix(cls, err))
+        return
+    tries = len(result.attempts)
+    correlation = f", correlationId {result.correlation_id}" if result.correlation_id else ""
+    report.ok(
+        cls.name,
+        f"{result.model} answered in {result.latency_s:.2f} s "
+        f"({tries} attempt{'s' if tries != 1 else ''}{correlation})"
+        f"{' [simulated]' if result.simulated else ''}",
+    )
