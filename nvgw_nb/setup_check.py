@@ -131,6 +131,13 @@ def run_check(
 def _credentials_ok(
     report: CheckReport, cls: type[Provider], settings: Settings, prog: str
 ) -> bool:
+    if cls.external and not settings.allow_external:
+        report.fail(
+            cls.name,
+            "external providers are off: data stays inside NVIDIA unless NVGW_ALLOW_EXTERNAL=true",
+            "set NVGW_ALLOW_EXTERNAL=true, or remove it from NVGW_PROVIDER_ORDER",
+        )
+        return False
     try:
         cls.from_settings(settings)
     except MissingCredentials as err:

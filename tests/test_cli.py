@@ -272,3 +272,63 @@ def test_sim_process_stops_on_sigint(tmp_path: Path) -> None:
     assert proc.returncode == 0
     assert "simulator stopped" in err
     assert "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    ("env", "expected", "absent"),
+    [
+        pytest.param(
+            {"NVGW_ALLOW_EXTERNAL": "true"},
+            [
+                "[ok]   OPENAI_API_KEY: is set",
+                "[ok]   ANTHROPIC_API_KEY: is set",
+                "[ok]   GOOGLE_API_KEY: is set",
+                "[ok]   openai: ",
+                "[ok]   anthropic: ",
+                "[ok]   google-genai: ",
+                "All checks passed.",
+            ],
+            ["not available", "[FAIL]"],
+            id="external-on",
+        ),
+        pytest.param(
+            {"NVGW_ALLOW_EXTERNAL": "false"},
+            ["order nvidia-nim → nvidia-gateway\n", "All checks passed."],
+            ["openai", "anthropic", "google-genai"],
+            id="external-off",
+        ),
+        pytest.param(
+            {"NVGW_ALLOW_EXTERNAL": "false", "NVGW_PROVIDER_ORDER": "nvidia-nim,openai"},
+            ["[FAIL] openai: external providers are off", "fix: set NVGW_ALLOW_EXTERNAL=true"],
+            [],
+            id="external-named-but-off",
+        ),
+        pytest.param(
+            {"NVGW_ALLOW_EXTERNAL": "true", "NVGW_PROVIDER_ORDER": "nvidia-nim,anthropic"},
+            ["[FAIL] ANTHROPIC_API_KEY: is not set", "console.anthropic.com"],
+            ["[ok]   anthropic:"],
+            id="external-without-key",
+        ),
+    ],
+)
+def test_check_covers_external_providers(
+    cli_sim: Simulator,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    env: dict[str, str],
+    expected: list[str],
+    absent: list[str],
+) -> None:
+    """`check` checks and probes every provider the settings enable, external ones too,
+    and says why one named in the order cannot be used."""
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    if "anthropic" in env.get("NVGW_PROVIDER_ORDER", ""):
+        monkeypatch.delenv("ANTHROPIC_API_KEY")
+    code = cli.main(["check"])
+    out = capsys.readouterr().out
+    assert code == (1 if any("[FAIL]" in line for line in expected) else 0)
+    for line in expected:
+        assert line in out
+    for word in absent:
+        assert word not in out
