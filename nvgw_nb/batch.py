@@ -8,17 +8,30 @@ as it finishes, so a crash or Ctrl-C loses nothing; `load_results(path)` reads i
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from nvgw_nb.engine import CallPolicy, Step
 from nvgw_nb.errors import ConfigError, NvgwError
-from nvgw_nb.results import Attempt, ChatResult
+from nvgw_nb.results import Attempt, ChatRequest, ChatResult
 
-__all__ = ["BatchItem", "BatchPrompt", "load_results", "normalise_prompts", "run_batch"]
+__all__ = [
+    "BatchItem",
+    "BatchPrompt",
+    "Job",
+    "PrepareCall",
+    "load_results",
+    "normalise_prompts",
+    "plan_jobs",
+    "run_batch",
+    "run_jobs",
+]
 
 
 class BatchPrompt(BaseModel):
@@ -47,6 +60,107 @@ class BatchItem(BaseModel):
     def ok(self) -> bool:
         """True when a result came back."""
         return self.result is not None
+
+
+@dataclass(frozen=True)
+class Job:
+    """One call of a batch or a comparison, checked before anything is sent."""
+
+    #: the prompt's place in the input
+    prompt_index: int
+    prompt: BatchPrompt
+    request: ChatRequest
+    steps: list[Step]
+    policy: CallPolicy
+    #: the one provider a comparison pins this call to (None: the plan's order)
+    provider: str | None = None
+    #: which repeat of the prompt this is (0-based)
+    repeat: int = 0
+
+
+#: checks a call's prompt and keywords: `(prompt, options) → (request, plan, policy)`
+PrepareCall = Callable[[str, Mapping[str, Any]], tuple[ChatRequest, list[Step], CallPolicy]]
+
+
+def plan_jobs(
+    prompts: Iterable[str | Mapping[str, Any] | BatchPrompt],
+    role: object,
+    options: Mapping[str, Any],
+    prepare: PrepareCall,
+    *,
+    pins: Sequence[str | None] = (None,),
+    repeats: int = 1,
+) -> tuple[list[BatchPrompt], list[Job]]:
+    """Every prompt × pinned provider × repeat as a Job, all checked before any is sent.
+
+    Jobs run repeat by repeat, each prompt on every pin in turn, so load over time hits
+    every provider alike. A pinned job measures: no fallback, breaker or cache.
+    """
+    if role is not None and not isinstance(role, str):
+        raise ConfigError("batch() and compare() take a role name; set roles= on the Session")
+    if isinstance(prompts, str):
+        raise ConfigError("prompts must be a list of prompts, not one string")
+    items = normalise_prompts(prompts, role)
+    if repeats < 1:
+        raise ConfigError("repeats must be at least 1")
+    jobs = []
+    for repeat in range(repeats):
+        for index, item in enumerate(items):
+            for pin in pins:
+                call = {**options, **({"role": item.role} if item.role else {})}
+                if pin is not None:
+                    call.update(providers=[pin], fallbacks=False)
+                request, steps, policy = prepare(item.prompt, call)
+                if pin is not None:
+                    policy = dataclasses.replace(policy, use_breakers=False, use_cache=False)
+                jobs.append(Job(index, item, request, steps, policy, pin, repeat))
+    return items, jobs
+
+
+async def run_jobs(
+    jobs: Sequence[Job],
+    chat: Callable[[Job], Awaitable[ChatResult]],
+    *,
+    concurrency: int,
+    finished: list[BatchItem],
+    save_to: str | Path | None = None,
+    bar: Any = None,
+) -> list[BatchItem]:
+    """Run `jobs` through `chat`; one item per job, in job order.
+
+    Each item joins `finished` (kept sorted) as it ends, is appended to `save_to` and
+    ticks `bar`, so an interrupted run keeps what it did.
+    """
+    target = Path(save_to) if save_to is not None else None
+
+    def on_done(item: BatchItem) -> None:
+        finished.append(item)
+        finished.sort(key=lambda i: i.index)
+        if target is not None:
+            append_jsonl(target, item)
+        if bar is not None:
+            bar.update(1)
+
+    async def ask(index: int) -> ChatResult:
+        return await chat(jobs[index])
+
+    try:
+        return await run_batch(
+            [job.prompt for job in jobs], ask, concurrency=concurrency, on_done=on_done
+        )
+    finally:
+        if bar is not None:
+            bar.close()
+
+
+def progress_bar(total: int, label: str) -> Any:
+    """tqdm.auto: a widget bar in Jupyter, a text bar in a terminal (loaded on first use).
+
+    Make it in the caller's thread, so Jupyter shows it under the running cell.
+    """
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=label, unit="call")
 
 
 def normalise_prompts(

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ConfigDict
 
 from nvgw_nb import stats
-from nvgw_nb.batch import BatchItem, BatchPrompt
+from nvgw_nb.batch import BatchItem, BatchPrompt, Job
 from nvgw_nb.results import Attempt
 
 if TYPE_CHECKING:
@@ -181,6 +181,32 @@ class Comparison:
         self.providers = tuple(providers)
         self.prompts = list(prompts)
         self.repeats = repeats
+
+    @classmethod
+    def from_jobs(
+        cls,
+        providers: Sequence[str],
+        prompts: Sequence[BatchPrompt],
+        jobs: Sequence[Job],
+        done: Sequence[BatchItem],
+        *,
+        repeats: int,
+        simulated: bool,
+    ) -> Comparison:
+        """The comparison of the finished items of pinned jobs (`plan_jobs` with pins)."""
+        rows = []
+        for item in done:
+            job = jobs[item.index]
+            rows.append(
+                ComparisonRow.from_item(
+                    item,
+                    prompt_index=job.prompt_index,
+                    provider=str(job.provider),
+                    repeat=job.repeat,
+                    simulated=simulated,
+                )
+            )
+        return cls(rows, providers=providers, prompts=prompts, repeats=repeats)
 
     @property
     def simulated(self) -> bool:

@@ -15,13 +15,13 @@ from pydantic import ValidationError
 from nvgw_nb.errors import ConfigError
 from nvgw_nb.results import ChatRequest, Message
 
-__all__ = ["build_request"]
+__all__ = ["chat_request"]
 
 _TOOL_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _ROLES = ("system", "developer", "user", "assistant", "tool")
 
 
-def build_request(
+def chat_request(
     prompt: str | None = None,
     *,
     messages: Sequence[Mapping[str, Any] | Message] | None = None,

@@ -8,23 +8,28 @@
 from __future__ import annotations
 
 import inspect
+import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal, TypedDict, TypeVar
 
 from pydantic import BaseModel
 
+from nvgw_nb.engine import CallPolicy
 from nvgw_nb.errors import ConfigError
+from nvgw_nb.latency import MIN_SAMPLES
 
 if TYPE_CHECKING:
     from nvgw_nb.results import ChatResult, Message
     from nvgw_nb.roles import Role
 
 __all__ = [
+    "WIRE_OPTIONS",
     "BatchOptions",
     "ChatOptions",
     "RequestOptions",
     "StreamMode",
     "StreamOptions",
+    "call_policy",
     "check_options",
     "response_format_spec",
     "with_signature",
@@ -76,6 +81,18 @@ class StreamOptions(ChatOptions, total=False):
 
 
 DEFAULTS: dict[str, Any] = {"fallbacks": True, "stream_mode": "raise"}
+#: the keywords that shape the request on the wire (the rest shape the plan and checks)
+WIRE_OPTIONS = (
+    "messages",
+    "system",
+    "temperature",
+    "top_p",
+    "max_tokens",
+    "stop",
+    "seed",
+    "tools",
+    "tool_choice",
+)
 
 
 def check_options(method: str, options: Mapping[str, Any], allowed: type) -> None:
@@ -136,4 +153,61 @@ def response_format_spec(
     raise ConfigError(
         "response_format must be a pydantic model class, a JSON schema with a 'type', or "
         "{'type': 'json_schema', 'json_schema': {...}}"
+    )
+
+
+def call_policy(
+    options: Mapping[str, Any],
+    *,
+    stream: bool,
+    output_model: type[BaseModel] | None,
+    repair_default: bool,
+    has_cache: bool,
+) -> CallPolicy:
+    """What the engine asks of the answer, from a call's keywords (`ConfigError` when one
+    is wrong). `hedge_after` is ignored for streams (a Session default may set it)."""
+    hedge_after = _hedge_after(options.get("hedge_after"))
+    validator = options.get("validator")
+    if validator is not None and not callable(validator):
+        raise ConfigError("validator must be a callable taking the ChatResult")
+    stream_mode = options.get("stream_mode", "raise")
+    if stream_mode not in ("raise", "restart"):
+        raise ConfigError("stream_mode must be 'raise' or 'restart'")
+    use_cache = options.get("cache")
+    if use_cache not in (None, True, False):
+        raise ConfigError("cache must be True, False or None")
+    if use_cache and not has_cache:
+        raise ConfigError(
+            "cache=True, but this Session has no response cache: create it with "
+            "cache='responses.sqlite' (or set NVGW_CACHE)"
+        )
+    repair = options.get("repair")
+    return CallPolicy(
+        repair=repair_default if repair is None else bool(repair),
+        output_model=output_model,
+        validator=validator,
+        stream_mode=stream_mode,
+        use_cache=use_cache is not False,
+        hedge_after=None if stream else hedge_after,
+    )
+
+
+def _hedge_after(value: object) -> float | Literal["p95"] | None:
+    """A valid `hedge_after=`: seconds > 0, "p95", or None (no hedging)."""
+    if value is None:
+        return None
+    if value == "p95":
+        return "p95"
+    if (
+        isinstance(value, (int, float))
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and value > 0
+    ):
+        return float(value)
+    # Echo numbers and short words ("p99"), never a long string: it could be a pasted key.
+    shown = repr(value) if len(repr(value)) <= 12 else type(value).__name__
+    raise ConfigError(
+        f"hedge_after must be a number of seconds > 0 or 'p95' (the provider's recent 95th "
+        f"percentile, learned after {MIN_SAMPLES} answers), not {shown}"
     )

@@ -9,40 +9,41 @@
 from __future__ import annotations
 
 import contextlib
-import dataclasses
-import math
 import os
 import weakref
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import httpx
 from typing_extensions import Unpack
 
 from nvgw_nb.auth import StarfleetAuth
-from nvgw_nb.batch import BatchItem, BatchPrompt, append_jsonl, normalise_prompts, run_batch
-from nvgw_nb.breaker import CircuitBreaker
+from nvgw_nb.batch import BatchItem, BatchPrompt, Job, plan_jobs, progress_bar, run_jobs
 from nvgw_nb.cache import DEFAULT_CACHE_PATH, ResponseCache
-from nvgw_nb.compare import Comparison, ComparisonRow
+from nvgw_nb.compare import Comparison
 from nvgw_nb.config import Settings, check_provider_order
 from nvgw_nb.engine import CallPolicy, Deadlines, Engine, Step
-from nvgw_nb.errors import ConfigError, PolicyError, SessionClosed
-from nvgw_nb.inputs import build_request
-from nvgw_nb.latency import MIN_SAMPLES, LatencyTracker
+from nvgw_nb.replay import CachingEngine
+from nvgw_nb.errors import ConfigError, SessionClosed
+from nvgw_nb.inputs import chat_request
+from nvgw_nb.latency import LatencyTracker
 from nvgw_nb.options import (
+    WIRE_OPTIONS,
     BatchOptions,
     ChatOptions,
     RequestOptions,
     StreamOptions,
+    call_policy,
     check_options,
     response_format_spec,
     with_signature,
 )
+from nvgw_nb.planning import ProviderSet
 from nvgw_nb.portal import LoopThread
 from nvgw_nb.pricing import Price, Pricing
-from nvgw_nb.providers import NimProvider, Provider, registry
+from nvgw_nb.providers import NimProvider, registry
 from nvgw_nb.ratelimit import RateLimiter
 from nvgw_nb.results import ChatRequest, ChatResult
 from nvgw_nb.retry import RetryPolicy
@@ -56,17 +57,6 @@ if TYPE_CHECKING:
 
 __all__ = ["Session"]
 
-_WIRE_OPTIONS = (
-    "messages",
-    "system",
-    "temperature",
-    "top_p",
-    "max_tokens",
-    "stop",
-    "seed",
-    "tools",
-    "tool_choice",
-)
 _SESSION_ARGS = (
     "roles",
     "retry",
@@ -80,7 +70,6 @@ _SESSION_ARGS = (
     "rate_limits",
     "cache",
 )
-_POLICY_OFF = "external providers are off (set NVGW_ALLOW_EXTERNAL=true to allow them)"
 
 
 class Session:
@@ -123,14 +112,16 @@ class Session:
         #: keywords every call gets unless it passes its own (role, models, temperature, …);
         #: the widgets' state model writes here
         self.defaults: dict[str, Any] = {}
-        self._order = self._check_order(self.settings.default_order)
-        self._providers: dict[str, Provider] = {}
-        self._auths: dict[str, httpx.Auth] = {}
-        self._configure_providers()
-        self.breakers = {
-            name: CircuitBreaker(threshold=breaker_threshold, cooldown_s=breaker_cooldown_s)
-            for name in self._providers
-        }
+        self._routes = ProviderSet(
+            self.settings,
+            self.roles,
+            breaker_threshold=breaker_threshold,
+            breaker_cooldown_s=breaker_cooldown_s,
+        )
+        self._providers = self._routes.providers
+        self._auths = self._routes.auths
+        #: one circuit breaker per configured provider (the widgets show their state)
+        self.breakers = self._routes.breakers
         #: the response cache (`cache=` or NVGW_CACHE), or None; see `nvgw_nb.cache`
         self.cache: ResponseCache | None = None
         # A cache opened from a path is this Session's and closes with it; a ResponseCache
@@ -155,7 +146,7 @@ class Session:
             follow_redirects=False,
             trust_env=False,
         )
-        self._engine = Engine(
+        engine = Engine(
             client=self._client,
             providers=self._providers,
             auths=self._auths,
@@ -164,9 +155,12 @@ class Session:
             deadlines=Deadlines(attempt_s=s.attempt_deadline_s, call_s=s.call_deadline_s),
             pricing=self.pricing,
             limiter=self.rate_limiter,
-            token_url=s.starfleet_token_url,
-            cache=self.cache,
-            replay_simulated=self.simulated,
+        )
+        self._latencies = engine.latencies
+        self._engine: Engine | CachingEngine = (
+            engine
+            if self.cache is None
+            else CachingEngine(engine, self.cache, replay_simulated=self.simulated)
         )
         self._owned: list[Any] = []
         # A Session dropped without close() still closes its connections (aiohttp would
@@ -192,48 +186,15 @@ class Session:
         settings = Settings.load(env=env, env_file=env_file, **overrides)
         return cls(settings, **session_args)
 
-    def _check_order(self, order: Sequence[str]) -> tuple[str, ...]:
-        try:
-            names = check_provider_order(order)
-        except ValueError as err:
-            raise ConfigError(f"provider order {err}") from None
-        external = [n for n in names if registry.provider_class(n).external]
-        if external and not self.settings.allow_external:
-            raise PolicyError(
-                f"provider order names {', '.join(external)}, but external providers are off: "
-                "data must stay inside NVIDIA unless NVGW_ALLOW_EXTERNAL=true"
-            )
-        return names
-
-    def _configure_providers(self) -> None:
-        """The providers in the order (`ConfigError` naming what one lacks), and the
-        external ones whose key is set (so a call or the widgets may add them)."""
-        for cls in registry.providers():
-            if cls.name not in self._order and (
-                not cls.external or cls.missing_credentials(self.settings)
-            ):
-                continue
-            self._providers[cls.name] = cls.from_settings(self.settings)
-            auth = cls.auth_from_settings(self.settings)
-            if auth is not None:
-                self._auths[cls.name] = auth
-
     # --- configuration that widgets and users change ------------------------------------
     @property
     def provider_order(self) -> tuple[str, ...]:
         """The providers tried, in order; assign a list to change it."""
-        return self._order
+        return self._routes.order
 
     @provider_order.setter
     def provider_order(self, order: Sequence[str]) -> None:
-        names = self._check_order(order)
-        unconfigured = [n for n in names if n not in self._providers]
-        if unconfigured:
-            raise ConfigError(
-                f"{', '.join(unconfigured)} was not configured when this Session was created; "
-                "create the Session with it in provider_order"
-            )
-        self._order = names
+        self._routes.set_order(order)
 
     @property
     def simulated(self) -> bool:
@@ -244,7 +205,7 @@ class Session:
     def latencies(self) -> LatencyTracker:
         """Recent latencies per provider, as `hedge_after="p95"` sees them (read it; the
         engine feeds it): `session.latencies.p95("nvidia-nim")`, `.snapshot()`."""
-        return self._engine.latencies
+        return self._latencies
 
     @property
     def closed(self) -> bool:
@@ -253,8 +214,8 @@ class Session:
     def token_status(self) -> dict[str, Any]:
         """The Starfleet token's life (never the token): whether one is held, fetch count,
         seconds until expiry and until the early refresh, and the last refresh error."""
-        auth = self._auths.get("nvidia-gateway")
-        if not isinstance(auth, StarfleetAuth):
+        auth = next((a for a in self._auths.values() if isinstance(a, StarfleetAuth)), None)
+        if auth is None:
             return {"configured": False}
         return {
             "configured": True,
@@ -274,53 +235,7 @@ class Session:
         fallbacks: bool = True,
     ) -> list[Step]:
         """The providers and models a call with these arguments would try, in order."""
-        role_obj = self._role(role)
-        if providers is not None:
-            order = self._check_order(providers)
-            missing = [n for n in order if n not in self._providers]
-            if missing:
-                raise ConfigError(
-                    f"{', '.join(missing)} is not configured in this Session "
-                    f"(configured: {', '.join(self._providers)})"
-                )
-        elif role_obj is not None and role_obj.providers:
-            # A role's own list may name providers this Session cannot use: they are
-            # recorded as skipped attempts (policy, or no key) rather than failing the call.
-            order = check_provider_order(role_obj.providers)
-        else:
-            order = self._order
-        if not fallbacks:
-            order = order[:1]
-        for name in models or {}:
-            if name not in registry.names():
-                raise ConfigError(f"models names unknown provider {name!r}")
-        return [Step(p, self._model_for(p, role_obj, models), self._skip_reason(p)) for p in order]
-
-    def _skip_reason(self, provider: str) -> str | None:
-        cls = registry.provider_class(provider)
-        if cls.external and not self.settings.allow_external:
-            return _POLICY_OFF
-        if provider not in self._providers:
-            unset = " and ".join(cls.missing_credentials(self.settings)) or "its settings"
-            verb = "is" if len(cls.missing_credentials(self.settings)) <= 1 else "are"
-            return f"not configured in this Session ({unset} {verb} not set)"
-        return None
-
-    def _role(self, role: str | Role | None) -> Role | None:
-        if role is None or isinstance(role, Role):
-            return role
-        try:
-            return self.roles[role]
-        except KeyError:
-            raise ConfigError(
-                f"unknown role {role!r}; choose from {', '.join(self.roles)}"
-            ) from None
-
-    def _model_for(self, provider: str, role: Role | None, models: Mapping[str, str] | None) -> str:
-        chosen = (models or {}).get(provider) or (role.model_for(provider) if role else None)
-        if chosen:
-            return chosen
-        return registry.provider_class(provider).default_model(self.settings)
+        return self._routes.plan(role=role, models=models, providers=providers, fallbacks=fallbacks)
 
     # --- calls --------------------------------------------------------------------------
     def _prepare(
@@ -337,13 +252,9 @@ class Session:
                 "so a second provider cannot race the first; use chat() to hedge"
             )
         options = {**self.defaults, **options}
-        hedge_after = _hedge_after(options.get("hedge_after"))
         wire, output_model = response_format_spec(options.get("response_format"))
-        request = build_request(
-            prompt,
-            stream=stream,
-            response_format=wire,
-            **{k: options.get(k) for k in _WIRE_OPTIONS},
+        request = chat_request(
+            prompt, stream=stream, response_format=wire, **{k: options.get(k) for k in WIRE_OPTIONS}
         )
         steps = self.plan(
             role=options.get("role"),
@@ -351,31 +262,19 @@ class Session:
             providers=options.get("providers"),
             fallbacks=options.get("fallbacks", True),
         )
-        validator = options.get("validator")
-        if validator is not None and not callable(validator):
-            raise ConfigError("validator must be a callable taking the ChatResult")
-        stream_mode = options.get("stream_mode", "raise")
-        if stream_mode not in ("raise", "restart"):
-            raise ConfigError("stream_mode must be 'raise' or 'restart'")
-        repair = options.get("repair")
-        use_cache = options.get("cache")
-        if use_cache not in (None, True, False):
-            raise ConfigError("cache must be True, False or None")
-        if use_cache and self.cache is None:
-            raise ConfigError(
-                "cache=True, but this Session has no response cache: create it with "
-                "cache='responses.sqlite' (or set NVGW_CACHE)"
-            )
-        call = CallPolicy(
-            repair=self.repair_tool_calls if repair is None else bool(repair),
+        policy = call_policy(
+            options,
+            stream=stream,
             output_model=output_model,
-            validator=validator,
-            stream_mode=stream_mode,
-            use_cache=use_cache is not False,
-            # A default hedge_after applies to the calls that can hedge; streams cannot.
-            hedge_after=None if stream else hedge_after,
+            repair_default=self.repair_tool_calls,
+            has_cache=self.cache is not None,
         )
-        return request, steps, call
+        return request, steps, policy
+
+    def _prepare_job(
+        self, prompt: str, options: Mapping[str, Any]
+    ) -> tuple[ChatRequest, list[Step], CallPolicy]:
+        return self._prepare("batch", prompt, options, stream=False)
 
     @with_signature(ChatOptions)
     def chat(self, prompt: str | None = None, **options: Unpack[ChatOptions]) -> ChatResult:
@@ -422,75 +321,21 @@ class Session:
         return AsyncChatStream(self._portal, self._engine.stream(request, steps, call))
 
     # --- many calls -----------------------------------------------------------------------
-    def _jobs(
-        self,
-        prompts: Iterable[str | Mapping[str, Any] | BatchPrompt],
-        role: str | Role | None,
-        options: Mapping[str, Any],
-        pins: Sequence[tuple[str, ...] | None] = (None,),
-        repeats: int = 1,
-    ) -> tuple[list[BatchPrompt], list[tuple[int, str | None, int, _Job]]]:
-        """Validate every prompt × pin × repeat before anything is sent."""
-        if isinstance(role, Role):
-            raise ConfigError("batch() and compare() take a role name; set roles= on the Session")
-        if isinstance(prompts, str):
-            raise ConfigError("prompts must be a list of prompts, not one string")
-        items = normalise_prompts(prompts, role)
-        if repeats < 1:
-            raise ConfigError("repeats must be at least 1")
-        jobs = []
-        for repeat in range(repeats):
-            for index, item in enumerate(items):
-                for pin in pins:
-                    call = {**options, **({"role": item.role} if item.role else {})}
-                    if pin is not None:
-                        call.update(providers=list(pin), fallbacks=False)
-                    request, steps, call_options = self._prepare(
-                        "batch", item.prompt, call, stream=False
-                    )
-                    if pin is not None:
-                        # A pinned comparison measures: every request is really sent.
-                        call_options = dataclasses.replace(
-                            call_options, use_breakers=False, use_cache=False
-                        )
-                    provider = pin[0] if pin else None
-                    jobs.append((index, provider, repeat, (item, request, steps, call_options)))
-        return items, jobs
-
     async def _run_jobs(
-        self,
-        jobs: Sequence[tuple[int, str | None, int, _Job]],
-        *,
-        concurrency: int,
-        bar: Any,
-        save_to: str | Path | None,
+        self, jobs: Sequence[Job], *, concurrency: int, bar: Any, save_to: str | Path | None
     ) -> list[BatchItem]:
         """Run jobs on the Session's loop; items in job order; finished ones kept on cancel."""
-        target = Path(save_to) if save_to is not None else None
         finished: list[BatchItem] = []
         self.last_batch = finished
 
-        def on_done(item: BatchItem) -> None:
-            finished.append(item)
-            finished.sort(key=lambda i: i.index)
-            if target is not None:
-                append_jsonl(target, item)
-            if bar is not None:
-                bar.update(1)
+        async def chat(job: Job) -> ChatResult:
+            return await self._engine.chat(job.request, job.steps, job.policy)
 
-        async def ask(index: int) -> ChatResult:
-            _, request, steps, call = jobs[index][3]
-            return await self._engine.chat(request, steps, call)
-
-        try:
-            items = await self._portal.arun(
-                run_batch(
-                    [job[3][0] for job in jobs], ask, concurrency=concurrency, on_done=on_done
-                )
+        items = await self._portal.arun(
+            run_jobs(
+                jobs, chat, concurrency=concurrency, finished=finished, save_to=save_to, bar=bar
             )
-        finally:
-            if bar is not None:
-                bar.close()
+        )
         self.last_batch = items
         return items
 
@@ -500,11 +345,10 @@ class Session:
         role: str | None,
         concurrency: int,
         options: Mapping[str, Any],
-    ) -> list[tuple[int, str | None, int, _Job]]:
+    ) -> list[Job]:
         check_options("batch", options, BatchOptions)
-        if concurrency < 1:
-            raise ConfigError("concurrency must be at least 1")
-        return self._jobs(prompts, role, options)[1]
+        _check_concurrency(concurrency)
+        return plan_jobs(prompts, role, options, self._prepare_job)[1]
 
     def batch(
         self,
@@ -526,8 +370,7 @@ class Session:
         >>> items = session.batch(["Summarise A", "Summarise B"], role="reviewer")  # doctest: +SKIP
         """
         jobs = self._batch_jobs(prompts, role, concurrency, options)
-        # The bar is made in the caller's thread, so Jupyter shows it under this cell.
-        bar = _progress_bar(len(jobs), "batch") if progress else None
+        bar = progress_bar(len(jobs), "batch") if progress else None
         return self._portal.run(
             self._run_jobs(jobs, concurrency=concurrency, bar=bar, save_to=save_to)
         )
@@ -544,7 +387,7 @@ class Session:
     ) -> list[BatchItem]:
         """`batch` for `await` (task cancellation keeps finished items in `last_batch`)."""
         jobs = self._batch_jobs(prompts, role, concurrency, options)
-        bar = _progress_bar(len(jobs), "batch") if progress else None
+        bar = progress_bar(len(jobs), "batch") if progress else None
         return await self._run_jobs(jobs, concurrency=concurrency, bar=bar, save_to=save_to)
 
     def _compare_jobs(
@@ -555,35 +398,16 @@ class Session:
         repeats: int,
         concurrency: int,
         options: Mapping[str, Any],
-    ) -> tuple[tuple[str, ...], list[BatchPrompt], list[tuple[int, str | None, int, _Job]]]:
+    ) -> tuple[tuple[str, ...], list[BatchPrompt], list[Job]]:
         check_options("compare", options, RequestOptions)
-        if concurrency < 1:
-            raise ConfigError("concurrency must be at least 1")
+        _check_concurrency(concurrency)
         names = check_provider_order(providers) if providers else ()
         if not names:
             raise ConfigError("compare() needs at least one provider")
-        items, jobs = self._jobs(prompts, role, options, [(p,) for p in names], repeats)
+        items, jobs = plan_jobs(
+            prompts, role, options, self._prepare_job, pins=names, repeats=repeats
+        )
         return names, items, jobs
-
-    def _comparison(
-        self,
-        names: tuple[str, ...],
-        items: list[BatchPrompt],
-        jobs: list[tuple[int, str | None, int, _Job]],
-        done: list[BatchItem],
-        repeats: int,
-    ) -> Comparison:
-        rows = [
-            ComparisonRow.from_item(
-                item,
-                prompt_index=jobs[item.index][0],
-                provider=str(jobs[item.index][1]),
-                repeat=jobs[item.index][2],
-                simulated=self.simulated,
-            )
-            for item in done
-        ]
-        return Comparison(rows, providers=names, prompts=items, repeats=repeats)
 
     def compare(
         self,
@@ -606,11 +430,13 @@ class Session:
         names, items, jobs = self._compare_jobs(
             prompts, providers, role, repeats, concurrency, options
         )
-        bar = _progress_bar(len(jobs), "compare") if progress else None
+        bar = progress_bar(len(jobs), "compare") if progress else None
         done = self._portal.run(
             self._run_jobs(jobs, concurrency=concurrency, bar=bar, save_to=None)
         )
-        return self._comparison(names, items, jobs, done, repeats)
+        return Comparison.from_jobs(
+            names, items, jobs, done, repeats=repeats, simulated=self.simulated
+        )
 
     async def acompare(
         self,
@@ -627,9 +453,11 @@ class Session:
         names, items, jobs = self._compare_jobs(
             prompts, providers, role, repeats, concurrency, options
         )
-        bar = _progress_bar(len(jobs), "compare") if progress else None
+        bar = progress_bar(len(jobs), "compare") if progress else None
         done = await self._run_jobs(jobs, concurrency=concurrency, bar=bar, save_to=None)
-        return self._comparison(names, items, jobs, done, repeats)
+        return Comparison.from_jobs(
+            names, items, jobs, done, repeats=repeats, simulated=self.simulated
+        )
 
     # --- widgets (loaded on first use: `import nvgw_nb` stays free of ipywidgets) ---------
     def playground(self, prompt: str = "") -> Playground:
@@ -650,7 +478,7 @@ class Session:
         not listed)."""
         registry.provider_class(provider)  # ConfigError for an unknown name
         if provider != "nvidia-nim":
-            configured = {self._model_for(provider, None, None)}
+            configured = {self._routes.model_for(provider, None, None)}
             return sorted(
                 configured
                 | {r.models[provider] for r in self.roles.values() if provider in r.models}
@@ -720,38 +548,12 @@ class Session:
     def __repr__(self) -> str:
         state = "closed" if self.closed else "open"
         where = "simulator" if self.simulated else "real endpoints"
-        return f"<Session {state}, {where}, order={' → '.join(self._order)}>"
+        return f"<Session {state}, {where}, order={' → '.join(self.provider_order)}>"
 
 
-_Job = tuple[BatchPrompt, ChatRequest, list[Step], CallPolicy]
-
-
-def _hedge_after(value: object) -> float | Literal["p95"] | None:
-    """A valid `hedge_after=`: seconds > 0, "p95", or None (no hedging)."""
-    if value is None:
-        return None
-    if value == "p95":
-        return "p95"
-    if (
-        isinstance(value, (int, float))
-        and not isinstance(value, bool)
-        and math.isfinite(value)
-        and value > 0
-    ):
-        return float(value)
-    # Echo numbers and short words ("p99"), never a long string: it could be a pasted key.
-    shown = repr(value) if len(repr(value)) <= 12 else type(value).__name__
-    raise ConfigError(
-        f"hedge_after must be a number of seconds > 0 or 'p95' (the provider's recent 95th "
-        f"percentile, learned after {MIN_SAMPLES} answers), not {shown}"
-    )
-
-
-def _progress_bar(total: int, label: str) -> Any:
-    """tqdm.auto: a widget bar in Jupyter, a text bar in a terminal (loaded on first use)."""
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, desc=label, unit="call")
+def _check_concurrency(concurrency: int) -> None:
+    if concurrency < 1:
+        raise ConfigError("concurrency must be at least 1")
 
 
 def _cache_location(
