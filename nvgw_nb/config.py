@@ -1,11 +1,13 @@
 """Settings from arguments > environment > `.env`, with the seed's variable names.
 
-The seed's names (`NVIDIA_NIM_API_KEY`, `STARFLEET_ID`, …) are used as they are;
-nvgw_nb's own additions carry the `NVGW_` prefix. Every secret is a `SecretStr`,
-and every bad value fails with a `ConfigError` naming the variable — never its value.
+The seed's names are used as they are — each provider's class names its own
+(`NimProvider.key_variables`, `GatewayProvider.base_url_variable`, …) and the fields
+below read them — while nvgw_nb's own additions carry the `NVGW_` prefix. Every secret
+is a `SecretStr`, and every bad value fails with a `ConfigError` naming the variable —
+never its value. A provider without a field of its own reads its variables through
+`Settings.secret` / `Settings.url` / `Settings.variable`.
 
->>> s = Settings.load(env={"NVIDIA_NIM_API_KEY": "placeholder"}, env_file=None)
->>> s.provider_order
+>>> Settings.load(env={}, env_file=None).default_order
 ('nvidia-nim', 'nvidia-gateway')
 """
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from nvgw_nb.config import Settings
+from nvgw_nb.providers import NimProvider
 from nvgw_nb.session import Session
 
 if TYPE_CHECKING:
@@ -26,7 +27,7 @@ def connect(
     quiet: bool = False,
     **overrides: Any,
 ) -> Session:
-    """Real endpoints when NVIDIA_NIM_API_KEY is configured, else the built-in simulator.
+    """Real endpoints when NIM's key is configured, else the built-in simulator.
 
     The simulator is announced with a visible banner (`quiet=True` hides it) and
     stopped when the Session closes.
@@ -34,7 +35,7 @@ def connect(
     >>> session = nv.connect()   # doctest: +SKIP
     """
     probe = Settings.load(env_file=env_file)
-    if probe.nvidia_nim_api_key is not None:
+    if not NimProvider.missing_credentials(probe):
         return Session.from_env(env_file=env_file, **overrides)
     from nvgw_nb.sim import Simulator
 
@@ -56,7 +57,7 @@ def connect(
 
 def _banner(sim: Simulator, time_scale: float) -> None:
     text = (
-        "No NVIDIA_NIM_API_KEY found, so this Session uses the built-in SIMULATOR "
+        f"No {NimProvider.key_variables[0]} found, so this Session uses the built-in SIMULATOR "
         f"({sim!r}, latencies ×{time_scale:g}). Answers are simulated. Put real "
         "credentials in .env to use NVIDIA NIM and the LLM Gateway."
     )
@@ -64,7 +65,7 @@ def _banner(sim: Simulator, time_scale: float) -> None:
     shell = ipython.get_ipython() if ipython is not None else None
     if shell is not None and getattr(shell, "kernel", None) is not None:
         display: Any = importlib.import_module("IPython.display")
-        style = "border-left:4px solid #76b900;padding:4px 8px;background:#f4f9ec"
+        style = f"border-left:4px solid {NimProvider.color};padding:4px 8px;background:#f4f9ec"
         display.display(
             display.HTML(
                 f'<div style="{style}"><b>nvgw_nb simulator</b> — {html.escape(text)}</div>'

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import inspect
 import io
 from collections.abc import Iterator
+from pathlib import Path
 
 import matplotlib
 import pytest
@@ -136,3 +138,23 @@ def test_toy_provider_in_a_plot_legend(toy: type[ToyProvider], sim: Simulator) -
     toy_patch = legend.legend_handles[labels.index("toy-llm")]
     assert matplotlib.colors.to_hex(toy_patch.get_facecolor()) == "#ff00aa"
     ax.figure.clear()
+
+
+def test_each_provider_fact_is_written_once() -> None:
+    """Each provider's key variables, base-URL variable and colour are written in exactly
+    one module of the SDK, its own (the simulator, which shares no code with the SDK on
+    purpose, aside)."""
+    package = Path(nv.__file__).parent
+    sources = {
+        path: path.read_text(encoding="utf-8")
+        for path in package.rglob("*.py")
+        if "sim" not in path.relative_to(package).parts
+    }
+    for cls in registry.providers():
+        own = Path(inspect.getfile(cls))
+        for fact in (*cls.key_variables, cls.base_url_variable, cls.color):
+            assert fact is not None
+            holders = sorted(
+                str(p.relative_to(package)) for p, text in sources.items() if fact in text
+            )
+            assert holders == [str(own.relative_to(package))], f"{cls.name}: {fact!r} in {holders}"
