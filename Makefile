@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.nvgw_nb-installed
 
-.PHONY: venv demo test lint lab clean distclean
+.PHONY: venv demo test lint lab hooks clean distclean
 
 venv: $(STAMP)
 
@@ -40,6 +40,11 @@ test: lint
 lab: venv
 	test -x $(BIN)/jupyter-lab || $(BIN)/python -m pip install -e '.[dev,lab]'
 	$(BIN)/jupyter-lab notebooks/
+
+# pre-commit hooks running the checks of `make test` (.pre-commit-config.yaml) before each commit.
+hooks: venv
+	$(BIN)/python -m pip install pre-commit
+	$(BIN)/pre-commit install
 
 clean:
 	rm -rf out demo-output build dist .pytest_cache .mypy_cache .ruff_cache
