@@ -20,9 +20,7 @@ import argparse
 import contextlib
 import json
 import os
-import signal
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -43,7 +41,6 @@ __all__ = ["main"]
 PROG = "nvgw-nb"
 #: latency scale of the simulator started by `--sim` (its answers arrive in a few ms)
 SIM_TIME_SCALE = 0.05
-#: what the provider probes of `check` ask
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -461,70 +458,12 @@ def _cache_clear(args: argparse.Namespace) -> int:
 
 
 # --- sim ----------------------------------------------------------------------------------
-def _wait_for_interrupt() -> None:
-    """Block until Ctrl-C (KeyboardInterrupt). Tests replace it to return at once."""
-    while True:
-        time.sleep(3600)
-
-
-@contextlib.contextmanager
-def _stop_signals() -> Iterator[None]:
-    """Make SIGINT and SIGTERM raise KeyboardInterrupt while the simulator serves.
-
-    A process started in the background of a non-interactive shell inherits an ignored
-    SIGINT; `kill` sends SIGTERM. Either way the simulator should stop cleanly.
-    """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def interrupt(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt
-
-    previous = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-
-
 def _sim(args: argparse.Namespace) -> int:
-    from nvgw_nb.sim import Simulator
+    from nvgw_nb.sim.command import serve_until_interrupted
 
-    try:
-        sim = Simulator(
-            profile=args.profile, seed=args.seed, time_scale=args.time_scale, port=args.port
-        )
-    except ValueError as err:
-        print(f"{PROG} sim: error: {err}", file=sys.stderr)
-        return 2
-    try:
-        sim.start()
-    except OSError as err:
-        _error(f"could not start the simulator on port {args.port}: {err.strerror or err}")
-        return 1
-    out = sys.stdout
-    try:
-        # Signals are armed before the first line: a caller may send Ctrl-C as soon as
-        # it has read the exports.
-        with contextlib.suppress(KeyboardInterrupt), _stop_signals():
-            out.write(
-                f"# nvgw_nb SIMULATOR on {sim.url} (profile {args.profile}, seed {args.seed}, "
-                f"time scale {args.time_scale:g}): simulated NIM, LLM Gateway and Starfleet; "
-                "its credentials are fake and work only here.\n"
-            )
-            out.write(sim.export_lines())
-            out.write(
-                "# Run these export lines in another shell, then use nvgw-nb chat or a "
-                "notebook.\n# Press Ctrl-C to stop the simulator.\n"
-            )
-            out.flush()
-            _wait_for_interrupt()
-    finally:
-        sim.stop()
-    print(f"{PROG}: simulator stopped", file=sys.stderr)
-    return 0
+    return serve_until_interrupted(
+        profile=args.profile, seed=args.seed, time_scale=args.time_scale, port=args.port, prog=PROG
+    )
 
 
 # --- check --------------------------------------------------------------------------------

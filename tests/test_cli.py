@@ -13,7 +13,7 @@ import pytest
 
 import nvgw_nb as nv
 from nvgw_nb import cli
-from nvgw_nb.sim import Simulator
+from nvgw_nb.sim import Simulator, command
 
 _CANARY = "wrong-canary-S3cr3t-9f2c"
 
@@ -238,7 +238,7 @@ def test_sim_prints_exports_and_serves(
             assert session.chat("hello").served_by == "nvidia-nim"
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(cli, "_wait_for_interrupt", fake_wait)
+    monkeypatch.setattr(command, "wait_for_interrupt", fake_wait)
     assert cli.main(["sim", "--time-scale", "0", "--seed", "3"]) == 0
     assert seen["NVIDIA_NIM_BASE_URL"].startswith("http://127.0.0.1:")
     assert {"NVIDIA_NIM_API_KEY", "STARFLEET_ID", "STARFLEET_SECRET"} <= set(seen)
