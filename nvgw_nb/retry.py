@@ -1,4 +1,4 @@
-"""Retry policy: backoff with jitter, and the server's Retry-After hints.
+"""Retry policy: backoff with jitter, capped by how long a server may ask us to wait.
 
 Retry and fallback are intertwined and every attempt is recorded, so this is a
 small hand-written policy (shaped like hynek/stamina) rather than a retry library.
@@ -6,13 +6,10 @@ small hand-written policy (shaped like hynek/stamina) rather than a retry librar
 
 from __future__ import annotations
 
-import email.utils
 import random
-import time
-from collections.abc import Mapping
 from dataclasses import dataclass
 
-__all__ = ["RetryPolicy", "parse_retry_after"]
+__all__ = ["RetryPolicy"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -55,32 +52,22 @@ class RetryPolicy:
             attempts=attempts, wait_initial=0.0, wait_max=0.0, wait_jitter=0.0, poll_interval=0.0
         )
 
+    @classmethod
+    def for_simulator(cls, time_scale: float, *, attempts: int = 3) -> RetryPolicy:
+        """The default policy with every wait scaled like the simulator's latencies.
 
-def parse_retry_after(headers: Mapping[str, str], *, now: float | None = None) -> float | None:
-    """Seconds the server asked us to wait: `retry-after-ms` wins over `Retry-After`.
+        The simulator scales its delays and Retry-After hints by `time_scale`; scaling
+        the client's backoff too keeps the simulated picture in proportion (and quick).
 
-    `Retry-After` may be seconds (integer or decimal) or an HTTP date. Returns None
-    when neither header is present or parseable, or the value is negative.
-    """
-    lowered = {k.lower(): v for k, v in headers.items()}
-    ms = lowered.get("retry-after-ms")
-    if ms is not None:
-        try:
-            value = float(ms) / 1000
-        except ValueError:
-            value = -1.0
-        if value >= 0:
-            return value
-    raw = lowered.get("retry-after")
-    if raw is None:
-        return None
-    try:
-        value = float(raw)
-    except ValueError:
-        try:
-            when = email.utils.parsedate_to_datetime(raw)
-        except (TypeError, ValueError):
-            return None
-        value = when.timestamp() - (time.time() if now is None else now)
-        return max(0.0, value)
-    return value if value >= 0 and value == value else None
+        >>> RetryPolicy.for_simulator(0.1).wait_max
+        0.8
+        """
+        base = cls(attempts=attempts)
+        return cls(
+            attempts=attempts,
+            wait_initial=base.wait_initial * time_scale,
+            wait_max=base.wait_max * time_scale,
+            wait_jitter=base.wait_jitter * time_scale,
+            max_retry_after=base.max_retry_after * time_scale,
+            poll_interval=base.poll_interval * time_scale,
+        )

@@ -30,7 +30,7 @@ from nvgw_nb.providers import (
     Provider,
 )
 from nvgw_nb.providers.base import Reply
-from nvgw_nb.retry import parse_retry_after
+from nvgw_nb.providers.http_status import parse_retry_after
 from nvgw_nb.sim import anthropic_wire, gemini_wire, openai_wire
 from nvgw_nb.sim.chat_request import SimChat
 from nvgw_nb.sim.content import Answer, ToolCall

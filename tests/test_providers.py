@@ -5,8 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Callable
-from datetime import datetime, timedelta, timezone
-from email.utils import format_datetime
 from typing import Any
 
 import httpx
@@ -15,10 +13,10 @@ import pytest
 import nvgw_nb as nv
 from nvgw_nb.breaker import CircuitBreaker
 from nvgw_nb.engine import Deadlines, Engine, Step
-from nvgw_nb.inputs import build_request
+from nvgw_nb.inputs import chat_request
 from nvgw_nb.providers import GatewayProvider, NimProvider
 from nvgw_nb.providers.openai_format import OpenAIStreamParser, error_detail, parse_completion
-from nvgw_nb.retry import RetryPolicy, parse_retry_after
+from nvgw_nb.retry import RetryPolicy
 
 NIM = NimProvider(base_url="https://nim.test/v1", status_url="https://nvcf.test/status")
 GATEWAY = GatewayProvider(base_url="https://gw.test/llm/v1/azure", api_version="2024-12-01-preview")
@@ -27,7 +25,7 @@ GATEWAY = GatewayProvider(base_url="https://gw.test/llm/v1/azure", api_version="
 def test_nim_request_shape() -> None:
     """NIM: POST {base}/chat/completions with the model in the body."""
     request = NIM.build_request(
-        build_request("hi", temperature=0.1), "meta/llama-4-scout-17b-16e-instruct"
+        chat_request("hi", temperature=0.1), "meta/llama-4-scout-17b-16e-instruct"
     )
     body = json.loads(request.content)
     assert str(request.url) == "https://nim.test/v1/chat/completions"
@@ -39,8 +37,8 @@ def test_nim_request_shape() -> None:
 
 def test_gateway_request_shape() -> None:
     """Gateway: the Azure deployment route, api-version query, a fresh correlationId each time."""
-    first = GATEWAY.build_request(build_request("hi", stream=True), "gpt-4o")
-    second = GATEWAY.build_request(build_request("hi"), "gpt-4o")
+    first = GATEWAY.build_request(chat_request("hi", stream=True), "gpt-4o")
+    second = GATEWAY.build_request(chat_request("hi"), "gpt-4o")
     assert first.url.path == "/llm/v1/azure/openai/deployments/gpt-4o/chat/completions"
     assert first.url.params["api-version"] == "2024-12-01-preview"
     assert first.headers["correlationId"] != second.headers["correlationId"]
@@ -54,7 +52,7 @@ def test_gateway_request_shape() -> None:
 def test_tool_call_history_is_serialised_openai_style() -> None:
     """An assistant tool call in the history goes out with JSON-string arguments."""
     call = nv.ToolCall(id="call_1", name="lookup", arguments={"q": "x"})
-    request = build_request(
+    request = chat_request(
         messages=[
             {"role": "user", "content": "find x"},
             {"role": "assistant", "tool_calls": [call]},
@@ -107,30 +105,6 @@ def test_tool_call_history_is_serialised_openai_style() -> None:
 def test_error_detail_reads_every_shape(body: Any, expected: tuple[str | None, str | None]) -> None:
     """Problem+json, vLLM, Azure/OpenAI envelope and OAuth errors; messages cut to 300."""
     assert error_detail(body) == expected
-
-
-@pytest.mark.parametrize(
-    ("headers", "seconds"),
-    [
-        ({"retry-after-ms": "250", "retry-after": "30"}, 0.25),
-        ({"Retry-After": "7"}, 7.0),
-        ({"retry-after": "1.5"}, 1.5),
-        ({"retry-after": "soon"}, None),
-        ({"retry-after-ms": "bad", "retry-after": "3"}, 3.0),
-        ({"retry-after": "-4"}, None),
-        ({}, None),
-    ],
-)
-def test_retry_after_parsing(headers: dict[str, str], seconds: float | None) -> None:
-    """retry-after-ms wins over Retry-After; seconds may be decimal; junk is ignored."""
-    assert parse_retry_after(headers) == seconds
-
-
-def test_retry_after_http_date() -> None:
-    """Retry-After may be an HTTP date."""
-    now = datetime(2026, 11, 26, 12, 0, tzinfo=timezone.utc)
-    header = format_datetime(now + timedelta(seconds=20), usegmt=True)
-    assert parse_retry_after({"retry-after": header}, now=now.timestamp()) == pytest.approx(20)
 
 
 @pytest.mark.parametrize(("retry", "expected"), [(1, 0.5), (2, 1.0), (3, 2.0), (5, 8.0), (9, 8.0)])
@@ -263,7 +237,7 @@ def test_long_retry_after_moves_on_without_waiting() -> None:
             return httpx.Response(429, headers={"retry-after": "120"}, json={"status": 429})
         return _completion("from the gateway")
 
-    result = asyncio.run(_engine(handler, sleeps).chat(build_request("hi"), PLAN))
+    result = asyncio.run(_engine(handler, sleeps).chat(chat_request("hi"), PLAN))
     assert result.served_by == "nvidia-gateway"
     assert result.attempts[0].retry_after_s == 120
     assert sleeps == []
@@ -273,7 +247,7 @@ def test_short_retry_after_is_slept_exactly() -> None:
     """R1: a Retry-After within 60 s is waited, and recorded as the next attempt's backoff."""
     sleeps: list[float] = []
     calls = iter([httpx.Response(429, headers={"retry-after": "3"}), _completion("ok")])
-    result = asyncio.run(_engine(lambda r: next(calls), sleeps).chat(build_request("hi"), PLAN))
+    result = asyncio.run(_engine(lambda r: next(calls), sleeps).chat(chat_request("hi"), PLAN))
     assert sleeps == [3.0]
     assert result.attempts[1].backoff_s == 3.0
 
@@ -287,7 +261,7 @@ def test_backoff_between_server_errors() -> None:
             return httpx.Response(503)
         return _completion("ok")
 
-    result = asyncio.run(_engine(handler, sleeps).chat(build_request("hi"), PLAN))
+    result = asyncio.run(_engine(handler, sleeps).chat(chat_request("hi"), PLAN))
     assert result.served_by == "nvidia-gateway"
     assert len(sleeps) == 2
     assert 0.5 <= sleeps[0] <= 0.75
@@ -303,7 +277,7 @@ def test_202_without_request_id_is_malformed() -> None:
             return httpx.Response(202)
         return _completion("ok")
 
-    result = asyncio.run(_engine(handler, sleeps).chat(build_request("hi"), PLAN))
+    result = asyncio.run(_engine(handler, sleeps).chat(chat_request("hi"), PLAN))
     assert result.attempts[0].error_kind == "malformed"
     assert "NVCF-REQID" in (result.attempts[0].error or "")
 
@@ -314,5 +288,5 @@ def test_call_deadline_stops_retrying() -> None:
     engine = _engine(lambda r: httpx.Response(503), sleeps)
     engine.deadlines = Deadlines(attempt_s=10, call_s=0.2)
     with pytest.raises(nv.AllProvidersFailed):
-        asyncio.run(engine.chat(build_request("hi"), PLAN))
+        asyncio.run(engine.chat(chat_request("hi"), PLAN))
     assert sleeps == []

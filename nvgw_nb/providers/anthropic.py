@@ -15,16 +15,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 import httpx
 
 from nvgw_nb.errors import (
-    BadRequest,
-    ContextTooLong,
     MalformedResponse,
-    ModelNotFound,
-    ProviderAuthError,
     ProviderError,
     ProviderStatusError,
     RateLimited,
@@ -32,9 +28,16 @@ from nvgw_nb.errors import (
     UnsupportedParameter,
 )
 from nvgw_nb.providers.base import Provider, RawToolCall, Reply, StreamParser, first_header
+from nvgw_nb.providers.http_status import (
+    MAX_MESSAGE,
+    HttpFailure,
+    classify,
+    clip,
+    key_hint,
+    parse_retry_after,
+)
 from nvgw_nb.providers.openai_format import read_json
 from nvgw_nb.results import ChatRequest, Message, Usage
-from nvgw_nb.retry import parse_retry_after
 
 __all__ = ["JSON_SCHEMA_MARKER", "AnthropicProvider", "AnthropicStreamParser"]
 
@@ -42,7 +45,6 @@ __all__ = ["JSON_SCHEMA_MARKER", "AnthropicProvider", "AnthropicStreamParser"]
 JSON_SCHEMA_MARKER = "Respond with only a JSON document matching this JSON schema:"
 #: Anthropic requires max_tokens; used when the request has none
 DEFAULT_MAX_TOKENS = 4096
-_MAX_MESSAGE = 300
 _NAME = "anthropic"
 
 _STOP_REASONS = {
@@ -64,12 +66,17 @@ class AnthropicProvider(Provider):
     key_variables = ("ANTHROPIC_API_KEY",)
     base_url_variable = "ANTHROPIC_BASE_URL"
     default_base_url = "https://api.anthropic.com"
-    default_models = {"small": "claude-haiku-4-5", "large": "claude-sonnet-4-5"}
+    default_models: ClassVar[Mapping[str, str]] = {
+        "small": "claude-haiku-4-5",
+        "large": "claude-sonnet-4-5",
+    }
     setup_hint = "put ANTHROPIC_API_KEY=<a key from console.anthropic.com> in .env"
     color = "#d9773b"  # clay orange
 
+    key_header = "x-api-key"
+
     def __init__(self, *, base_url: str, version: str = "2023-06-01") -> None:
-        self.base_url = base_url.rstrip("/")
+        super().__init__(base_url=base_url)
         self.version = version
 
     def build_request(self, request: ChatRequest, model: str) -> httpx.Request:
@@ -93,7 +100,14 @@ class AnthropicProvider(Provider):
         return first_header(response, "request-id", "x-request-id")
 
     def status_error(self, response: httpx.Response, model: str) -> ProviderError:
-        return status_error(response, model=model, request_id=self.request_id(response))
+        return classify(
+            http_failure(
+                response,
+                model=model,
+                request_id=self.request_id(response),
+                auth_hint=key_hint(self.key_variables),
+            )
+        )
 
 
 # --- request ----------------------------------------------------------------------------
@@ -213,7 +227,7 @@ def parse_message(data: Any) -> Reply:
     if data.get("type") == "error":
         kind, message = _error_detail(data)
         raise MalformedResponse(
-            _clip(f"anthropic answered 200 with an error object: {message or kind or '?'}"),
+            clip(f"anthropic answered 200 with an error object: {message or kind or '?'}"),
             provider=_NAME,
         )
     content = data.get("content")
@@ -411,7 +425,7 @@ def _index(payload: dict[str, Any]) -> int:
 def _stream_error(payload: dict[str, Any]) -> ProviderError:
     """`event: error` after a 200 (e.g. overloaded mid-stream)."""
     kind, message = _error_detail(payload)
-    text = _clip(f"anthropic reported {kind or 'an error'} mid-stream: {message or 'no message'}")
+    text = clip(f"anthropic reported {kind or 'an error'} mid-stream: {message or 'no message'}")
     if kind == "rate_limit_error":
         return RateLimited(text, retry_after_s=None, provider=_NAME)
     if kind in _SERVER_ERROR_TYPES:
@@ -428,12 +442,8 @@ def _error_detail(data: Any) -> tuple[str | None, str | None]:
     kind, message = inner.get("type"), inner.get("message")
     return (
         kind if isinstance(kind, str) else None,
-        message[:_MAX_MESSAGE] if isinstance(message, str) else None,
+        message[:MAX_MESSAGE] if isinstance(message, str) else None,
     )
-
-
-def _clip(text: str) -> str:
-    return text if len(text) <= _MAX_MESSAGE else text[: _MAX_MESSAGE - 1] + "…"
 
 
 def _is_prompt_too_long(message: str | None) -> bool:
@@ -443,9 +453,10 @@ def _is_prompt_too_long(message: str | None) -> bool:
     return "prompt is too long" in lowered or "exceed context limit" in lowered
 
 
-def status_error(response: httpx.Response, *, model: str, request_id: str | None) -> ProviderError:
-    """The error for a non-2xx Messages response (FAULTS.md N1, R1, X1-X4)."""
-    status = response.status_code
+def http_failure(
+    response: httpx.Response, *, model: str, request_id: str | None, auth_hint: str
+) -> HttpFailure:
+    """What a non-2xx Messages response says (§4.4: `error.type` and `error.message`)."""
     try:
         data = json.loads(response.content)
     except (ValueError, UnicodeDecodeError):
@@ -453,34 +464,15 @@ def status_error(response: httpx.Response, *, model: str, request_id: str | None
     kind, message = _error_detail(data)
     if request_id is None and isinstance(data, dict) and isinstance(data.get("request_id"), str):
         request_id = data["request_id"]
-    said = f" {kind}" if kind else ""
-    said += f": {message}" if message else ""
-    common: dict[str, Any] = {"provider": _NAME, "status_code": status, "request_id": request_id}
-    if status == 429:
-        wait = parse_retry_after(response.headers)
-        waited = f" (retry after {wait:g}s)" if wait is not None else ""
-        return RateLimited(
-            _clip(f"anthropic rate-limited the request{waited}{said}"),
-            retry_after_s=wait,
-            **common,
-        )
-    if status == 413 or (status == 400 and _is_prompt_too_long(message)):
-        return ContextTooLong(
-            _clip(f"anthropic: the prompt is too long for {model}{said}"), **common
-        )
-    if status == 400:
-        return BadRequest(_clip(f"anthropic rejected the request (HTTP 400){said}"), **common)
-    if status in (401, 403):
-        return ProviderAuthError(
-            f"anthropic refused access (HTTP {status}{', ' + kind if kind else ''}): "
-            "check ANTHROPIC_API_KEY",
-            **common,
-        )
-    if status == 404:
-        return ModelNotFound(_clip(f"anthropic has no model {model!r} (HTTP 404){said}"), **common)
-    if status >= 500 or kind in _SERVER_ERROR_TYPES:  # 529 overloaded is the busy signal
-        return ServerError(_clip(f"anthropic answered HTTP {status}{said}"), **common)
-    error = ProviderStatusError(_clip(f"anthropic answered HTTP {status}{said}"), **common)
-    if status not in (408, 409):  # e.g. 402 billing_error: waiting does not help
-        error.retries = 0
-    return error
+    return HttpFailure(
+        provider=_NAME,
+        model=model,
+        status=response.status_code,
+        auth_hint=auth_hint,
+        request_id=request_id,
+        error_type=kind,
+        message=message,
+        retry_after_s=parse_retry_after(response.headers),
+        context_too_long=response.status_code == 400 and _is_prompt_too_long(message),
+        server_fault=kind in _SERVER_ERROR_TYPES,  # 529 overloaded_error is the busy signal
+    )

@@ -1,4 +1,4 @@
-"""Gemini's error envelope (WIRE.md §5.4): status mapping and the retry hint in the body."""
+"""Gemini's error envelope (WIRE.md §5.4): what an error says, and the retry hint in it."""
 
 from __future__ import annotations
 
@@ -9,22 +9,12 @@ from typing import Any
 
 import httpx
 
-from nvgw_nb.errors import (
-    BadRequest,
-    ContextTooLong,
-    ModelNotFound,
-    ProviderAuthError,
-    ProviderError,
-    ProviderStatusError,
-    RateLimited,
-    ServerError,
-)
-from nvgw_nb.retry import parse_retry_after
+from nvgw_nb.errors import ProviderError, ProviderStatusError, RateLimited, ServerError
+from nvgw_nb.providers.http_status import MAX_MESSAGE, HttpFailure, clip, parse_retry_after
 
-__all__ = ["clip", "envelope", "parse_duration", "status_error", "stream_error"]
+__all__ = ["envelope", "http_failure", "parse_duration", "stream_error"]
 
 _NAME = "google-genai"
-_MAX_MESSAGE = 300
 _SERVER_STATUSES = frozenset({"INTERNAL", "UNAVAILABLE", "DEADLINE_EXCEEDED"})
 
 
@@ -42,7 +32,7 @@ def envelope(data: Any) -> tuple[int | None, str | None, str | None, list[Any]]:
     return (
         code if isinstance(code, int) and not isinstance(code, bool) else None,
         status if isinstance(status, str) else None,
-        message[:_MAX_MESSAGE] if isinstance(message, str) else None,
+        message[:MAX_MESSAGE] if isinstance(message, str) else None,
         details if isinstance(details, list) else [],
     )
 
@@ -101,10 +91,6 @@ def _too_long(message: str | None) -> bool:
     )
 
 
-def clip(text: str) -> str:
-    return text if len(text) <= _MAX_MESSAGE else text[: _MAX_MESSAGE - 1] + "…"
-
-
 def stream_error(chunk: dict[str, Any]) -> ProviderError:
     """`data: {"error": …}` after the 200."""
     code, status, message, details = envelope(chunk)
@@ -119,56 +105,30 @@ def stream_error(chunk: dict[str, Any]) -> ProviderError:
     return ProviderStatusError(text, provider=_NAME)
 
 
-def status_error(response: httpx.Response, *, model: str, request_id: str | None) -> ProviderError:
-    """The error for a non-2xx generateContent response (FAULTS.md N1, R1, X1-X4)."""
+def http_failure(
+    response: httpx.Response, *, model: str, request_id: str | None, auth_hint: str
+) -> HttpFailure:
+    """What a non-2xx generateContent response says (the RPC status and its details)."""
     status = response.status_code
     try:
         data = json.loads(response.content)
     except (ValueError, UnicodeDecodeError):
         data = None
     _, rpc_status, message, details = envelope(data)
-    said = f" {rpc_status}" if rpc_status else ""
-    said += f": {message}" if message else ""
-    common: dict[str, Any] = {"provider": _NAME, "status_code": status, "request_id": request_id}
-    if status == 429:
-        wait = _retry_delay(details)
-        if wait is None:
-            wait = parse_retry_after(response.headers)
-        waited = f" (retry after {wait:g}s)" if wait is not None else ""
-        limited = RateLimited(
-            clip(f"google-genai rate-limited the request{waited}{said}"),
-            retry_after_s=wait,
-            **common,
-        )
-        if _daily_quota(details):
-            limited.retries = 0
-        return limited
-    if status in (401, 403) or (status == 400 and _api_key_invalid(details)):
-        return ProviderAuthError(
-            f"google-genai refused access (HTTP {status}{', ' + rpc_status if rpc_status else ''})"
-            ": check GOOGLE_API_KEY",
-            **common,
-        )
-    if status == 413 or (status == 400 and _too_long(message)):
-        return ContextTooLong(
-            clip(f"google-genai: the input is too long for {model}{said}"), **common
-        )
-    if status == 400 and rpc_status == "FAILED_PRECONDITION":
+    # RetryInfo is Google's own hint; it beats a proxy's Retry-After.
+    wait = _retry_delay(details)
+    return HttpFailure(
+        provider=_NAME,
+        model=model,
+        status=status,
+        auth_hint=auth_hint,
+        request_id=request_id,
+        error_type=rpc_status,
+        message=message,
+        retry_after_s=wait if wait is not None else parse_retry_after(response.headers),
+        key_rejected=status == 400 and _api_key_invalid(details),
+        context_too_long=status == 400 and _too_long(message),
+        quota_exhausted=_daily_quota(details),
         # e.g. "User location is not supported": this provider cannot serve us, another may.
-        refused = ProviderStatusError(
-            clip(f"google-genai cannot serve the request (HTTP 400){said}"), **common
-        )
-        refused.retries = 0
-        return refused
-    if status == 400:
-        return BadRequest(clip(f"google-genai rejected the request (HTTP 400){said}"), **common)
-    if status == 404:
-        return ModelNotFound(
-            clip(f"google-genai has no model {model!r} (HTTP 404){said}"), **common
-        )
-    if status >= 500:
-        return ServerError(clip(f"google-genai answered HTTP {status}{said}"), **common)
-    error = ProviderStatusError(clip(f"google-genai answered HTTP {status}{said}"), **common)
-    if status not in (408, 409):
-        error.retries = 0
-    return error
+        unavailable_here=status == 400 and rpc_status == "FAILED_PRECONDITION",
+    )

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 import httpx
 
@@ -27,13 +27,13 @@ from nvgw_nb.errors import (
 )
 from nvgw_nb.providers.base import Provider, RawToolCall, Reply, StreamParser, first_header
 from nvgw_nb.providers.gemini_errors import (
-    clip,
     envelope,
+    http_failure,
     parse_duration,
-    status_error,
     stream_error,
 )
 from nvgw_nb.providers.gemini_schema import gemini_schema
+from nvgw_nb.providers.http_status import classify, clip, key_hint
 from nvgw_nb.providers.openai_format import read_json
 from nvgw_nb.results import ChatRequest, Message, Usage
 
@@ -67,12 +67,17 @@ class GoogleProvider(Provider):
     key_variables = ("GOOGLE_API_KEY",)
     base_url_variable = "NVGW_GOOGLE_BASE_URL"
     default_base_url = "https://generativelanguage.googleapis.com"
-    default_models = {"small": "gemini-2.0-flash", "large": "gemini-2.5-pro"}
+    default_models: ClassVar[Mapping[str, str]] = {
+        "small": "gemini-2.0-flash",
+        "large": "gemini-2.5-pro",
+    }
     setup_hint = "put GOOGLE_API_KEY=<a key from aistudio.google.com> in .env"
     color = "#17a2b8"  # teal
 
+    key_header = "x-goog-api-key"
+
     def __init__(self, *, base_url: str, api_version: str = "v1beta") -> None:
-        self.base_url = base_url.rstrip("/")
+        super().__init__(base_url=base_url)
         self.api_version = api_version.strip("/")
 
     def build_request(self, request: ChatRequest, model: str) -> httpx.Request:
@@ -98,7 +103,14 @@ class GoogleProvider(Provider):
         return first_header(response, "x-request-id")
 
     def status_error(self, response: httpx.Response, model: str) -> ProviderError:
-        return status_error(response, model=model, request_id=self.request_id(response))
+        return classify(
+            http_failure(
+                response,
+                model=model,
+                request_id=self.request_id(response),
+                auth_hint=key_hint(self.key_variables),
+            )
+        )
 
 
 # --- request ----------------------------------------------------------------------------

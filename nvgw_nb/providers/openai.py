@@ -11,13 +11,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+from collections.abc import Mapping
+from typing import ClassVar
 
 import httpx
 
-from nvgw_nb.errors import BadRequest, ProviderError, RateLimited, UnsupportedParameter
 from nvgw_nb.providers import openai_format
 from nvgw_nb.providers.base import first_header
+from nvgw_nb.providers.http_status import HttpFailure
 from nvgw_nb.providers.openai_format import OpenAICompatible
 from nvgw_nb.results import ChatRequest
 
@@ -37,12 +40,9 @@ class OpenAIProvider(OpenAICompatible):
     key_variables = ("OPENAI_API_KEY",)
     base_url_variable = "OPENAI_BASE_URL"
     default_base_url = "https://api.openai.com/v1"
-    default_models = {"small": "gpt-4o-mini", "large": "gpt-4o"}
+    default_models: ClassVar[Mapping[str, str]] = {"small": "gpt-4o-mini", "large": "gpt-4o"}
     setup_hint = "put OPENAI_API_KEY=<a key from platform.openai.com> in .env"
     color = "#7e57c2"  # purple
-
-    def __init__(self, *, base_url: str) -> None:
-        self.base_url = base_url.rstrip("/")
 
     def build_request(self, request: ChatRequest, model: str) -> httpx.Request:
         return httpx.Request(
@@ -56,20 +56,14 @@ class OpenAIProvider(OpenAICompatible):
     def request_id(self, response: httpx.Response) -> str | None:
         return first_header(response, "x-request-id")
 
-    def status_error(self, response: httpx.Response, model: str) -> ProviderError:
-        error = super().status_error(response, model)
+    def read_failure(self, response: httpx.Response, model: str) -> HttpFailure:
         code = _error_code(response)
-        if type(error) is BadRequest and code in _UNSUPPORTED_CODES:
-            return UnsupportedParameter(
-                error.message,
-                provider=self.name,
-                status_code=error.status_code,
-                request_id=error.request_id,
-            )
-        if isinstance(error, RateLimited) and code == "insufficient_quota":
+        return dataclasses.replace(
+            super().read_failure(response, model),
+            unsupported_parameter=code in _UNSUPPORTED_CODES,
             # An exhausted quota is a 429 too, but waiting does not clear it (WIRE.md §3.5).
-            error.retries = 0
-        return error
+            quota_exhausted=code == "insufficient_quota",
+        )
 
 
 def _error_code(response: httpx.Response) -> str | None:

@@ -12,33 +12,21 @@ from typing import Any, ClassVar
 
 import httpx
 
-from nvgw_nb.errors import (
-    BadRequest,
-    ContentFiltered,
-    ContextTooLong,
-    MalformedResponse,
-    ModelNotFound,
-    ProviderAuthError,
-    ProviderError,
-    ProviderStatusError,
-    RateLimited,
-    ServerError,
-)
+from nvgw_nb.errors import MalformedResponse, ProviderError, ProviderStatusError
 from nvgw_nb.providers.base import Provider, RawToolCall, Reply, StreamParser
+from nvgw_nb.providers.http_status import MAX_MESSAGE, HttpFailure, classify, parse_retry_after
 from nvgw_nb.results import ChatRequest, Message, Usage
-from nvgw_nb.retry import parse_retry_after
 
 __all__ = [
     "OpenAICompatible",
     "OpenAIStreamParser",
     "error_detail",
+    "http_failure",
     "parse_completion",
     "read_json",
     "request_body",
-    "status_error",
 ]
 
-_MAX_MESSAGE = 300
 _CONTEXT_CODES = {"context_length_exceeded", "string_above_max_length"}
 
 
@@ -286,7 +274,7 @@ def error_detail(data: Any) -> tuple[str | None, str | None]:
     elif "title" in data or "detail" in data:  # RFC 7807
         code, message = data.get("title"), data.get("detail") or data.get("title")
     code = str(code) if code is not None else None
-    message = str(message)[:_MAX_MESSAGE] if message is not None else None
+    message = str(message)[:MAX_MESSAGE] if message is not None else None
     return code, message
 
 
@@ -297,48 +285,28 @@ def _body_detail(response: httpx.Response) -> tuple[str | None, str | None]:
         return None, None
 
 
-def status_error(
+def http_failure(
     response: httpx.Response,
     *,
     provider: str,
     model: str,
     request_id: str | None,
     auth_hint: str,
-) -> ProviderError:
-    """The error for a non-2xx chat response (FAULTS.md N1, R1, R2, X1-X4)."""
-    status = response.status_code
+) -> HttpFailure:
+    """What a non-2xx chat response says, from any of the three error shapes."""
     code, message = _body_detail(response)
-    said = f": {message}" if message else ""
-    common: dict[str, Any] = {
-        "provider": provider,
-        "status_code": status,
-        "request_id": request_id,
-    }
-    lowered = (message or "").lower()
-    if status == 429:
-        wait = parse_retry_after(response.headers)
-        waited = f" (retry after {wait:g}s)" if wait is not None else ""
-        return RateLimited(
-            f"{provider} rate-limited the request{waited}{said}", retry_after_s=wait, **common
-        )
-    if status == 413 or code in _CONTEXT_CODES or "context length" in lowered:
-        return ContextTooLong(f"{provider}: the prompt is too long for {model}{said}", **common)
-    if status == 400 and code == "content_filter":
-        return ContentFiltered(f"{provider} filtered the prompt{said}", **common)
-    if status == 400 or status == 422:
-        return BadRequest(f"{provider} rejected the request (HTTP {status}){said}", **common)
-    if status in (401, 403):
-        return ProviderAuthError(
-            f"{provider} refused access (HTTP {status}): {auth_hint}", **common
-        )
-    if status == 404:
-        return ModelNotFound(f"{provider} has no model {model!r} (HTTP 404){said}", **common)
-    if status >= 500:
-        return ServerError(f"{provider} answered HTTP {status}{said}", **common)
-    error = ProviderStatusError(f"{provider} answered HTTP {status}{said}", **common)
-    if status not in (408, 409):
-        error.retries = 0
-    return error
+    return HttpFailure(
+        provider=provider,
+        model=model,
+        status=response.status_code,
+        auth_hint=auth_hint,
+        request_id=request_id,
+        # The code is not named in the message: vLLM's type and NVCF's title repeat the status.
+        message=message,
+        retry_after_s=parse_retry_after(response.headers),
+        context_too_long=code in _CONTEXT_CODES or "context length" in (message or "").lower(),
+        content_filtered=response.status_code == 400 and code == "content_filter",
+    )
 
 
 class OpenAICompatible(Provider):
@@ -354,7 +322,11 @@ class OpenAICompatible(Provider):
         return OpenAIStreamParser(self.name)
 
     def status_error(self, response: httpx.Response, model: str) -> ProviderError:
-        return status_error(
+        return classify(self.read_failure(response, model))
+
+    def read_failure(self, response: httpx.Response, model: str) -> HttpFailure:
+        """What this provider's error answer says (override to read its own codes)."""
+        return http_failure(
             response,
             provider=self.name,
             model=model,

@@ -368,6 +368,8 @@ def test_insufficient_quota_is_not_retried() -> None:
 
 
 def test_long_provider_message_is_cut() -> None:
-    """A huge provider message is cut to 300 characters (FAULTS.md X1, shared openai_format)."""
+    """A huge provider message is cut so the error stays within 300 characters (FAULTS.md X1)."""
     error = PROVIDER.status_error(_response(400, _error(None, "x" * 5000)), "gpt-4o")
-    assert str(error).count("x") == 300
+    assert len(str(error)) == 300
+    assert str(error).startswith("openai rejected the request (HTTP 400): xxx")
+    assert str(error).endswith("x…")
