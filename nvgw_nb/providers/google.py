@@ -40,7 +40,6 @@ from nvgw_nb.results import ChatRequest, Message, Usage
 __all__ = ["GoogleProvider", "GoogleStreamParser", "gemini_schema", "parse_duration"]
 
 _NAME = "google-genai"
-_MAX_MESSAGE = 300
 
 _FILTERED = frozenset(
     {

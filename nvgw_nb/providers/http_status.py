@@ -55,7 +55,7 @@ class HttpFailure:
     message: str | None = None
     #: seconds the provider asked to wait before retrying (used on 429)
     retry_after_s: float | None = None
-    #: the body says the key is bad, whatever the status (Gemini's 400 API_KEY_INVALID)
+    #: the body says the key is bad although the status does not (Gemini's API_KEY_INVALID)
     key_rejected: bool = False
     #: the body says the prompt does not fit the model's context window
     context_too_long: bool = False
@@ -67,17 +67,19 @@ class HttpFailure:
     unsupported_parameter: bool = False
     #: the provider cannot serve this request at all (e.g. the user's region); another may
     unavailable_here: bool = False
-    #: the body blames the provider itself, whatever the status (Anthropic's overloaded_error)
+    #: the body blames the provider itself (Anthropic's overloaded_error, api_error)
     server_fault: bool = False
 
 
 def classify(failure: HttpFailure) -> ProviderError:
-    """The `ProviderError` for `failure`, checked in the order of FAULTS.md's matrix.
+    """The `ProviderError` for `failure`: the first of these that matches.
 
-    429 → RateLimited; 401/403 → ProviderAuthError; 413 or a context message →
-    ContextTooLong; content filter → ContentFiltered; 400/422 → BadRequest; 404 →
-    ModelNotFound; 5xx → ServerError; anything else → ProviderStatusError, retried
-    only for 408/409.
+    429 → RateLimited (not retried when the quota is spent); 401/403 or a rejected
+    key → ProviderAuthError; 413 or a context message → ContextTooLong; content
+    filter → ContentFiltered; unavailable here → ProviderStatusError, not retried;
+    400/422 → BadRequest (UnsupportedParameter when it names one); 404 →
+    ModelNotFound; 5xx or a server fault → ServerError; anything else →
+    ProviderStatusError, retried only for 408/409.
     """
     f = failure
     status = f.status
