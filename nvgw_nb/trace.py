@@ -7,11 +7,20 @@ from __future__ import annotations
 
 import html
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from nvgw_nb.providers.registry import provider_color
 from nvgw_nb.results import Attempt, ChatResult
 
-__all__ = ["attempts_html", "attempts_text", "result_html", "result_text", "summary_line"]
+__all__ = [
+    "SummaryFacts",
+    "attempts_html",
+    "attempts_text",
+    "result_html",
+    "result_text",
+    "summary_facts",
+    "summary_line",
+]
 
 COLUMNS = (
     "provider",
@@ -61,25 +70,68 @@ def attempts_text(attempts: Sequence[Attempt]) -> str:
     return "\n".join(line.rstrip() for line in lines)
 
 
+@dataclass(frozen=True)
+class SummaryFacts:
+    """The facts of a result's one-line summary, each worded once; the text line
+    (`summary_line`) and the panels' HTML status line arrange them."""
+
+    served_by: str
+    model: str
+    #: "0.52 s" (a replay: how long the replay took, "0.004 s")
+    latency: str
+    fell_back: bool
+    #: "2 attempt(s)"
+    attempts: str
+    #: "12 + 34 tokens", with " (est.)" when the provider reported no usage
+    tokens: str
+    #: "$0.000123": billed now (a replay: $0)
+    cost: str
+    cost_estimated: bool
+    truncated: bool
+    cached: bool
+    #: a replay's recording: "0.52 s" and what it cost then
+    recorded_latency: str
+    recorded_cost: str
+    simulated: bool
+
+
+def summary_facts(result: ChatResult) -> SummaryFacts:
+    """The facts of `result`'s summary, worded."""
+    usage = result.usage
+    return SummaryFacts(
+        served_by=result.served_by,
+        model=result.model,
+        latency=f"{result.latency_s:.3f} s" if result.cached else f"{result.latency_s:.2f} s",
+        fell_back=result.fell_back,
+        attempts=f"{len(result.attempts)} attempt(s)",
+        tokens=f"{usage.prompt_tokens} + {usage.completion_tokens} tokens"
+        + (" (est.)" if result.cost_estimated else ""),
+        cost=f"${result.cost_usd:.6f}",
+        cost_estimated=result.cost_estimated,
+        truncated=result.truncated,
+        cached=result.cached,
+        recorded_latency=f"{result.original_latency_s or 0.0:.2f} s",
+        recorded_cost=f"${sum(a.cost_usd for a in result.attempts):.6f}",
+        simulated=result.simulated,
+    )
+
+
 def summary_line(result: ChatResult) -> str:
     """One line: who served the answer, how fast, whether it fell back, attempts, cost."""
-    cost = f"est. cost ${result.cost_usd:.6f}" + (
-        " (some tokens estimated)" if result.cost_estimated else ""
-    )
-    if result.cached:
+    f = summary_facts(result)
+    fell_back = "yes" if f.fell_back else "no"
+    simulated = "; SIMULATED" if f.simulated else ""
+    if f.cached:
         # A replay sent nothing: the attempts, fallback and cost are the recording's.
-        recorded = sum(a.cost_usd for a in result.attempts)
         return (
-            f"served by {result.served_by} ({result.model}), CACHED: replayed in "
-            f"{result.latency_s:.3f} s, no request sent; recorded in "
-            f"{result.original_latency_s or 0.0:.2f} s, fell back: "
-            f"{'yes' if result.fell_back else 'no'}, {len(result.attempts)} attempt(s), "
-            f"est. cost ${recorded:.6f}" + ("; SIMULATED" if result.simulated else "")
+            f"served by {f.served_by} ({f.model}), CACHED: replayed in {f.latency}, no request "
+            f"sent; recorded in {f.recorded_latency}, fell back: {fell_back}, {f.attempts}, "
+            f"est. cost {f.recorded_cost}{simulated}"
         )
+    estimated = " (some tokens estimated)" if f.cost_estimated else ""
     return (
-        f"served by {result.served_by} ({result.model}) in {result.latency_s:.2f} s; "
-        f"fell back: {'yes' if result.fell_back else 'no'}; {len(result.attempts)} attempt(s); "
-        f"{cost}" + ("; SIMULATED" if result.simulated else "")
+        f"served by {f.served_by} ({f.model}) in {f.latency}; fell back: {fell_back}; "
+        f"{f.attempts}; est. cost {f.cost}{estimated}{simulated}"
     )
 
 

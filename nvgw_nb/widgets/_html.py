@@ -15,7 +15,7 @@ from nvgw_nb.errors import AllProvidersFailed, NvgwError
 from nvgw_nb.providers.gateway import GatewayProvider
 from nvgw_nb.providers.registry import provider_color
 from nvgw_nb.results import Attempt, ChatResult
-from nvgw_nb.trace import attempts_html
+from nvgw_nb.trace import attempts_html, summary_facts
 
 __all__ = [
     "answer_html",
@@ -62,33 +62,30 @@ def note_html(text: str, *, colour: str = GREY) -> str:
 
 
 def result_status_html(result: ChatResult) -> str:
-    """Served-by badge, fallback, latency, tokens and cost on one line."""
-    usage = result.usage
-    tokens = f"{usage.prompt_tokens} + {usage.completion_tokens} tokens"
-    if result.cost_estimated:
-        tokens += " (est.)"
+    """Served-by badge, fallback, latency, tokens and cost on one line (the facts of
+    `trace.summary_line`, arranged for a panel)."""
+    f = summary_facts(result)
+    fell = ' style="color:#b35900"' if f.fell_back else ""
     parts = [
-        f"<b>{html.escape(result.model)}</b>",
-        "fell back" if result.fell_back else "no fallback",
-        f"{result.latency_s:.2f} s",
-        tokens,
-        f"${result.cost_usd:.6f}",
+        f"<b>{html.escape(f.model)}</b>",
+        f"<span{fell}>{'fell back' if f.fell_back else 'no fallback'}</span>",
+        f.latency,
+        f.tokens,
+        f.cost,
     ]
-    if result.truncated:
+    if f.truncated:
         parts.append("truncated at max_tokens")
-    if result.cached:
-        recorded = result.original_latency_s or 0.0
+    if f.cached:
         parts.append(
             '<span class="nvgw-cached" style="background:#6e7781;color:white;padding:1px 6px;'
-            f'border-radius:3px">cached</span> replay, nothing sent (recorded in {recorded:.2f} s)'
+            f'border-radius:3px">cached</span> replay, nothing sent (recorded in '
+            f"{f.recorded_latency})"
         )
-    if result.simulated:
+    if f.simulated:
         parts.append('<b style="color:#b35900">SIMULATED</b>')
-    fell = ' style="color:#b35900"' if result.fell_back else ""
-    parts[1] = f"<span{fell}>{parts[1]}</span>"
     return (
         '<div class="nvgw-status" style="margin:6px 0;font-size:13px">'
-        f"served by {badge(result.served_by)} " + " · ".join(parts) + "</div>"
+        f"served by {badge(f.served_by)} " + " · ".join(parts) + "</div>"
     )
 
 
