@@ -146,3 +146,54 @@ def test_nim_alone_needs_no_starfleet() -> None:
     env = {"NVIDIA_NIM_API_KEY": "k", "NVIDIA_LLM_GATEWAY_ENABLED": "false"}
     with nv.Session.from_env(env=env, env_file=None) as session:
         assert session.provider_order == ("nvidia-nim",)
+
+
+# --- variables without a field of their own (providers added from outside) -----------------
+def test_variable_reads_the_given_env_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With an explicit env mapping, `variable` reads that mapping and nothing else."""
+    monkeypatch.setenv("TOY_FROM_OS", "os")
+    s = Settings.load(env={"toy_base_url": "http://127.0.0.1:1/v1"}, env_file=None)
+    assert s.variable("TOY_BASE_URL") == "http://127.0.0.1:1/v1"
+    assert s.variable("TOY_FROM_OS") is None
+
+
+def test_variable_reads_environment_then_dotenv(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Without an env mapping, `variable` reads os.environ first, then the .env file."""
+    (tmp_path / ".env").write_text("TOY_A=from-file\nTOY_B=from-file\n", encoding="utf-8")
+    monkeypatch.setenv("TOY_A", "from-env")
+    s = Settings.load(env_file=tmp_path / ".env")
+    assert s.variable("TOY_A") == "from-env"
+    assert s.variable("toy_b") == "from-file"
+    assert s.variable("TOY_C") is None
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        (" padded ", "whitespace"),
+        ("'quoted'", "quotes"),
+        ("toy-YOUR_KEY_HERE", "placeholder"),
+    ],
+)
+def test_secret_of_an_unknown_variable_is_cleaned_like_any(value: str, problem: str) -> None:
+    """`secret` applies every secret's checks and names the variable, never the value."""
+    s = Settings.load(env={"TOY_API_KEY": value}, env_file=None)
+    with pytest.raises(nv.ConfigError, match=f"TOY_API_KEY .*{problem}") as caught:
+        s.secret("TOY_API_KEY")
+    assert value.strip(" '") not in str(caught.value)
+
+
+def test_secret_and_url_of_fields_and_other_variables() -> None:
+    """A field's variable comes from the field; any other is read and checked."""
+    s = Settings.load(
+        env={"NVGW_TOY_KEY": "k1", "TOY_BASE_URL": "https://toy.example/v1/"}, env_file=None
+    )
+    assert s.secret("NVGW_TOY_KEY") is not None
+    assert s.secret("NVGW_TOY_MISSING") is None
+    assert s.url("TOY_BASE_URL", "https://default.example") == "https://toy.example/v1"
+    assert s.url("TOY_OTHER_URL", "https://default.example") == "https://default.example"
+    bad = Settings.load(env={"TOY_BASE_URL": "http://toy.example"}, env_file=None)
+    with pytest.raises(nv.ConfigError, match="TOY_BASE_URL must use https"):
+        bad.url("TOY_BASE_URL", "https://default.example")
