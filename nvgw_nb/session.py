@@ -25,7 +25,6 @@ from nvgw_nb.cache import DEFAULT_CACHE_PATH, ResponseCache
 from nvgw_nb.compare import Comparison
 from nvgw_nb.config import Settings, check_provider_order
 from nvgw_nb.engine import CallPolicy, Deadlines, Engine, Step
-from nvgw_nb.replay import CachingEngine
 from nvgw_nb.errors import ConfigError, SessionClosed
 from nvgw_nb.inputs import chat_request
 from nvgw_nb.latency import LatencyTracker
@@ -45,6 +44,7 @@ from nvgw_nb.portal import LoopThread
 from nvgw_nb.pricing import Price, Pricing
 from nvgw_nb.providers import NimProvider, registry
 from nvgw_nb.ratelimit import RateLimiter
+from nvgw_nb.replay import CachingEngine
 from nvgw_nb.results import ChatRequest, ChatResult
 from nvgw_nb.retry import RetryPolicy
 from nvgw_nb.roles import DEFAULT_ROLES, Role

@@ -33,9 +33,8 @@ from nvgw_nb.providers.base import Reply
 from nvgw_nb.providers.http_status import parse_retry_after
 from nvgw_nb.sim import anthropic_wire, gemini_wire, openai_wire
 from nvgw_nb.sim.chat_request import SimChat
-from nvgw_nb.sim.content import Answer, ToolCall
-from nvgw_nb.sim.rendering import Dialect
-from nvgw_nb.sim.rendering import Reply as SimReply
+from nvgw_nb.sim.content import Answer, SimToolCall
+from nvgw_nb.sim.rendering import Dialect, SimReply
 
 CASES: list[tuple[Provider, Dialect]] = [
     (
@@ -83,7 +82,7 @@ def answers(draw: st.DrawFn) -> tuple[Answer, dict[str, int]]:
     """A text answer (stop or length) or one to three tool calls, with usage."""
     if draw(st.booleans()):
         calls = tuple(
-            ToolCall(id=f"call_{i}", name=draw(NAME), arguments=json.dumps(draw(ARGS)))
+            SimToolCall(id=f"call_{i}", name=draw(NAME), arguments=json.dumps(draw(ARGS)))
             for i in range(draw(st.integers(1, 3)))
         )
         answer = Answer(content=None, tool_calls=calls, finish_reason="tool_calls")

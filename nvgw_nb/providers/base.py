@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import httpx
 
 from nvgw_nb.auth import ApiKeyAuth
-from nvgw_nb.errors import MissingCredentials, ProviderError
+from nvgw_nb.errors import MissingCredentials, NvgwError, ProviderError
 from nvgw_nb.results import ChatRequest, Usage
 
 if TYPE_CHECKING:
@@ -196,3 +196,13 @@ class Provider(ABC):
     def correlation_id(self, request: httpx.Request) -> str | None:
         """The client-side correlation id sent with `request`, if this provider uses one."""
         return None
+
+    # --- wording the engine asks for ----------------------------------------------------
+    def rejected_after_refresh(self, response: httpx.Response) -> NvgwError | None:
+        """The error for a 401 that came back although the auth refreshed its credential
+        and replayed the request; None: `status_error`'s."""
+        return None
+
+    def url_variable(self, url: httpx.URL) -> str:
+        """The variable to fix when a request to `url` was redirected."""
+        return self.base_url_variable

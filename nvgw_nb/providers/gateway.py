@@ -16,6 +16,7 @@ from urllib.parse import quote
 import httpx
 
 from nvgw_nb.auth import StarfleetAuth
+from nvgw_nb.errors import AuthError
 from nvgw_nb.providers import openai_format
 from nvgw_nb.providers.base import first_header
 from nvgw_nb.providers.openai_format import OpenAICompatible
@@ -111,3 +112,18 @@ class GatewayProvider(OpenAICompatible):
 
     def correlation_id(self, request: httpx.Request) -> str | None:
         return first_header(request, "correlationId")
+
+    def rejected_after_refresh(self, response: httpx.Response) -> AuthError:
+        """A 401 after a Starfleet token refresh: the client is not entitled, so say which
+        correlationIds to quote."""
+        ids = [
+            cid for r in (*response.history, response) if (cid := self.correlation_id(r.request))
+        ]
+        return AuthError(
+            "The LLM gateway answered 401 before and after a Starfleet token refresh "
+            f"(correlationIds {', '.join(ids)}): check that the client in "
+            f"{self.key_variables[0]} is entitled to the gateway",
+            phase="replay",
+            status_code=401,
+            correlation_ids=ids,
+        )

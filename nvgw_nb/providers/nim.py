@@ -75,3 +75,9 @@ class NimProvider(OpenAICompatible):
 
     def request_id(self, response: httpx.Response) -> str | None:
         return first_header(response, "nvcf-reqid", "x-request-id")
+
+    def url_variable(self, url: httpx.URL) -> str:
+        """Polls of a 202 go to the NVCF status URL, which has a variable of its own."""
+        if self.status_url and str(url).startswith(self.status_url):
+            return "NVGW_NVCF_STATUS_URL"
+        return super().url_variable(url)

@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from nvgw_nb.sim import content, wire
 from nvgw_nb.sim.chat_request import SimChat
 from nvgw_nb.sim.plan import SimResponse
-from nvgw_nb.sim.rendering import Dialect, Reply
+from nvgw_nb.sim.rendering import Dialect, SimReply
 from nvgw_nb.sim.wire import JSON, Events
 
 __all__ = [
@@ -176,7 +176,7 @@ def _tool_input(arguments: str) -> JSON:
     return value if isinstance(value, dict) else arguments
 
 
-def _blocks(reply: Reply) -> list[dict[str, JSON]]:
+def _blocks(reply: SimReply) -> list[dict[str, JSON]]:
     answer = reply.answer
     blocks: list[dict[str, JSON]] = []
     if answer.content:
@@ -193,7 +193,7 @@ def _blocks(reply: Reply) -> list[dict[str, JSON]]:
     return blocks
 
 
-def document(chat: SimChat, reply: Reply) -> dict[str, JSON]:
+def document(chat: SimChat, reply: SimReply) -> dict[str, JSON]:
     """A `message` (WIRE 4.2, 4.3)."""
     return {
         "id": reply.response_id,
@@ -216,7 +216,7 @@ def _parse_event(data: bytes) -> tuple[str, JSON]:
     return head.decode().removeprefix("event: "), json.loads(rest)
 
 
-def stream_events(chat: SimChat, reply: Reply) -> tuple[Events, int, int]:
+def stream_events(chat: SimChat, reply: SimReply) -> tuple[Events, int, int]:
     """Named events in the API's order (WIRE 4.5), span of the content deltas."""
     message = {**document(chat, reply), "content": [], "stop_reason": None}
     message["usage"] = _usage(reply.usage, output=1)
@@ -258,7 +258,9 @@ def stream_events(chat: SimChat, reply: Reply) -> tuple[Events, int, int]:
     return events, start, end
 
 
-def _success_headers(seconds: float) -> list[tuple[str, str]]:
+def _answer_headers(
+    chat: SimChat, seconds: float, rng: random.Random, fault: str | None
+) -> list[tuple[str, str]]:
     return []
 
 
@@ -303,7 +305,7 @@ def b3_stream(chat: SimChat, events: Events, prologue: int, variant: int) -> Eve
 
 DIALECT = Dialect(
     response_id=_response_id,
-    success_headers=_success_headers,
+    answer_headers=_answer_headers,
     stream_headers=_stream_headers,
     document=document,
     stream_events=stream_events,

@@ -1,24 +1,24 @@
 """The response plan of an accepted chat request: what the model says, how fast, and how.
 
 Every chat route ends here once it has authenticated the request, checked its rate limit
-and drawn its fault. NIM and the gateway are rendered by `wire.py`, the external providers
-by their `Dialect` (`dialects.py`). Everything here is pure: the caller passes in the state
-it depends on (the load and the wall clock).
+and drawn its fault. Every provider's answer is rendered by its `Dialect` (`dialects.py`).
+Everything here is pure: the caller passes in the state it depends on (the load and the
+wall clock).
 """
 
 from __future__ import annotations
 
 import math
 import random
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 from nvgw_nb.sim import content, faults, wire
 from nvgw_nb.sim.chat_request import SimChat, cut_to_max_tokens
 from nvgw_nb.sim.dialects import DIALECTS
+from nvgw_nb.sim.nim_wire import REQUEST_ID_HEADER
 from nvgw_nb.sim.plan import SimResponse
-from nvgw_nb.sim.rendering import Reply
+from nvgw_nb.sim.rendering import SimReply
 
 __all__ = ["ChatPlan", "plan_chat"]
 
@@ -75,64 +75,39 @@ def plan_chat(
     answer = faults.mutate_answer(answer, fault, variant, chat, rng)
     usage = wire.count_usage(chat.body["messages"], answer)
     pre_s, tps = _latency(chat, rng, in_flight, latency_multiplier)
-    dialect = DIALECTS.get(chat.provider)
-    if dialect is not None:
-        reply = Reply(dialect.response_id(rng), created, answer, usage)
-        nominal_s = pre_s + usage["completion_tokens"] / tps
-        headers = [*chat.extra_headers, *dialect.success_headers(nominal_s)]
-        if chat.stream:
-            events, start, end = dialect.stream_events(chat, reply)
-            streamed = _Streamed(events, (start, end), dialect.stream_headers(chat) + headers)
-            return _stream_plan(chat, streamed, fault, variant, pre_s, tps, time_scale)
-        doc = dialect.document(chat, reply)
-        resp = wire.json_response(200, doc, headers)
-        resp.delay_s = nominal_s * time_scale
-        faults.break_body(resp, doc, fault, variant, chat, rng)
-        return ChatPlan(resp)
-
-    cid = wire.completion_id(rng, chat.provider)
-    headers = list(chat.extra_headers)
-    reqid = ""
-    if chat.provider == "nvidia-nim":
-        reqid = str(uuid.UUID(int=rng.getrandbits(128), version=4))
-        headers += [
-            ("nvcf-reqid", reqid),
-            ("nvcf-status", "in-progress" if fault == "N2" else "fulfilled"),
-            ("access-control-expose-headers", "nvcf-reqid"),
-        ]
-
+    dialect = DIALECTS[chat.provider]
+    reply = SimReply(dialect.response_id(rng), created, answer, usage)
+    nominal_s = pre_s + usage["completion_tokens"] / tps
+    headers = [*chat.extra_headers, *dialect.answer_headers(chat, nominal_s, rng, fault)]
     if chat.stream and fault != "N2":
-        events, start, end = wire.stream_events(
-            provider=chat.provider,
-            model=chat.served_model,
-            cid=cid,
-            created=created,
-            answer=answer,
-            usage=usage,
-            include_usage=chat.include_usage,
-        )
-        streamed = _Streamed(events, (start, end), [*wire.SSE_HEADERS, *headers])
+        events, start, end = dialect.stream_events(chat, reply)
+        streamed = _Streamed(events, (start, end), dialect.stream_headers(chat) + headers)
         return _stream_plan(chat, streamed, fault, variant, pre_s, tps, time_scale)
-
-    doc = wire.completion_document(
-        provider=chat.provider,
-        model=chat.served_model,
-        cid=cid,
-        created=created,
-        answer=answer,
-        usage=usage,
-    )
-    if fault == "N2":  # NVCF answers 202 at once; the result waits for the client's polls
-        result = wire.json_response(
-            200, doc, [(k, "fulfilled" if k == "nvcf-status" else v) for k, v in headers]
-        )
-        result.delay_s = usage["completion_tokens"] / tps * time_scale
-        accepted = SimResponse(202, [*headers, ("content-length", "0")], delay_s=pre_s * time_scale)
-        return ChatPlan(accepted, held=(reqid, result))
+    doc = dialect.document(chat, reply)
+    if fault == "N2":  # NIM only: NVCF answers 202 at once; the result waits for the polls
+        return _held_for_polls(doc, headers, pre_s, usage["completion_tokens"] / tps, time_scale)
     resp = wire.json_response(200, doc, headers)
-    resp.delay_s = (pre_s + usage["completion_tokens"] / tps) * time_scale
+    resp.delay_s = nominal_s * time_scale
     faults.break_body(resp, doc, fault, variant, chat, rng)
     return ChatPlan(resp)
+
+
+def _held_for_polls(
+    doc: dict[str, wire.JSON],
+    headers: list[tuple[str, str]],
+    pre_s: float,
+    generation_s: float,
+    time_scale: float,
+) -> ChatPlan:
+    """N2: an empty 202 after the first-token delay; the result (its `nvcf-status`
+    fulfilled) is held under the request id for the client's polls."""
+    reqid = next(v for k, v in headers if k == REQUEST_ID_HEADER)
+    result = wire.json_response(
+        200, doc, [(k, "fulfilled" if k == "nvcf-status" else v) for k, v in headers]
+    )
+    result.delay_s = generation_s * time_scale
+    accepted = SimResponse(202, [*headers, ("content-length", "0")], delay_s=pre_s * time_scale)
+    return ChatPlan(accepted, held=(reqid, result))
 
 
 @dataclass

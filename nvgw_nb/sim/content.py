@@ -20,7 +20,7 @@ from nvgw_nb.sim.voices import VOICES, voice_for
 
 __all__ = [
     "Answer",
-    "ToolCall",
+    "SimToolCall",
     "Topic",
     "compose_answer",
     "count_tokens",
@@ -43,8 +43,11 @@ JSON = Any
 
 
 @dataclass(frozen=True)
-class ToolCall:
-    """One generated tool call; `arguments` is the JSON string sent on the wire."""
+class SimToolCall:
+    """One tool call the simulated model makes; `arguments` is the JSON string sent on the wire.
+
+    Not the SDK's `nvgw_nb.results.ToolCall` (what a caller gets back).
+    """
 
     id: str
     name: str
@@ -56,7 +59,7 @@ class Answer:
     """What the simulated model says: text or tool calls, and why it stopped."""
 
     content: str | None
-    tool_calls: tuple[ToolCall, ...] = ()
+    tool_calls: tuple[SimToolCall, ...] = ()
     finish_reason: str = "stop"
 
 
@@ -285,7 +288,7 @@ def compose_answer(
         name, params = _chosen_tool(tools, tool_choice)
         topic = topic_of(last_user_text(messages))
         args = value_from_schema(params, rng, topic, root=params)
-        call = ToolCall(tool_call_id(rng, provider), name, json.dumps(args))
+        call = SimToolCall(tool_call_id(rng, provider), name, json.dumps(args))
         return Answer(None, (call,), "tool_calls")
     if response_format and response_format.get("type") in ("json_object", "json_schema"):
         return Answer(json.dumps(_json_document(rng, voice, messages, response_format)))

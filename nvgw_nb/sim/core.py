@@ -1,20 +1,30 @@
 """The simulator's core: a function from a request to a response *plan*, plus its state.
 
 `SimCore.handle` does no I/O and never sleeps; the adapters in `server.py` carry out the
-plan (delays, streamed chunks, aborts, stalls). This module holds the state (tokens, fault
-queues, rate windows, counters), routes each request, draws its fault and plans the chat
-answer. The route handlers live beside it: `nvidia.py` (Starfleet, NIM/NVCF, the gateway)
-and `external.py` (OpenAI, Anthropic, Gemini). The rest is pure and imported one way only:
+plan (delays, streamed chunks, aborts, stalls). This module holds the state (fault queues,
+rate windows, counters), dispatches each request by the routes table, draws its fault and
+plans the chat answer. The rest is imported one way only:
 
+- `routes.py` is the one routes table (method, base + path pattern, provider, counter,
+  handler) that dispatch, the provider lookup and `Simulator.url_for` / `env()` read;
+- `nvidia.py` (Starfleet, NIM/NVCF, the gateway) and `external.py` (OpenAI, Anthropic,
+  Gemini) hold the route handlers and the state only their routes have (tokens, NVCF polls);
 - `chat_request.py` parses and validates a chat body (`anthropic_request.py` and
   `gemini_request.py` translate theirs into the same canonical body);
 - `completion.py` plans the answer to an accepted chat request (content, latency, SSE);
-- `faults.py` renders what each FAULTS.md id does to an answer;
-- `wire.py` renders NIM's and the gateway's bodies and headers; `openai_wire.py`,
-  `anthropic_wire.py` and `gemini_wire.py` the external providers' (`dialects.py`);
-- `structured.py` finds each provider's JSON schema and breaks it for B6;
+- `faults.py` decides what each FAULTS.md id does to an answer;
+- each chat provider's wire format is a `Dialect` (`rendering.py`), one module each:
+  `nim_wire.py`, `gateway_wire.py`, `openai_wire.py`, `anthropic_wire.py`,
+  `gemini_wire.py`, collected in `dialects.py`; `starfleet_wire.py` renders the token
+  endpoint and `wire.py` the JSON / SSE framing they share;
+- `content.py` (with `voices.py`) writes what the model says, `structured.py` finds each
+  provider's JSON schema and breaks it for B6;
 - `credentials.py` generates the accepted credentials;
 - `plan.py` defines `SimRequest` and `SimResponse` (re-exported here).
+
+Around the core: `simulator.py` (`Simulator`, the public face), `server.py` (the loopback
+server and httpx's MockTransport), `profiles.py` (fault rates, latencies, rate limits),
+`sockets.py` (faults below HTTP) and `command.py` (`nvgw-nb sim`).
 
 The simulator speaks the providers' wire formats on its own and shares no code with the
 SDK (see WIRE.md).
@@ -36,10 +46,11 @@ from nvgw_nb.sim import content, faults, wire
 from nvgw_nb.sim.chat_request import SimChat
 from nvgw_nb.sim.completion import plan_chat
 from nvgw_nb.sim.credentials import SimCredentials
-from nvgw_nb.sim.external import ExternalRoutes, google_route
-from nvgw_nb.sim.nvidia import API_VERSIONS, GATEWAY_DEPLOYMENTS, NIM_MODELS, NvidiaRoutes
+from nvgw_nb.sim.external import ExternalHandlers
+from nvgw_nb.sim.nvidia import API_VERSIONS, GATEWAY_DEPLOYMENTS, NIM_MODELS, NvidiaHandlers
 from nvgw_nb.sim.plan import SimRequest, SimResponse
 from nvgw_nb.sim.profiles import FAULT_IDS, PROVIDERS, Profile
+from nvgw_nb.sim.routes import match_route, provider_of, request_kinds
 
 __all__ = [
     "API_VERSIONS",
@@ -90,21 +101,14 @@ class SimCore:
         self._repeats: dict[str, tuple[str, str]] = {}
         self._windows: dict[tuple[str, str], deque[float]] = defaultdict(deque)
         self._in_flight: dict[str, int] = dict.fromkeys(PROVIDERS, 0)
-        self._nvidia = NvidiaRoutes(self)
-        self._external = ExternalRoutes(self)
+        self._nvidia = NvidiaHandlers(self)
+        self._external = ExternalHandlers(self)
         self._reset_counters()
 
     # ----------------------------------------------------------------- state API
 
     def _reset_counters(self) -> None:
-        self._requests: dict[str, dict[str, int]] = {
-            "starfleet": {"token": 0},
-            "nvidia-nim": {"chat": 0, "models": 0, "status": 0},
-            "nvidia-gateway": {"chat": 0},
-            "openai": {"chat": 0},
-            "anthropic": {"messages": 0},
-            "google-genai": {"generate": 0, "stream": 0},
-        }
+        self._requests: dict[str, dict[str, int]] = request_kinds()
         self._responses: dict[str, dict[str, int]] = {p: {} for p in PROVIDERS}
         self._faults_injected: dict[str, dict[str, int]] = {p: {} for p in PROVIDERS}
         self._faults_fired: dict[str, dict[str, int]] = {p: {} for p in PROVIDERS}
@@ -165,7 +169,7 @@ class SimCore:
     @contextmanager
     def in_flight(self, req: SimRequest) -> Iterator[None]:
         """Count `req` as in flight (for stats and load coupling) while the block runs."""
-        provider = _provider_of(req.path)
+        provider = provider_of(req.path)
         if provider is None:
             yield
             return
@@ -182,6 +186,16 @@ class SimCore:
 
     # ----------------------------------------------------------------- dispatch
 
+    @property
+    def nvidia(self) -> NvidiaHandlers:
+        """The handlers of the Starfleet, NIM/NVCF and gateway routes (`routes.ROUTES`)."""
+        return self._nvidia
+
+    @property
+    def external(self) -> ExternalHandlers:
+        """The handlers of the OpenAI, Anthropic and Gemini routes (`routes.ROUTES`)."""
+        return self._external
+
     def handle(self, req: SimRequest) -> SimResponse:
         """The response plan for `req`. No I/O, no sleeping."""
         resp = self._dispatch(req)
@@ -189,69 +203,32 @@ class SimCore:
         return resp
 
     def _dispatch(self, req: SimRequest) -> SimResponse:
-        route = self._route(req)
-        if route is None:
+        routes, params = match_route(req.path)
+        if not routes:
             return wire.json_response(
                 404, {"error": f"no simulated route for {req.method} {req.path}"}
             )
-        method, provider, kind, handler = route
-        if req.method.upper() != method:
-            return wire.json_response(405, {"error": "method not allowed"}, [("allow", method)])
-        if not provider:  # the simulator's own control routes: not counted
-            return handler()
+        route = next((r for r in routes if r.method == req.method.upper()), None)
+        if route is None:
+            allow = ", ".join(r.method for r in routes)
+            return wire.json_response(405, {"error": "method not allowed"}, [("allow", allow)])
+        if not route.provider:  # the simulator's own control routes: not counted
+            return route.handler(self, req, params)
         with self._lock:
-            self._requests[provider][kind] += 1
-        resp = handler()
+            self._requests[route.provider][route.kind] += 1
+        resp = route.handler(self, req, params)
         if not resp.stall:
             with self._lock:
-                counts = self._responses[provider]
+                counts = self._responses[route.provider]
                 counts[str(resp.status)] = counts.get(str(resp.status), 0) + 1
         return resp
 
-    def _route(self, req: SimRequest) -> tuple[str, str, str, Callable[[], SimResponse]] | None:
-        """(method, provider, kind, handler) of the route `req.path` names, else None."""
-        path = req.path.rstrip("/") or "/"
-        parts = path.strip("/").split("/")
-        if path == "/starfleet/token":
-            return "POST", "starfleet", "token", lambda: self._nvidia.token(req)
-        if path == "/nim/v1/chat/completions":
-            return "POST", "nvidia-nim", "chat", lambda: self._nvidia.nim_chat(req)
-        if path == "/nim/v1/models":
-            return "GET", "nvidia-nim", "models", lambda: self._nvidia.models(req)
-        if len(parts) == 6 and parts[:5] == ["nvcf", "v2", "nvcf", "pexec", "status"]:
-            return "GET", "nvidia-nim", "status", lambda: self._nvidia.nvcf_status(req, parts[5])
-        if (
-            len(parts) == 8
-            and parts[:5] == ["llm", "v1", "azure", "openai", "deployments"]
-            and parts[6:] == ["chat", "completions"]
-        ):
-            return (
-                "POST",
-                "nvidia-gateway",
-                "chat",
-                lambda: self._nvidia.gateway_chat(req, parts[5]),
-            )
-        if path == "/openai/v1/chat/completions":
-            return "POST", "openai", "chat", lambda: self._external.openai_chat(req)
-        if path == "/anthropic/v1/messages":
-            return "POST", "anthropic", "messages", lambda: self._external.anthropic_messages(req)
-        google = google_route(parts)
-        if google is not None:
-            version, model, method = google
-            kind = "stream" if method == "streamGenerateContent" else "generate"
-            return (
-                "POST",
-                "google-genai",
-                kind,
-                lambda: self._external.google_generate(req, version, model, method),
-            )
-        if path == "/__sim/stats":
-            return "GET", "", "", lambda: wire.json_response(200, self.stats())
-        if path == "/__sim/inject":
-            return "POST", "", "", lambda: self._http_inject(req)
-        return None
+    def stats_response(self, req: SimRequest) -> SimResponse:
+        """`GET /__sim/stats`: `stats()` as JSON."""
+        return wire.json_response(200, self.stats())
 
-    def _http_inject(self, req: SimRequest) -> SimResponse:
+    def inject_response(self, req: SimRequest) -> SimResponse:
+        """`POST /__sim/inject` with `{"provider", "fault", "times"}`: `inject()` over HTTP."""
         try:
             spec = json.loads(req.body or b"{}")
             if not isinstance(spec, dict):
@@ -396,18 +373,3 @@ class SimCore:
         if plan.held is not None:
             self._nvidia.hold(*plan.held)
         return plan.response
-
-
-# --------------------------------------------------------------------- routing
-
-
-def _provider_of(path: str) -> str | None:
-    if path.startswith("/starfleet/"):
-        return "starfleet"
-    if path.startswith(("/nim/", "/nvcf/")):
-        return "nvidia-nim"
-    if path.startswith("/llm/"):
-        return "nvidia-gateway"
-    return {"openai": "openai", "anthropic": "anthropic", "google": "google-genai"}.get(
-        path.strip("/").split("/")[0]
-    )

@@ -1,4 +1,4 @@
-"""The external providers' routes: OpenAI, Anthropic and Gemini on the simulator's server.
+"""The external providers' route handlers: OpenAI, Anthropic and Gemini on the simulator.
 
 Each handler checks credentials the way the real API does, validates and translates the
 request into a `SimChat`, applies the profile's rate limit, and hands the chat to the core
@@ -26,9 +26,7 @@ from nvgw_nb.sim.chat_request import SimChat, content_key, parse_body, validate_
 from nvgw_nb.sim.credentials import SimCredentials
 from nvgw_nb.sim.plan import SimRequest, SimResponse
 
-__all__ = ["ChatServices", "ExternalRoutes", "google_route"]
-
-_GOOGLE_METHODS = ("generateContent", "streamGenerateContent")
+__all__ = ["ChatServices", "ExternalHandlers"]
 
 
 class ChatServices(Protocol):
@@ -53,16 +51,6 @@ class ChatServices(Protocol):
     def count_key_in_query(self) -> None: ...
 
     def wall_time(self) -> float: ...
-
-
-def google_route(parts: list[str]) -> tuple[str, str, str] | None:
-    """(api version, model, method) of a `google/{version}/models/{model}:{method}` path."""
-    if len(parts) != 4 or parts[0] != "google" or parts[2] != "models":
-        return None
-    model, _, method = parts[3].partition(":")
-    if parts[1] not in gemini_wire.API_VERSIONS or method not in _GOOGLE_METHODS or not model:
-        return None
-    return parts[1], model, method
 
 
 def _digest(key: str) -> str:
@@ -90,7 +78,7 @@ def _set_body(resp: SimResponse, body: bytes) -> None:
     resp.headers = [(k, str(len(body)) if k == "content-length" else v) for k, v in resp.headers]
 
 
-class ExternalRoutes:
+class ExternalHandlers:
     """Handlers of the OpenAI, Anthropic and Gemini routes over the core's `ChatServices`."""
 
     def __init__(self, services: ChatServices) -> None:

@@ -5,8 +5,8 @@
 times that id has fired. The functions here render it. Some faults replace the answer
 (`token_fault`, `chat_fault`), some change what the model says (`mutate_answer`), and
 some break the bytes of a good answer (`break_body`, `break_stream`). Variants alternate
-between the real-world forms of one fault. NIM and the gateway are rendered here; the
-external providers render their own errors and B3 bodies (`dialects.py`).
+between the real-world forms of one fault. Each chat provider renders its own errors and
+B3 bodies (its `Dialect`, `dialects.py`); the token endpoint's are rendered here.
 """
 
 from __future__ import annotations
@@ -14,13 +14,12 @@ from __future__ import annotations
 import json
 import random
 import secrets
-import uuid
 from collections.abc import Mapping
 from dataclasses import replace
 
-from nvgw_nb.sim import content, structured, wire
+from nvgw_nb.sim import content, starfleet_wire, structured, wire
 from nvgw_nb.sim.chat_request import SimChat
-from nvgw_nb.sim.content import Answer, ToolCall
+from nvgw_nb.sim.content import Answer, SimToolCall
 from nvgw_nb.sim.dialects import DIALECTS
 from nvgw_nb.sim.plan import SimResponse
 from nvgw_nb.sim.wire import JSON, Events
@@ -53,7 +52,7 @@ def pick_fault(rates: Mapping[str, float], u: float, *, tools: bool, stream: boo
 def token_fault(fault: str | None, variant: int) -> SimResponse | None:
     """What the token endpoint answers instead of a grant under T1-T4, else None."""
     if fault == "T1":
-        return wire.oauth_error(
+        return starfleet_wire.oauth_error(
             503, "temporarily_unavailable", "The token service is temporarily unavailable."
         )
     if fault == "T2":
@@ -61,7 +60,7 @@ def token_fault(fault: str | None, variant: int) -> SimResponse | None:
     if fault == "T3":
         return _bad_token_body(variant)
     if fault == "T4":
-        return wire.oauth_error(401, "invalid_client", "Client authentication failed.")
+        return starfleet_wire.oauth_error(401, "invalid_client", "Client authentication failed.")
     return None
 
 
@@ -92,88 +91,12 @@ def chat_fault(
     `provider_down` tells a profile's outage (503) from a one-off server error (N1 on the
     gateway); retry hints are scaled by `time_scale` like every other wait.
     """
-    nim = chat.provider == "nvidia-nim"
     if fault == "C2":
         return SimResponse(0, stall=True)
     if fault == "B2":
         return wire.sso_login_page("text/html; charset=utf-8")
-    dialect = DIALECTS.get(chat.provider)
-    if dialect is not None:
-        return dialect.fault_response(chat, fault, variant, provider_down, time_scale)
-    if fault == "N1":
-        if nim:
-            return wire.problem(
-                503,
-                "Service Unavailable",
-                "Worker local total request limit reached (33/32)",
-                **{"nvcf-reqid": str(uuid.uuid4()), "nvcf-status": "errored"},
-            )
-        if provider_down:
-            return wire.azure_error(
-                503,
-                "ServiceUnavailable",
-                "The service is temporarily unable to process your request. "
-                "Please try again later.",
-            )
-        return wire.azure_error(
-            500,
-            "InternalServerError",
-            "The server had an error while processing your request. Sorry about that!",
-        )
-    if fault == "R1":
-        after = wire.fmt_seconds(1.0 * time_scale)
-        if not nim:
-            return wire.azure_429(1, after)
-        resp = wire.problem(429, "Too Many Requests")
-        resp.headers.append(("retry-after", after))
-        return resp
-    if fault == "R2":
-        resp = wire.problem(429, "Too Many Requests") if nim else wire.azure_429(30, "")
-        resp.headers += [
-            ("retry-after-ms", wire.fmt_seconds(200.0 * time_scale)),
-            ("retry-after", wire.fmt_seconds(30.0 * time_scale)),
-        ]
-        return resp
-    if fault == "X1":
-        if nim:
-            return wire.vllm_error("Unsupported parameter: 'logit_bias' is not supported.")
-        return wire.openai_error("Unrecognized request argument supplied: logit_bias", None, None)
-    if fault == "X2":
-        if nim:
-            return wire.problem(
-                404, "Not Found", f"Function '{uuid.uuid4()}': Not found for account 'sim-account'"
-            )
-        return wire.deployment_not_found()
-    if fault == "X3":
-        used = content.prompt_tokens(chat.body["messages"]) + 131_072
-        if nim:
-            return wire.problem(
-                413,
-                "Payload Too Large",
-                f"This model's maximum context length is 131072 tokens. However, you "
-                f"requested {used} tokens. Please reduce the length of the messages.",
-            )
-        return wire.openai_error(
-            "This model's maximum context length is 128000 tokens. "
-            f"However, your messages resulted in {used} tokens. "
-            "Please reduce the length of the messages.",
-            "messages",
-            "context_length_exceeded",
-        )
-    if fault == "X4":
-        if nim:
-            if variant % 2 == 0:
-                return wire.nim_unauthorized("Bearer token is not authorized for this function")
-            return wire.problem(403, "Forbidden", "Authorization failed")
-        if variant % 2 == 0:
-            return wire.azure_error(
-                403, "PermissionDenied", "Principal does not have access to API/Operation."
-            )
-        quota = "Out of call volume quota. Quota will be replenished in 00:00:59."
-        return wire.json_response(403, {"statusCode": 403, "message": quota})
-    if fault == "G1":
-        return wire.gateway_unauthorized()
-    return None
+    dialect = DIALECTS[chat.provider]
+    return dialect.fault_response(chat, fault, variant, provider_down, time_scale)
 
 
 def mutate_answer(
@@ -197,7 +120,7 @@ def mutate_answer(
             topic = content.topic_of(content.last_user_text(chat.body["messages"]))
             query = " ".join(topic.phrases[:2]) or "status"
             name = declared[0] if declared else "search"
-            call = ToolCall(
+            call = SimToolCall(
                 content.tool_call_id(rng, chat.provider), name, json.dumps({"query": query})
             )
         if fault == "B4":
@@ -257,8 +180,8 @@ def break_stream(
 ) -> tuple[Events, bool]:
     """The events of a broken stream, and whether the connection is then cut.
 
-    `content_span` is (first content event, one past the last), as `wire.stream_events`
-    returns it.
+    `content_span` is (first content event, one past the last), as a dialect's
+    `stream_events` returns it.
     """
     start, end = content_span
     middle = start + (end - start) // 2
@@ -285,45 +208,11 @@ def _set_body(resp: SimResponse, body: bytes) -> None:
     resp.headers = [(k, str(len(body)) if k == "content-length" else v) for k, v in resp.headers]
 
 
-def _error_object(chat: SimChat) -> dict[str, JSON]:
-    """The in-band error a provider sends with status 200 (B3)."""
-    if chat.provider == "nvidia-nim":
-        return {
-            "object": "error",
-            "message": "Internal server error",
-            "type": "InternalServerError",
-            "param": None,
-            "code": 500,
-        }
-    return {"code": "InternalServerError", "message": "The model produced an invalid response."}
-
-
 def _b3_document(chat: SimChat, doc: dict[str, JSON], variant: int) -> dict[str, JSON]:
-    """B3 on a document: no `choices`, or an error object in place of the completion."""
-    dialect = DIALECTS.get(chat.provider)
-    if dialect is not None:
-        return dialect.b3_document(chat, doc, variant)
-    if variant % 2 == 0:
-        return {k: v for k, v in doc.items() if k != "choices"}
-    return {"error": _error_object(chat)}
+    """B3 on a document: no main field, or an error object in place of the answer."""
+    return DIALECTS[chat.provider].b3_document(chat, doc, variant)
 
 
 def _b3_stream(chat: SimChat, events: Events, prologue: int, variant: int) -> Events:
-    """B3 on a stream: events without `choices`, or an error event after the prologue."""
-    dialect = DIALECTS.get(chat.provider)
-    if dialect is not None:
-        return dialect.b3_stream(chat, events, prologue, variant)
-    if variant % 2 == 1:
-        return [
-            *events[:prologue],
-            (0, wire.sse({"error": _error_object(chat)})),
-            (0, wire.SSE_DONE),
-        ]
-    out: Events = []
-    for tokens, data in events:
-        if data.startswith(b"data: {"):
-            obj = json.loads(data[6:])
-            obj.pop("choices", None)
-            data = wire.sse(obj)
-        out.append((tokens, data))
-    return out
+    """B3 on a stream: events without the main field, or an error event after the prologue."""
+    return DIALECTS[chat.provider].b3_stream(chat, events, prologue, variant)

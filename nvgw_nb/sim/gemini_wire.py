@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from nvgw_nb.sim import content, wire
 from nvgw_nb.sim.chat_request import SimChat
 from nvgw_nb.sim.plan import SimResponse
-from nvgw_nb.sim.rendering import Dialect, Reply
+from nvgw_nb.sim.rendering import Dialect, SimReply
 from nvgw_nb.sim.wire import JSON, Events
 
 __all__ = [
@@ -224,7 +224,7 @@ def _args(arguments: str) -> dict[str, JSON] | None:
     return value if isinstance(value, dict) else None
 
 
-def _candidate(reply: Reply, parts: list[dict[str, JSON]], finish: bool) -> dict[str, JSON]:
+def _candidate(reply: SimReply, parts: list[dict[str, JSON]], finish: bool) -> dict[str, JSON]:
     """One candidate holding `parts`; `finish` adds the finishReason (and safety ratings)."""
     answer = reply.answer
     calls = [(c.name, _args(c.arguments)) for c in answer.tool_calls]
@@ -255,14 +255,14 @@ def _candidate(reply: Reply, parts: list[dict[str, JSON]], finish: bool) -> dict
     return candidate
 
 
-def _call_parts(reply: Reply) -> list[dict[str, JSON]]:
+def _call_parts(reply: SimReply) -> list[dict[str, JSON]]:
     return [
         {"functionCall": {"name": c.name, "args": _args(c.arguments) or {}}}
         for c in reply.answer.tool_calls
     ]
 
 
-def _response(chat: SimChat, reply: Reply, candidate: JSON, final: bool) -> dict[str, JSON]:
+def _response(chat: SimChat, reply: SimReply, candidate: JSON, final: bool) -> dict[str, JSON]:
     return {
         "candidates": [candidate],
         "usageMetadata": _usage(chat, reply.usage, final=final),
@@ -271,7 +271,7 @@ def _response(chat: SimChat, reply: Reply, candidate: JSON, final: bool) -> dict
     }
 
 
-def document(chat: SimChat, reply: Reply) -> dict[str, JSON]:
+def document(chat: SimChat, reply: SimReply) -> dict[str, JSON]:
     """A `GenerateContentResponse` (WIRE 5.2, 5.3)."""
     text = reply.answer.content
     parts = [{"text": text}] if text else _call_parts(reply)
@@ -290,7 +290,7 @@ def _unframe(data: bytes) -> JSON:
     return json.loads(text) if text.strip() not in (b"", b"]") else None
 
 
-def stream_events(chat: SimChat, reply: Reply) -> tuple[Events, int, int]:
+def stream_events(chat: SimChat, reply: SimReply) -> tuple[Events, int, int]:
     """Whole responses with only the new text; the last carries finishReason and usage."""
     answer = reply.answer
     if answer.tool_calls:  # a function call arrives whole, in one response
@@ -309,7 +309,9 @@ def stream_events(chat: SimChat, reply: Reply) -> tuple[Events, int, int]:
     return events, 0, end
 
 
-def _success_headers(seconds: float) -> list[tuple[str, str]]:
+def _answer_headers(
+    chat: SimChat, seconds: float, rng: random.Random, fault: str | None
+) -> list[tuple[str, str]]:
     return [("server-timing", f"gfet4t7; dur={round(seconds * 1000)}")]
 
 
@@ -350,7 +352,7 @@ def b3_stream(chat: SimChat, events: Events, prologue: int, variant: int) -> Eve
 
 DIALECT = Dialect(
     response_id=_response_id,
-    success_headers=_success_headers,
+    answer_headers=_answer_headers,
     stream_headers=_stream_headers,
     document=document,
     stream_events=stream_events,

@@ -1,12 +1,13 @@
-"""The NVIDIA routes: Starfleet's token endpoint, NIM (with NVCF's 202 polling) and the Gateway.
+"""The NVIDIA route handlers: Starfleet's token endpoint, NIM (with NVCF's 202 polling) and
+the Gateway.
 
-`NvidiaRoutes` answers `POST /starfleet/token`, `POST /nim/v1/chat/completions`,
+`NvidiaHandlers` answers `POST /starfleet/token`, `POST /nim/v1/chat/completions`,
 `GET /nim/v1/models`, `GET /nvcf/v2/nvcf/pexec/status/{reqid}` and
 `POST /llm/v1/azure/openai/deployments/{deployment}/chat/completions`. It owns the state
 only these routes have (issued tokens, NVCF requests awaiting a poll, correlationIds) and
 asks the core (`NvidiaServices`) for what every route shares: fault draws, rate windows,
-delays and the chat answer itself. Bodies and headers come from `wire.py` (WIRE.md
-sections 1 and 2).
+delays and the chat answer itself. Bodies and headers come from `starfleet_wire.py`,
+`nim_wire.py` and `gateway_wire.py` (WIRE.md sections 1 and 2).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 from urllib.parse import parse_qs, unquote_plus
 
-from nvgw_nb.sim import faults, wire
+from nvgw_nb.sim import faults, gateway_wire, nim_wire, starfleet_wire
 from nvgw_nb.sim.chat_request import SimChat, content_key, parse_body, validate_chat
 from nvgw_nb.sim.credentials import SimCredentials
 from nvgw_nb.sim.plan import SimRequest, SimResponse
@@ -32,7 +33,7 @@ __all__ = [
     "GATEWAY_DEPLOYMENTS",
     "NIM_MODELS",
     "OAUTH_SCOPE",
-    "NvidiaRoutes",
+    "NvidiaHandlers",
     "NvidiaServices",
 ]
 
@@ -88,7 +89,7 @@ class _Pending:
     response: SimResponse
 
 
-class NvidiaRoutes:
+class NvidiaHandlers:
     """Handlers of the Starfleet, NIM/NVCF and gateway routes, and their own state."""
 
     def __init__(self, services: NvidiaServices) -> None:
@@ -157,18 +158,22 @@ class NvidiaRoutes:
     def token(self, req: SimRequest) -> SimResponse:
         """`POST /starfleet/token`: client credentials with form-encoded Basic auth."""
         if not self._check_client(req):
-            return wire.oauth_error(401, "invalid_client", "Client authentication failed.")
+            return starfleet_wire.oauth_error(
+                401, "invalid_client", "Client authentication failed."
+            )
         form = parse_qs(req.body.decode("utf-8", "replace"), keep_blank_values=True)
         grant = form.get("grant_type", [""])[0]
         if grant != "client_credentials":
-            return wire.oauth_error(
+            return starfleet_wire.oauth_error(
                 400,
                 "unsupported_grant_type",
                 f"Grant type {grant!r} is not supported; use client_credentials.",
             )
         scope = form.get("scope", [""])[0]
         if scope != OAUTH_SCOPE:
-            return wire.oauth_error(400, "invalid_scope", f"Scope {scope!r} is not allowed.")
+            return starfleet_wire.oauth_error(
+                400, "invalid_scope", f"Scope {scope!r} is not allowed."
+            )
         key = hashlib.sha256(req.body).hexdigest()
         occ = self._services.occurrence("starfleet", key)
         delay = self._services.quick_delay("starfleet", (key, occ))
@@ -186,22 +191,22 @@ class NvidiaRoutes:
         with self._lock:
             self._tokens[token] = self._services.clock() + self._services.token_lifetime
             self._token_grants += 1
-        return wire.token_grant(token, self._services.token_lifetime)
+        return starfleet_wire.token_grant(token, self._services.token_lifetime)
 
     # ----------------------------------------------------------------- NIM
 
     def _nim_authorized(self, req: SimRequest) -> SimResponse | None:
         scheme, _, token = req.headers.get("authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not token:
-            return wire.nim_unauthorized("Bearer token is missing")
+            return nim_wire.unauthorized("Bearer token is missing")
         if not secrets.compare_digest(token.strip(), self._services.credentials.nim_api_key):
-            return wire.nim_unauthorized("Bearer token is malformed")
+            return nim_wire.unauthorized("Bearer token is malformed")
         return None
 
     def models(self, req: SimRequest) -> SimResponse:
         """`GET /nim/v1/models`."""
         denied = self._nim_authorized(req)
-        return denied if denied is not None else wire.nim_model_list(NIM_MODELS)
+        return denied if denied is not None else nim_wire.model_list(NIM_MODELS)
 
     def nim_chat(self, req: SimRequest) -> SimResponse:
         """`POST /nim/v1/chat/completions`."""
@@ -210,26 +215,26 @@ class NvidiaRoutes:
             return denied
         body = parse_body(req.body)
         if body is None:
-            return wire.vllm_error("Request body must be a JSON object.")
+            return nim_wire.vllm_error("Request body must be a JSON object.")
         model = body.get("model")
         if not isinstance(model, str) or not model:
-            return wire.vllm_error(
+            return nim_wire.vllm_error(
                 "[{'type': 'missing', 'loc': ('body', 'model'), 'msg': 'Field required'}]"
             )
         if model not in NIM_MODELS:
-            return wire.problem(
+            return nim_wire.problem(
                 404, "Not Found", f"Model '{model}' is not available for account 'sim-account'"
             )
         invalid = validate_chat(body)
         if invalid is not None:
-            return wire.vllm_error(invalid[1])
+            return nim_wire.vllm_error(invalid[1])
         auth = req.headers.get("authorization", "")
         limited, _, _ = self._services.rate_check(
             "nvidia-nim", hashlib.sha256(auth.encode()).hexdigest()
         )
         if limited:
             # Hosted NVCF sends the bare problem JSON and no retry hint (WIRE 1.6).
-            return wire.problem(429, "Too Many Requests")
+            return nim_wire.problem(429, "Too Many Requests")
         key = content_key(req.path, body)
         occurrence = self._services.occurrence("nvidia-nim", key)
         return self._services.serve_chat(
@@ -250,7 +255,7 @@ class NvidiaRoutes:
                 pending.polls_left -= 1
                 polls_left = pending.polls_left
         if pending is None:
-            resp = wire.problem(
+            resp = nim_wire.problem(
                 404, "Not Found", f"Request '{reqid}' was not found or has already completed."
             )
             poll: tuple[object, ...] = ("poll", reqid, False, -1)
@@ -288,26 +293,28 @@ class NvidiaRoutes:
                     self._cid_duplicates += 1
                 self._correlation_ids.add(cid)
         if not self._gateway_token_ok(req):
-            return wire.gateway_unauthorized()
+            return gateway_wire.unauthorized()
         version = req.query.get("api-version")
         if not version:
-            return wire.azure_error(
+            return gateway_wire.azure_error(
                 400, "BadRequest", "Missing required query parameter 'api-version'."
             )
         if version not in API_VERSIONS:
-            return wire.azure_error(
+            return gateway_wire.azure_error(
                 400,
                 "BadRequest",
                 f"Unsupported api-version '{version}'. "
                 f"The supported api-versions are: {', '.join(API_VERSIONS)}.",
             )
         if not cid:
-            return wire.azure_error(400, "BadRequest", "Missing required header 'correlationId'.")
+            return gateway_wire.azure_error(
+                400, "BadRequest", "Missing required header 'correlationId'."
+            )
         if deployment not in GATEWAY_DEPLOYMENTS:
-            return wire.deployment_not_found()
+            return gateway_wire.deployment_not_found()
         body = parse_body(req.body)
         if body is None:
-            return wire.openai_error(
+            return gateway_wire.invalid_request(
                 "We could not parse the JSON body of your request. (HINT: This likely means "
                 "you aren't using your HTTP library correctly.)",
                 None,
@@ -315,10 +322,10 @@ class NvidiaRoutes:
             )
         invalid = validate_chat(body)
         if invalid is not None:
-            return wire.openai_error(invalid[1], invalid[0], "invalid_value")
+            return gateway_wire.invalid_request(invalid[1], invalid[0], "invalid_value")
         limited, wait_s, remaining = self._services.rate_check("nvidia-gateway", deployment)
         if limited:
-            return wire.azure_429(*self._services.retry_after(wait_s))
+            return gateway_wire.rate_limited(*self._services.retry_after(wait_s))
         key = content_key(req.path, body)
         request_id = str(uuid.uuid4())
         headers = [

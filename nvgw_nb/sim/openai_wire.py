@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from nvgw_nb.sim import content, wire
 from nvgw_nb.sim.chat_request import SimChat
 from nvgw_nb.sim.plan import SimResponse
-from nvgw_nb.sim.rendering import Dialect, Reply
+from nvgw_nb.sim.rendering import Dialect, SimReply
 from nvgw_nb.sim.wire import JSON, Events
 
 __all__ = [
@@ -209,7 +209,9 @@ def _usage(usage: dict[str, int]) -> dict[str, JSON]:
     }
 
 
-def _success_headers(seconds: float) -> list[tuple[str, str]]:
+def _answer_headers(
+    chat: SimChat, seconds: float, rng: random.Random, fault: str | None
+) -> list[tuple[str, str]]:
     return [("openai-processing-ms", str(round(seconds * 1000))), ("openai-version", "2020-10-01")]
 
 
@@ -217,7 +219,7 @@ def _stream_headers(chat: SimChat) -> list[tuple[str, str]]:
     return list(wire.SSE_HEADERS)
 
 
-def document(chat: SimChat, reply: Reply) -> dict[str, JSON]:
+def document(chat: SimChat, reply: SimReply) -> dict[str, JSON]:
     """A `chat.completion` (WIRE 3.2, 3.3)."""
     answer = reply.answer
     message: dict[str, JSON] = {
@@ -250,7 +252,7 @@ def document(chat: SimChat, reply: Reply) -> dict[str, JSON]:
     }
 
 
-def stream_events(chat: SimChat, reply: Reply) -> tuple[Events, int, int]:
+def stream_events(chat: SimChat, reply: SimReply) -> tuple[Events, int, int]:
     """`chat.completion.chunk` events (WIRE 3.4), span of the content events."""
     answer = reply.answer
 
@@ -305,28 +307,17 @@ def _server_error() -> dict[str, JSON]:
 
 def b3_document(chat: SimChat, doc: dict[str, JSON], variant: int) -> dict[str, JSON]:
     """No `choices`, or an error object with status 200."""
-    if variant % 2 == 0:
-        return {k: v for k, v in doc.items() if k != "choices"}
-    return {"error": _server_error()}
+    return wire.b3_completion_document(doc, variant, _server_error())
 
 
 def b3_stream(chat: SimChat, events: Events, prologue: int, variant: int) -> Events:
     """Chunks without `choices`, or an error event after the first chunk."""
-    if variant % 2 == 1:
-        return [*events[:prologue], (0, wire.sse({"error": _server_error()})), (0, wire.SSE_DONE)]
-    out: Events = []
-    for tokens, data in events:
-        if data.startswith(b"data: {"):
-            obj = json.loads(data[6:])
-            obj.pop("choices", None)
-            data = wire.sse(obj)
-        out.append((tokens, data))
-    return out
+    return wire.b3_completion_stream(events, prologue, variant, _server_error())
 
 
 DIALECT = Dialect(
     response_id=_response_id,
-    success_headers=_success_headers,
+    answer_headers=_answer_headers,
     stream_headers=_stream_headers,
     document=document,
     stream_events=stream_events,

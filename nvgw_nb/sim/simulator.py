@@ -14,6 +14,7 @@ import httpx
 
 from nvgw_nb.sim.core import SimCore
 from nvgw_nb.sim.profiles import PROFILES, Profile
+from nvgw_nb.sim.routes import base_path
 from nvgw_nb.sim.server import SimServer, make_mock_transport
 
 if TYPE_CHECKING:
@@ -23,20 +24,6 @@ __all__ = ["Simulator"]
 
 _API_VERSION = "2024-12-01-preview"
 _GATEWAY_MODEL = "gpt-4o-mini"
-
-# The base URL each provider's official Python SDK expects (it appends the rest):
-# openai.OpenAI(base_url=...) adds /chat/completions, anthropic.Anthropic(base_url=...)
-# adds /v1/messages, genai.Client(http_options=HttpOptions(base_url=...)) adds
-# /{api_version}/models/{model}:generateContent (google-genai's default version is v1;
-# WIRE.md and nvgw_nb use v1beta: the simulator serves both).
-_BASE_PATHS = {
-    "nvidia-nim": "/nim/v1",
-    "nvidia-gateway": "/llm/v1/azure",
-    "openai": "/openai/v1",
-    "anthropic": "/anthropic",
-    "google-genai": "/google",
-    "starfleet": "/starfleet/token",
-}
 
 
 class Simulator:
@@ -142,7 +129,13 @@ class Simulator:
         return f"http://{host}:{server.port}"
 
     def url_for(self, provider: str) -> str:
-        """The base URL an official SDK expects for `provider`.
+        """The base URL an official SDK expects for `provider` (it appends the rest).
+
+        The base is where the provider's first row in `routes.ROUTES` splits its path:
+        openai.OpenAI(base_url=...) adds /chat/completions, anthropic.Anthropic(base_url=...)
+        adds /v1/messages, genai.Client(http_options=HttpOptions(base_url=...)) adds
+        /{api_version}/models/{model}:generateContent (google-genai's default version is v1;
+        WIRE.md and nvgw_nb use v1beta: the simulator serves both).
 
         Example::
 
@@ -151,11 +144,11 @@ class Simulator:
             options = HttpOptions(base_url=sim.url_for("google-genai"))
             genai.Client(api_key=sim.env()["GOOGLE_API_KEY"], http_options=options)
         """
-        if provider not in _BASE_PATHS:
-            raise ValueError(
-                f"provider: unknown provider {provider!r}; expected one of {', '.join(_BASE_PATHS)}"
-            )
-        return self.url + _BASE_PATHS[provider]
+        try:
+            path = base_path(provider)
+        except ValueError as err:
+            raise ValueError(f"provider: {err}") from None
+        return self.url + path
 
     def env(self) -> dict[str, str]:
         """The environment variables that point a Session at this simulator."""
@@ -163,21 +156,21 @@ class Simulator:
         url = self.url
         return {
             "NVIDIA_NIM_API_KEY": creds.nim_api_key,
-            "NVIDIA_NIM_BASE_URL": f"{url}/nim/v1",
+            "NVIDIA_NIM_BASE_URL": url + base_path("nvidia-nim"),
             "NVIDIA_LLM_GATEWAY_ENABLED": "true",
             "STARFLEET_ID": creds.client_id,
             "STARFLEET_SECRET": creds.client_secret,
-            "STARFLEET_TOKEN_URL": f"{url}/starfleet/token",
-            "LLM_GATEWAY_BASE_URL": f"{url}/llm/v1/azure",
+            "STARFLEET_TOKEN_URL": url + base_path("starfleet"),
+            "LLM_GATEWAY_BASE_URL": url + base_path("nvidia-gateway"),
             "LLM_GATEWAY_API_VERSION": _API_VERSION,
             "LLM_GATEWAY_MODEL": _GATEWAY_MODEL,
-            "NVGW_NVCF_STATUS_URL": f"{url}/nvcf/v2/nvcf/pexec/status",
+            "NVGW_NVCF_STATUS_URL": url + base_path("nvidia-nim", "status"),
             "OPENAI_API_KEY": creds.openai_api_key,
-            "OPENAI_BASE_URL": f"{url}/openai/v1",
+            "OPENAI_BASE_URL": url + base_path("openai"),
             "ANTHROPIC_API_KEY": creds.anthropic_api_key,
-            "ANTHROPIC_BASE_URL": f"{url}/anthropic",
+            "ANTHROPIC_BASE_URL": url + base_path("anthropic"),
             "GOOGLE_API_KEY": creds.google_api_key,
-            "NVGW_GOOGLE_BASE_URL": f"{url}/google",
+            "NVGW_GOOGLE_BASE_URL": url + base_path("google-genai"),
         }
 
     def export_lines(self) -> str:
