@@ -5,7 +5,7 @@ expires every few seconds and its endpoint fails now and then, the gateway now a
 down a token it issued. The run then checks that every call ended in a result or a typed
 `NvgwError`, that the attempt records add up exactly to the simulator's request counts, that
 no expired token was sent, that nothing was left open, and that memory stayed flat
-(`nvgw_nb.sim.chaos` has the details). It prints the figures as a table and writes them to
+(`benchmarks/chaos_harness.py` has the details). It prints the figures as a table and writes them to
 `benchmarks/RESULTS.md`. The data are simulated; the wall time depends on this machine.
 
     .venv/bin/python benchmarks/chaos.py                 # 100,000 calls (~15 min on 2 cores)
@@ -22,10 +22,9 @@ import platform
 import sys
 from datetime import datetime, timezone
 
+from chaos_harness import run_chaos
 from results_file import write_section
 from tqdm.auto import tqdm
-
-from nvgw_nb.sim.chaos import run_chaos
 
 
 def main(argv: list[str] | None = None) -> int:

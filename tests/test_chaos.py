@@ -1,13 +1,14 @@
 """The chaos run in small: ~2,000 calls through a misbehaving simulator; the books must balance.
 
-`benchmarks/chaos.py` runs the same with 100,000 calls and writes `benchmarks/RESULTS.md`.
+`benchmarks/chaos.py` runs the same with 100,000 calls and writes `benchmarks/RESULTS.md`;
+both use the harness in `benchmarks/chaos_harness.py`.
 """
 
 from __future__ import annotations
 
 import pytest
 
-from nvgw_nb.sim.chaos import ChaosReport, run_chaos
+from benchmarks.chaos_harness import ChaosReport, run_chaos
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +30,7 @@ def test_every_call_ends_in_a_result_or_a_typed_error(report: ChaosReport) -> No
         "ContentFiltered",
         "BadRequest",
         "ContextTooLong",
-        "AuthError",  # G1 twice in one call (see nvgw_nb.sim.chaos._by_design)
+        "AuthError",  # G1 twice in one call (see benchmarks/chaos_harness.py, _by_design)
         "AllProvidersFailed",
     }
     assert report.served_by["nvidia-gateway"] == report.fell_back > 0

@@ -18,7 +18,9 @@ checks, against the simulator's own counters:
 - memory flat: resident memory and live Python objects at the end of the second half of the
   run are within a small margin of the end of the first half.
 
-`benchmarks/chaos.py` runs 100,000 calls and writes the table; the test suite runs ~2,000.
+`benchmarks/chaos.py` runs 100,000 calls and writes the table; `tests/test_chaos.py` runs
+~2,000 (it imports this module as `benchmarks.chaos_harness`). The simulator's child process
+is this file run as a script: `python benchmarks/chaos_harness.py serve`.
 """
 
 from __future__ import annotations
@@ -107,6 +109,7 @@ def _by_design(err: NvgwError) -> bool:
 
 
 _CHAT_PROVIDERS = ("nvidia-nim", "nvidia-gateway")
+_THIS_FILE = Path(__file__).resolve()
 _MIB = 1024 * 1024
 
 _WEATHER_TOOL = {
@@ -340,7 +343,7 @@ def run_chaos(
 
 
 class _SimProcess:
-    """`python -m nvgw_nb.sim.chaos serve`: the chaos simulator in a child process, driven
+    """`python benchmarks/chaos_harness.py serve`: the chaos simulator in a child process, driven
     over its HTTP control endpoints (/__sim/inject, /__sim/stats)."""
 
     def __init__(self, *, seed: int, token_lifetime: float) -> None:
@@ -351,8 +354,8 @@ class _SimProcess:
         self.port = 0
 
     def __enter__(self) -> _SimProcess:
-        self._process = subprocess.Popen(  # noqa: S603 - our own module, fixed arguments
-            [sys.executable, "-m", "nvgw_nb.sim.chaos", "serve", *self._args],
+        self._process = subprocess.Popen(
+            [sys.executable, str(_THIS_FILE), "serve", *self._args],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
@@ -398,7 +401,7 @@ class _SimProcess:
 
 def _serve(argv: list[str]) -> None:
     """The child side of `_SimProcess`: print the env as one JSON line, serve until EOF."""
-    parser = argparse.ArgumentParser(prog="python -m nvgw_nb.sim.chaos serve")
+    parser = argparse.ArgumentParser(prog="python benchmarks/chaos_harness.py serve")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--token-lifetime", type=float, default=6.0)
     args = parser.parse_args(argv)
@@ -569,5 +572,7 @@ def _maybe(value: int | None) -> str:
 
 if __name__ == "__main__":
     if sys.argv[1:2] != ["serve"]:
-        raise SystemExit("usage: python -m nvgw_nb.sim.chaos serve [--seed N] [--token-lifetime S]")
+        raise SystemExit(
+            "usage: python benchmarks/chaos_harness.py serve [--seed N] [--token-lifetime S]"
+        )
     _serve(sys.argv[2:])
