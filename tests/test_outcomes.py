@@ -114,12 +114,6 @@ def _attempt(provider: str, outcome: str = "error") -> Attempt:
     )
 
 
-def _open_breaker() -> CircuitBreaker:
-    breaker = CircuitBreaker()
-    breaker.trip("test")
-    return breaker
-
-
 # (case, make the error, its class, its kind, words its message must hold)
 ERRORS: list[tuple[str, Callable[[], NvgwError], type[NvgwError], str, list[str]]] = [
     (
@@ -317,7 +311,10 @@ ERRORS: list[tuple[str, Callable[[], NvgwError], type[NvgwError], str, list[str]
     ),
     (
         "skipped: its breaker is open",
-        lambda: skip_error(NIM_STEP, _open_breaker()) or NvgwError("none"),
+        lambda: (
+            skip_error(NIM_STEP, CircuitBreaker(opened_at=0.0, clock=lambda: 1.0))
+            or NvgwError("none")
+        ),
         CircuitOpen,
         "circuit_open",
         ["nvidia-nim skipped"],
@@ -481,12 +478,12 @@ def test_accept_builds_the_result() -> None:
         CallPolicy(),
         simulated=True,
     )
-    assert (result.served_by, result.model, result.simulated, repairs) == (
+    assert (result.served_by, result.model, result.simulated) == (
         "nvidia-nim",
         "served-model",
         True,
-        [],
     )
+    assert repairs == []
 
 
 def test_clean_drops_traceback_and_chained_exceptions() -> None:
