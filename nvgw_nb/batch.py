@@ -17,9 +17,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from nvgw_nb.engine import CallPolicy, Step
 from nvgw_nb.errors import ConfigError, NvgwError
 from nvgw_nb.results import Attempt, ChatRequest, ChatResult
+from nvgw_nb.steps import CallPolicy, Step
 
 __all__ = [
     "BatchItem",

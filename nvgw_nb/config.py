@@ -43,9 +43,6 @@ from nvgw_nb.redaction import has_control_chars, is_header_safe, is_loopback, ma
 
 __all__ = ["Settings", "check_provider_order"]
 
-# TODO(issue 13): the engine split removes this last reader
-BASE_URL_VARIABLES = {p.name: p.base_url_variable for p in registry.providers()}
-
 # The providers' own variables are named by their classes (the one place each lives);
 # the fields below read them under those names.
 _NIM, _GATEWAY = NimProvider, GatewayProvider

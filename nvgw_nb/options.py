@@ -14,9 +14,9 @@ from typing import TYPE_CHECKING, Any, Literal, TypedDict, TypeVar
 
 from pydantic import BaseModel
 
-from nvgw_nb.engine import CallPolicy
 from nvgw_nb.errors import ConfigError
 from nvgw_nb.latency import MIN_SAMPLES
+from nvgw_nb.steps import CallPolicy
 
 if TYPE_CHECKING:
     from nvgw_nb.results import ChatResult, Message

@@ -13,10 +13,10 @@ import httpx
 
 from nvgw_nb.breaker import CircuitBreaker
 from nvgw_nb.config import Settings, check_provider_order
-from nvgw_nb.engine import Step
 from nvgw_nb.errors import ConfigError, PolicyError
 from nvgw_nb.providers import Provider, registry
 from nvgw_nb.roles import Role
+from nvgw_nb.steps import Step
 
 __all__ = ["ProviderSet"]
 

@@ -24,7 +24,7 @@ from nvgw_nb.batch import BatchItem, BatchPrompt, Job, plan_jobs, progress_bar, 
 from nvgw_nb.cache import DEFAULT_CACHE_PATH, ResponseCache
 from nvgw_nb.compare import Comparison
 from nvgw_nb.config import Settings, check_provider_order
-from nvgw_nb.engine import CallPolicy, Deadlines, Engine, Step
+from nvgw_nb.engine import Engine
 from nvgw_nb.errors import ConfigError, SessionClosed
 from nvgw_nb.inputs import chat_request
 from nvgw_nb.latency import LatencyTracker
@@ -48,6 +48,7 @@ from nvgw_nb.replay import CachingEngine
 from nvgw_nb.results import ChatRequest, ChatResult
 from nvgw_nb.retry import RetryPolicy
 from nvgw_nb.roles import DEFAULT_ROLES, Role
+from nvgw_nb.steps import CallPolicy, Deadlines, Step
 from nvgw_nb.streams import AsyncChatStream, ChatStream
 from nvgw_nb.transport import TransportName, make_transport
 
