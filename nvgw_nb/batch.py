@@ -88,6 +88,7 @@ def plan_jobs(
     options: Mapping[str, Any],
     prepare: PrepareCall,
     *,
+    concurrency: int = 1,
     pins: Sequence[str | None] = (None,),
     repeats: int = 1,
 ) -> tuple[list[BatchPrompt], list[Job]]:
@@ -95,7 +96,10 @@ def plan_jobs(
 
     Jobs run repeat by repeat, each prompt on every pin in turn, so load over time hits
     every provider alike. A pinned job measures: no fallback, breaker or cache.
+    `concurrency` is checked here too, so a bad one fails before any progress bar.
     """
+    if concurrency < 1:
+        raise ConfigError("concurrency must be at least 1")
     if role is not None and not isinstance(role, str):
         raise ConfigError("batch() and compare() take a role name; set roles= on the Session")
     if isinstance(prompts, str):

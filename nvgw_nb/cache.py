@@ -45,7 +45,14 @@ from pydantic import ValidationError
 from nvgw_nb.errors import ConfigError
 from nvgw_nb.results import ChatRequest, ChatResult
 
-__all__ = ["DEFAULT_CACHE_PATH", "CacheKey", "CacheStats", "ModelCount", "ResponseCache"]
+__all__ = [
+    "DEFAULT_CACHE_PATH",
+    "CacheKey",
+    "CacheStats",
+    "ModelCount",
+    "ResponseCache",
+    "open_cache",
+]
 
 logger = logging.getLogger("nvgw_nb")
 
@@ -399,3 +406,24 @@ def _size(size: int) -> str:
             return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
         value /= 1000
     raise AssertionError("unreachable")
+
+
+def open_cache(
+    cache: str | os.PathLike[str] | ResponseCache | bool | None, configured: str | None
+) -> tuple[ResponseCache | None, bool]:
+    """A Session's cache from its `cache=` argument, and whether the Session owns it.
+
+    A path opens a cache the Session closes with it; a `ResponseCache` passed in stays the
+    caller's (it may serve other Sessions too). None → NVGW_CACHE (`configured`), or none;
+    True → NVGW_CACHE, else responses.sqlite; False → none, whatever NVGW_CACHE says.
+    """
+    if isinstance(cache, ResponseCache):
+        return cache, False
+    where: str | os.PathLike[str] | None
+    if cache is None or cache is False:
+        where = configured if cache is None else None
+    elif cache is True:
+        where = configured or DEFAULT_CACHE_PATH
+    else:
+        where = cache
+    return (ResponseCache(where), True) if where is not None else (None, False)

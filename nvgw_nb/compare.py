@@ -13,7 +13,7 @@ import difflib
 import html
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -21,14 +21,16 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ConfigDict
 
 from nvgw_nb import stats
-from nvgw_nb.batch import BatchItem, BatchPrompt, Job
+from nvgw_nb.batch import BatchItem, BatchPrompt, Job, PrepareCall, plan_jobs
+from nvgw_nb.config import check_provider_order
+from nvgw_nb.errors import ConfigError
 from nvgw_nb.results import Attempt
 
 if TYPE_CHECKING:
     import pandas
     from matplotlib.figure import Figure
 
-__all__ = ["Comparison", "ComparisonRow", "ProviderSummary", "Summary"]
+__all__ = ["Comparison", "ComparisonRow", "ProviderSummary", "Summary", "plan_comparison"]
 
 CSV_COLUMNS = (
     "prompt_index",
@@ -164,6 +166,25 @@ class Summary:
 
     def _repr_markdown_(self) -> str:
         return self.to_markdown()
+
+
+def plan_comparison(
+    prompts: Iterable[str | Mapping[str, Any] | BatchPrompt],
+    providers: Sequence[str],
+    role: str | None,
+    options: Mapping[str, Any],
+    prepare: PrepareCall,
+    repeats: int,
+    concurrency: int,
+) -> tuple[tuple[str, ...], list[BatchPrompt], list[Job]]:
+    """The providers, prompts and pinned jobs of a comparison, all checked up front."""
+    names = check_provider_order(providers) if providers else ()
+    if not names:
+        raise ConfigError("compare() needs at least one provider")
+    items, jobs = plan_jobs(
+        prompts, role, options, prepare, concurrency=concurrency, pins=names, repeats=repeats
+    )
+    return names, items, jobs
 
 
 class Comparison:

@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import contextlib
+import inspect
 import os
 import weakref
 from collections.abc import Iterable, Mapping, Sequence
@@ -21,9 +22,9 @@ from typing_extensions import Unpack
 
 from nvgw_nb.auth import StarfleetAuth
 from nvgw_nb.batch import BatchItem, BatchPrompt, Job, plan_jobs, progress_bar, run_jobs
-from nvgw_nb.cache import DEFAULT_CACHE_PATH, ResponseCache
-from nvgw_nb.compare import Comparison
-from nvgw_nb.config import Settings, check_provider_order
+from nvgw_nb.cache import ResponseCache, open_cache
+from nvgw_nb.compare import Comparison, plan_comparison
+from nvgw_nb.config import Settings
 from nvgw_nb.engine import Engine
 from nvgw_nb.errors import ConfigError, SessionClosed
 from nvgw_nb.inputs import chat_request
@@ -50,27 +51,13 @@ from nvgw_nb.retry import RetryPolicy
 from nvgw_nb.roles import DEFAULT_ROLES, Role
 from nvgw_nb.steps import CallPolicy, Deadlines, Step
 from nvgw_nb.streams import AsyncChatStream, ChatStream
-from nvgw_nb.transport import TransportName, make_transport
+from nvgw_nb.transport import TransportName, make_client
 
 if TYPE_CHECKING:
     from nvgw_nb.sim import Simulator
     from nvgw_nb.widgets import CompareBoard, Playground
 
 __all__ = ["Session"]
-
-_SESSION_ARGS = (
-    "roles",
-    "retry",
-    "transport",
-    "breaker_threshold",
-    "breaker_cooldown_s",
-    "simulator",
-    "pricing",
-    "prices",
-    "repair_tool_calls",
-    "rate_limits",
-    "cache",
-)
 
 
 class Session:
@@ -124,28 +111,11 @@ class Session:
         #: one circuit breaker per configured provider (the widgets show their state)
         self.breakers = self._routes.breakers
         #: the response cache (`cache=` or NVGW_CACHE), or None; see `nvgw_nb.cache`
-        self.cache: ResponseCache | None = None
-        # A cache opened from a path is this Session's and closes with it; a ResponseCache
-        # passed in stays the caller's (it may serve other Sessions too).
-        self._owns_cache = False
-        if isinstance(cache, ResponseCache):
-            self.cache = cache
-        elif (where := _cache_location(cache, self.settings.cache_path)) is not None:
-            self.cache = ResponseCache(where)
-            self._owns_cache = True
+        self.cache, self._owns_cache = open_cache(cache, self.settings.cache_path)
         self._portal = LoopThread()
         s = self.settings
-        if transport is None or isinstance(transport, str):
-            try:
-                transport = make_transport(transport or s.transport, max_connections=100)
-            except ValueError as err:
-                raise ConfigError(str(err)) from None
-        # The pool size is the transport's own: httpx ignores `limits=` when given one.
-        self._client = httpx.AsyncClient(
-            transport=transport,
-            timeout=httpx.Timeout(s.read_timeout_s, connect=s.connect_timeout_s),
-            follow_redirects=False,
-            trust_env=False,
+        self._client = make_client(
+            transport or s.transport, read_s=s.read_timeout_s, connect_s=s.connect_timeout_s
         )
         engine = Engine(
             client=self._client,
@@ -183,7 +153,8 @@ class Session:
         `llm_gateway_model="gpt-4o"`, …) or Session options (`roles=`, `retry=`,
         `transport=`, `breaker_threshold=`, `breaker_cooldown_s=`).
         """
-        session_args = {k: overrides.pop(k) for k in _SESSION_ARGS if k in overrides}
+        own = set(inspect.signature(cls).parameters) - {"settings"}
+        session_args = {k: overrides.pop(k) for k in list(overrides) if k in own}
         settings = Settings.load(env=env, env_file=env_file, **overrides)
         return cls(settings, **session_args)
 
@@ -216,16 +187,7 @@ class Session:
         """The Starfleet token's life (never the token): whether one is held, fetch count,
         seconds until expiry and until the early refresh, and the last refresh error."""
         auth = next((a for a in self._auths.values() if isinstance(a, StarfleetAuth)), None)
-        if auth is None:
-            return {"configured": False}
-        return {
-            "configured": True,
-            "held": auth.cache.usable() is not None,
-            "fetched": auth.cache.fetched,
-            "expires_in_s": auth.cache.seconds_left(),
-            "refresh_in_s": auth.cache.refresh_in(),
-            "last_error": auth.last_error,
-        }
+        return auth.status() if auth is not None else {"configured": False}
 
     def plan(
         self,
@@ -348,8 +310,7 @@ class Session:
         options: Mapping[str, Any],
     ) -> list[Job]:
         check_options("batch", options, BatchOptions)
-        _check_concurrency(concurrency)
-        return plan_jobs(prompts, role, options, self._prepare_job)[1]
+        return plan_jobs(prompts, role, options, self._prepare_job, concurrency=concurrency)[1]
 
     def batch(
         self,
@@ -401,14 +362,9 @@ class Session:
         options: Mapping[str, Any],
     ) -> tuple[tuple[str, ...], list[BatchPrompt], list[Job]]:
         check_options("compare", options, RequestOptions)
-        _check_concurrency(concurrency)
-        names = check_provider_order(providers) if providers else ()
-        if not names:
-            raise ConfigError("compare() needs at least one provider")
-        items, jobs = plan_jobs(
-            prompts, role, options, self._prepare_job, pins=names, repeats=repeats
+        return plan_comparison(
+            prompts, providers, role, options, self._prepare_job, repeats, concurrency
         )
-        return names, items, jobs
 
     def compare(
         self,
@@ -490,11 +446,8 @@ class Session:
         return self._portal.run(self._list_models(nim))
 
     async def _list_models(self, nim: NimProvider) -> list[str]:
-        response = await self._client.send(nim.models_request(), auth=self._auths["nvidia-nim"])
-        if response.status_code != 200:
-            raise nim.status_error(response, "models")
-        data = response.json().get("data", [])
-        return sorted(str(item["id"]) for item in data if isinstance(item, dict) and "id" in item)
+        response = await self._client.send(nim.models_request(), auth=self._auths[nim.name])
+        return nim.parse_models(response)
 
     # --- lifetime -----------------------------------------------------------------------
     def close(self) -> None:
@@ -503,24 +456,21 @@ class Session:
             return
         if not self._portal.in_loop():
             self._portal.run(self._client.aclose())
-        self._portal.stop()
-        for owned in self._owned:
-            owned.stop()
-        self._owned.clear()
-        self._close_cache()
+        self._stop()
 
     async def aclose(self) -> None:
         """`close` for async code."""
         if self.closed:
             return
         await self._portal.arun(self._client.aclose())
+        self._stop()
+
+    def _stop(self) -> None:
+        """Once the client is closed: stop the loop, what the Session owns, its cache."""
         self._portal.stop()
         for owned in self._owned:
             owned.stop()
         self._owned.clear()
-        self._close_cache()
-
-    def _close_cache(self) -> None:
         if self.cache is not None and self._owns_cache:
             self.cache.close()
 
@@ -550,23 +500,6 @@ class Session:
         state = "closed" if self.closed else "open"
         where = "simulator" if self.simulated else "real endpoints"
         return f"<Session {state}, {where}, order={' → '.join(self.provider_order)}>"
-
-
-def _check_concurrency(concurrency: int) -> None:
-    if concurrency < 1:
-        raise ConfigError("concurrency must be at least 1")
-
-
-def _cache_location(
-    cache: str | os.PathLike[str] | bool | None, configured: str | None
-) -> str | os.PathLike[str] | None:
-    """The file of a Session's cache: a path as given; None → NVGW_CACHE (or none);
-    True → NVGW_CACHE, else responses.sqlite; False → none."""
-    if cache is None or cache is False:
-        return configured if cache is None else None
-    if cache is True:
-        return configured or DEFAULT_CACHE_PATH
-    return cache
 
 
 def _release(portal: LoopThread, client: httpx.AsyncClient) -> None:

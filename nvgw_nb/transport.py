@@ -29,12 +29,33 @@ import httpx
 if TYPE_CHECKING:
     import aiohttp
 
-__all__ = ["TRANSPORTS", "AiohttpTransport", "TransportName", "make_transport"]
+from nvgw_nb.errors import ConfigError
+
+__all__ = ["TRANSPORTS", "AiohttpTransport", "TransportName", "make_client", "make_transport"]
 
 TransportName = Literal["auto", "aiohttp", "httpx"]
 TRANSPORTS: tuple[TransportName, ...] = ("auto", "aiohttp", "httpx")
 
 _CHUNK = 64 * 1024
+
+
+def make_client(
+    transport: httpx.AsyncBaseTransport | TransportName, *, read_s: float, connect_s: float
+) -> httpx.AsyncClient:
+    """A Session's client: on `transport` (a name: see `make_transport`), never following
+    redirects (credentials would go along) and reading no proxy or CA variables itself."""
+    if isinstance(transport, str):
+        try:
+            transport = make_transport(transport, max_connections=100)
+        except ValueError as err:
+            raise ConfigError(str(err)) from None
+    # The pool size is the transport's own: httpx ignores `limits=` when given one.
+    return httpx.AsyncClient(
+        transport=transport,
+        timeout=httpx.Timeout(read_s, connect=connect_s),
+        follow_redirects=False,
+        trust_env=False,
+    )
 
 
 def make_transport(name: TransportName, *, max_connections: int) -> httpx.AsyncBaseTransport:

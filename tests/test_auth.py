@@ -12,7 +12,8 @@ import pytest
 from pydantic import SecretStr
 
 import nvgw_nb as nv
-from nvgw_nb.auth import StarfleetAuth, TokenCache
+from nvgw_nb.auth import StarfleetAuth
+from nvgw_nb.token_cache import TokenCache
 
 TOKEN_URL = "https://starfleet.example.test/token"
 GATEWAY = "https://gateway.example.test/openai/deployments/gpt-4o/chat/completions"

@@ -73,6 +73,13 @@ class NimProvider(OpenAICompatible):
         """GET /v1/models."""
         return httpx.Request("GET", f"{self.base_url}/models")
 
+    def parse_models(self, response: httpx.Response) -> list[str]:
+        """The model ids of a /v1/models answer, sorted; the status error otherwise."""
+        if response.status_code != 200:
+            raise self.status_error(response, "models")
+        data = response.json().get("data", [])
+        return sorted(str(item["id"]) for item in data if isinstance(item, dict) and "id" in item)
+
     def request_id(self, response: httpx.Response) -> str | None:
         return first_header(response, "nvcf-reqid", "x-request-id")
 
