@@ -43,7 +43,7 @@ from nvgw_nb.options import (
 from nvgw_nb.planning import ProviderSet
 from nvgw_nb.portal import LoopThread
 from nvgw_nb.pricing import Price, Pricing
-from nvgw_nb.providers import NimProvider, registry
+from nvgw_nb.providers import Provider, registry
 from nvgw_nb.ratelimit import RateLimiter
 from nvgw_nb.replay import CachingEngine
 from nvgw_nb.results import ChatRequest, ChatResult
@@ -430,24 +430,24 @@ class Session:
         return CompareBoard(self, prompts=prompts)
 
     def models(self, provider: str = "nvidia-nim") -> list[str]:
-        """Models a provider offers: NIM's live `/v1/models`; for the others, the models
-        this Session's settings and roles name (the gateway's deployments are configured,
-        not listed)."""
-        registry.provider_class(provider)  # ConfigError for an unknown name
-        if provider != "nvidia-nim":
+        """Models a provider offers: its live list where it has one (NIM's `/v1/models`);
+        for the others, the models this Session's settings and roles name (the gateway's
+        deployments are configured, not listed)."""
+        if not registry.provider_class(provider).lists_models:
             configured = {self._routes.model_for(provider, None, None)}
             return sorted(
                 configured
                 | {r.models[provider] for r in self.roles.values() if provider in r.models}
             )
-        nim = self._providers.get("nvidia-nim")
-        if not isinstance(nim, NimProvider):
-            raise ConfigError("nvidia-nim is not configured in this Session")
-        return self._portal.run(self._list_models(nim))
+        listing = self._providers.get(provider)
+        if listing is None:
+            raise ConfigError(f"{provider} is not configured in this Session")
+        return self._portal.run(self._list_models(listing))
 
-    async def _list_models(self, nim: NimProvider) -> list[str]:
-        response = await self._client.send(nim.models_request(), auth=self._auths[nim.name])
-        return nim.parse_models(response)
+    async def _list_models(self, provider: Provider) -> list[str]:
+        request = provider.models_request()
+        response = await self._client.send(request, auth=self._auths.get(provider.name))
+        return provider.parse_models(response)
 
     # --- lifetime -----------------------------------------------------------------------
     def close(self) -> None:

@@ -93,6 +93,8 @@ class Provider(ABC):
     color: ClassVar[str | None] = None
     #: what to check when a probe finds no such model (`nvgw-nb check`)
     model_hint: ClassVar[str] = "check the model names (models= or the roles')"
+    #: whether `models_request` lists its models live (else its configured ones are shown)
+    lists_models: ClassVar[bool] = False
     #: the header its key travels in (`Authorization` gets `Bearer `)
     key_header: ClassVar[str] = "Authorization"
     can_stream: ClassVar[bool] = True
@@ -206,3 +208,11 @@ class Provider(ABC):
     def url_variable(self, url: httpx.URL) -> str:
         """The variable to fix when a request to `url` was redirected."""
         return self.base_url_variable
+
+    def models_request(self) -> httpx.Request:
+        """The request that lists its models (providers with `lists_models`)."""
+        raise NotImplementedError(f"{self.name} does not list its models")
+
+    def parse_models(self, response: httpx.Response) -> list[str]:
+        """The model ids of a `models_request` answer, sorted (the status error otherwise)."""
+        raise NotImplementedError(f"{self.name} does not list its models")

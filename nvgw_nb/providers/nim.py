@@ -37,6 +37,7 @@ class NimProvider(OpenAICompatible):
     setup_hint = "put NVIDIA_NIM_API_KEY=<your key from build.nvidia.com> in .env"
     color = "#76b900"  # NVIDIA green
     model_hint = "check NVGW_NIM_MODEL (see nvgw_nb.Session.models())"
+    lists_models = True
     auth_hint = "check NVIDIA_NIM_API_KEY (a key from build.nvidia.com, starting nvapi-)"
 
     def __init__(self, *, base_url: str, status_url: str) -> None:

@@ -135,9 +135,11 @@ class RolePicker(VBox):
         self.state = state if state is not None else PanelState.of(session)
         options = [("(no role: the Session's default models)", "")]
         for name, role in session.roles.items():
-            primary = role.model_for("nvidia-nim") or session.settings.nim_model
-            fallback = role.model_for("nvidia-gateway") or session.settings.llm_gateway_model
-            options.append((f"{name}: {primary} → {fallback}", name))
+            try:
+                models = [step.model for step in session.plan(role=role)[:2]]
+            except NvgwError:
+                models = []
+            options.append((f"{name}: {' → '.join(models)}", name))
         self.dropdown = Dropdown(
             options=options,
             value=self.state.role,
@@ -241,31 +243,31 @@ class ModelPicker(VBox):
             box.placeholder = step.model
 
     def refresh(self) -> None:
-        """List the models again (NIM's in a worker thread when a loop is running)."""
+        """List the models again: a provider with a listing API (NIM's /v1/models) in a
+        worker thread when a loop is running; the others name their configured models."""
+        live = [p for p in self.boxes if registry.provider_class(p).lists_models]
         for provider in self.boxes:
-            if provider == "nvidia-nim":
-                continue
-            if provider == "nvidia-gateway":  # configured deployments: no request
+            if provider not in live:
                 self._listed(provider, None)
-            else:  # no listing API is used for external providers: the roles' models
-                self._listed(provider, _role_models(self.session, provider))
-        if "nvidia-nim" not in self.boxes:
+        if not live:
             return
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
-            self._listed("nvidia-nim", None)
+            for provider in live:
+                self._listed(provider, None)
         else:
-            self._loading = loop.create_task(self._list_nim())
+            self._loading = loop.create_task(self._list_live(live))
 
-    async def _list_nim(self) -> None:
-        self.notes["nvidia-nim"].value = note_html("listing models…")
-        try:
-            models = await asyncio.to_thread(self.session.models, "nvidia-nim")
-        except Exception as err:  # shown as a short message: the box still takes any name
-            self._failed("nvidia-nim", err)
-        else:
-            self._listed("nvidia-nim", models)
+    async def _list_live(self, providers: list[str]) -> None:
+        for provider in providers:
+            self.notes[provider].value = note_html("listing models…")
+            try:
+                models = await asyncio.to_thread(self.session.models, provider)
+            except Exception as err:  # shown as a short message: the box still takes any name
+                self._failed(provider, err)
+            else:
+                self._listed(provider, models)
 
     def _listed(self, provider: str, models: list[str] | None) -> None:
         if models is None:
@@ -289,10 +291,6 @@ class ModelPicker(VBox):
         """Wait for the model listing started by `refresh()`."""
         if self._loading is not None and not self._loading.done():
             await asyncio.wait({self._loading})
-
-
-def _role_models(session: Session, provider: str) -> list[str]:
-    return sorted({m for r in session.roles.values() if (m := r.model_for(provider))})
 
 
 def _small(text: str, colour: str) -> str:
