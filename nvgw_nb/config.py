@@ -183,6 +183,41 @@ class Settings(BaseSettings):
     )
     cache_path: str | None = Field(None, validation_alias=AliasChoices("NVGW_CACHE", "cache_path"))
 
+    # --- real networks ---------------------------------------------------------------
+    proxy: str | None = Field(None, validation_alias=AliasChoices("NVGW_PROXY", "proxy"))
+    ca_bundle: str | None = Field(
+        None, validation_alias=AliasChoices("NVGW_CA_BUNDLE", "ca_bundle")
+    )
+    token_auth: Literal["auto", "form", "raw"] = Field(
+        "auto", validation_alias=AliasChoices("NVGW_TOKEN_AUTH", "token_auth")
+    )
+    max_wait_s: float = Field(
+        10.0, ge=0, validation_alias=AliasChoices("NVGW_MAX_WAIT", "max_wait_s")
+    )
+
+    # --- limits on what is read from the network ---------------------------------------
+    max_body_bytes: int = Field(
+        16 * 1024 * 1024,
+        ge=1024,
+        validation_alias=AliasChoices("NVGW_MAX_BODY_BYTES", "max_body_bytes"),
+    )
+    max_token_bytes: int = Field(
+        64 * 1024,
+        ge=1024,
+        validation_alias=AliasChoices("NVGW_MAX_TOKEN_BYTES", "max_token_bytes"),
+    )
+    max_sse_event_bytes: int = Field(
+        1024 * 1024,
+        ge=1024,
+        validation_alias=AliasChoices("NVGW_MAX_SSE_EVENT_BYTES", "max_sse_event_bytes"),
+    )
+    max_json_depth: int = Field(
+        100, ge=8, le=1000, validation_alias=AliasChoices("NVGW_MAX_JSON_DEPTH", "max_json_depth")
+    )
+    max_error_chars: int = Field(
+        300, ge=80, validation_alias=AliasChoices("NVGW_MAX_ERROR_CHARS", "max_error_chars")
+    )
+
     # where `variable()` looks: the values given to `load`, then (unless an explicit env
     # mapping was given) os.environ and the .env file
     _given: dict[str, str] = PrivateAttr(default_factory=dict)
@@ -270,7 +305,7 @@ class Settings(BaseSettings):
             raise ValueError("contains a control character; type the value again")
         return value
 
-    @field_validator("cache_path")
+    @field_validator("cache_path", "ca_bundle")
     @classmethod
     def _check_cache_path(cls, value: str | None) -> str | None:
         if value is None or not value.strip():
