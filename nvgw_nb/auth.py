@@ -1,13 +1,18 @@
 """Starfleet OAuth2 client credentials as an `httpx.Auth`.
 
-The flow yields the token request itself (RFC 6749 §4.4: HTTP Basic with the client
-id and secret form-encoded first, §2.3.1), so the simulator and httpx's MockTransport
-cover OAuth with no extra mocking. The token is cached with its expiry on the
-monotonic clock and refreshed early by min(margin, half its lifetime); one token
-request serves every concurrent caller (a lock per flavour: asyncio for async
-clients, threading for sync ones); a 401 invalidates the token, refreshes once and
-replays with a fresh correlationId; a failed refresh keeps using a token that is
-still valid.
+The flow yields the token request itself (RFC 6749 §4.4, HTTP Basic), so the simulator
+and httpx's MockTransport cover OAuth with no extra mocking. The Basic credentials are
+form-encoded first (§2.3.1, `token_auth="form"`) or sent as is (`"raw"`, as the
+integration guide's code does); `"auto"` (the default) tries form, and when the token
+endpoint rejects the client (401 or `invalid_client`) and the two encodings differ,
+tries raw once, then keeps whichever worked for the life of the auth. Token bodies are
+read under a size cap and a time budget, their JSON depth bounded (`token_wire.py`).
+
+The token is cached with its expiry on the monotonic clock and refreshed early by
+min(margin, half its lifetime); one token request serves every concurrent caller (a
+lock per flavour: asyncio for async clients, threading for sync ones); a 401
+invalidates the token, refreshes once and replays with a fresh correlationId; a failed
+refresh keeps using a token that is still valid.
 
 Every flow refuses to attach a credential to a URL that is not `https://` (plain
 `http://` only on loopback, for the simulator) or to put a value with CR/LF or another
@@ -21,24 +26,31 @@ control character in a header: `Settings` rejects both first, this is the second
 from __future__ import annotations
 
 import asyncio
-import base64
-import json
 import logging
-import math
 import threading
 import time
 import uuid
 from collections.abc import AsyncGenerator, Callable, Generator
 from contextlib import closing
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import quote_plus, urlsplit
 
 import httpx
 from pydantic import SecretStr
 
 from nvgw_nb.errors import AuthError, ConfigError
-from nvgw_nb.redaction import is_header_safe, is_loopback, location_host, mask
+from nvgw_nb.redaction import is_header_safe, is_loopback, mask
 from nvgw_nb.token_cache import TokenCache
+from nvgw_nb.token_wire import (
+    Encoding,
+    TokenAnswer,
+    aread_token_body,
+    basic_credentials,
+    encodings_differ,
+    read_budget,
+    read_token_body,
+    token_problem,
+)
 
 __all__ = ["ApiKeyAuth", "StarfleetAuth"]
 
@@ -47,6 +59,8 @@ logger = logging.getLogger("nvgw_nb.auth")
 #: what the log says a token fetch is for
 _FETCHING = "fetching a Starfleet token"
 _REFETCHING = "the gateway answered 401: refreshing the Starfleet token once"
+#: the other encoding `auto` tries after a rejection with the first
+_OTHER: dict[Encoding, Encoding] = {"form": "raw", "raw": "form"}
 
 
 def require_secure_url(url: httpx.URL, what: str) -> None:
@@ -108,6 +122,9 @@ class StarfleetAuth(httpx.Auth):
         refresh_margin_s: float = 60.0,
         replay_header: str | None = "correlationId",
         clock: Callable[[], float] = time.monotonic,
+        token_auth: Literal["auto", "form", "raw"] = "auto",  # noqa: S107  (not a password)
+        max_token_bytes: int = 64 * 1024,
+        max_json_depth: int = 100,
     ) -> None:
         self._client_id = client_id
         self._client_secret = client_secret
@@ -122,6 +139,15 @@ class StarfleetAuth(httpx.Auth):
         self.last_error: str | None = None
         self._sync_lock = threading.Lock()
         self._async_lock: asyncio.Lock | None = None
+        if token_auth not in ("auto", "form", "raw"):
+            raise ConfigError(f"NVGW_TOKEN_AUTH must be auto, form or raw, not {token_auth!r}")
+        #: the NVGW_TOKEN_AUTH setting this auth was given
+        self.token_auth = token_auth
+        self.max_token_bytes = max_token_bytes
+        self.max_json_depth = max_json_depth
+        #: the encoding in use: fixed by the setting, or (auto) the one that got a token;
+        #: None while auto has not yet learned which one the endpoint takes
+        self.encoding: Encoding | None = self._initial_encoding()
 
     def __repr__(self) -> str:
         return (
@@ -139,11 +165,33 @@ class StarfleetAuth(httpx.Auth):
             "expires_in_s": self.cache.seconds_left(),
             "refresh_in_s": self.cache.refresh_in(),
             "last_error": self.last_error,
+            "token_auth": self.token_auth,
+            "encoding": self.encoding,
         }
 
+    def _initial_encoding(self) -> Encoding | None:
+        if self.token_auth != "auto":  # noqa: S105  (a mode, not a password)
+            return self.token_auth
+        differ = encodings_differ(
+            self._client_id.get_secret_value(), self._client_secret.get_secret_value()
+        )
+        # identical headers: nothing to learn, and form (the RFC's) is what is sent
+        return None if differ else "form"
+
+    def _encodings_to_try(self) -> tuple[Encoding, ...]:
+        """The encodings a fetch may use, in order: the known one, else form then raw."""
+        if self.encoding is not None:
+            return (self.encoding,)
+        if ":" in self._client_id.get_secret_value():
+            return ("form",)  # raw cannot carry a colon in the id (RFC 7617)
+        return ("form", "raw")
+
     # --- pure pieces ------------------------------------------------------------------
-    def build_token_request(self, caller: httpx.Request | None = None) -> httpx.Request:
-        """The client-credentials token request (RFC 6749 §4.4.2).
+    def build_token_request(
+        self, caller: httpx.Request | None = None, encoding: Encoding | None = None
+    ) -> httpx.Request:
+        """The client-credentials token request (RFC 6749 §4.4.2) with the Basic
+        credentials in `encoding` (default: the one in use, else form).
 
         It inherits the timeouts of the `caller` request: httpx applies client timeouts
         only to requests passed to `send`, not to those an auth flow yields.
@@ -159,16 +207,16 @@ class StarfleetAuth(httpx.Auth):
             "POST",
             url,
             headers={
-                "Authorization": "Basic "
-                + base64.b64encode(
-                    (
-                        quote_plus(self._client_id.get_secret_value())
-                        + ":"
-                        + quote_plus(self._client_secret.get_secret_value())
-                    ).encode()
-                ).decode("ascii"),
+                "Authorization": basic_credentials(
+                    self._client_id.get_secret_value(),
+                    self._client_secret.get_secret_value(),
+                    encoding or self.encoding or "form",
+                    self.variables,
+                ),
                 "Content-Type": "application/x-www-form-urlencoded",
                 "Accept": "application/json",
+                # compressed bodies are inflated under the cap in token_wire, not by httpx
+                "Accept-Encoding": "identity",
             },
             content=f"grant_type=client_credentials&scope={quote_plus(self.scope)}".encode(),
             extensions=extensions,
@@ -183,10 +231,26 @@ class StarfleetAuth(httpx.Auth):
         token's lifetime. When a still-valid token is cached, a failed refresh is logged
         and the old token keeps being used.
         """
-        problem = _token_problem(
-            response, self.cache, self.token_host, self.variables, requested_at
+        # a streamed response is read here under the limits; a read one is only measured
+        budget = 0.0 if response.is_stream_consumed else read_budget(response.request)
+        answer = read_token_body(response, self.max_token_bytes, budget)
+        self._settle(self._judge(answer, requested_at))
+
+    def _judge(self, answer: TokenAnswer, requested_at: float | None) -> AuthError | None:
+        """Store the token of `answer`, or return what was wrong with it."""
+        problem = token_problem(
+            answer,
+            self.cache,
+            self.token_host,
+            self.variables,
+            limits=(self.max_token_bytes, self.max_json_depth),
+            requested_at=requested_at,
         )
         self.last_error = None if problem is None else str(problem)
+        return problem
+
+    def _settle(self, problem: AuthError | None) -> None:
+        """Raise `problem`, unless there is none or a still-valid token can be used."""
         if problem is None:
             return
         if self.cache.refresh_failed():
@@ -242,30 +306,56 @@ class StarfleetAuth(httpx.Auth):
     # --- flows --------------------------------------------------------------------------
     def _fetch(
         self, caller: httpx.Request, why: str
-    ) -> Generator[httpx.Request, httpx.Response, None]:
+    ) -> Generator[httpx.Request, TokenAnswer, None]:
         """The one token fetch of every path (sync, async, after a 401): yields the token
         request, then stores the token from the answer sent back (its body read).
 
-        Closed before an answer came (the request raised, or the call was cancelled), it
-        notes the refresh as failed, so a still-valid token is used meanwhile.
+        With `auto` and no encoding learned yet, a rejection of the client (401, or
+        `invalid_client`) yields the request once more in the other encoding; the one
+        that gets a token is kept. Closed before an answer came (the request raised, or
+        the call was cancelled), it notes the refresh as failed, so a still-valid token
+        is used meanwhile.
         """
         logger.info("%s from %s", why, self.token_host)
-        requested_at = self.cache.clock()
-        try:
-            response = yield self.build_token_request(caller)
-        except GeneratorExit:
-            self._refresh_in_flight_failed()
-            raise
-        self.take_token_response(response, requested_at=requested_at)
+        tries = self._encodings_to_try()
+        problem: AuthError | None = None
+        for encoding in tries:
+            requested_at = self.cache.clock()
+            try:
+                answer = yield self.build_token_request(caller, encoding)
+            except GeneratorExit:
+                self._refresh_in_flight_failed()
+                raise
+            problem = self._judge(answer, requested_at)
+            if problem is None:
+                if self.encoding is None:
+                    self.encoding = encoding
+                    logger.info(
+                        "Starfleet accepted the %s-encoded client credentials; keeping that "
+                        "encoding for this session",
+                        encoding,
+                    )
+                return
+            if encoding is tries[-1] or not _client_rejected(problem):
+                break
+            logger.info(
+                "Starfleet rejected the %s-encoded client credentials; trying the %s encoding "
+                "once (NVGW_TOKEN_AUTH=auto)",
+                encoding,
+                _OTHER[encoding],
+            )
+        self._settle(problem)
 
     def _sync_fetch(
         self, caller: httpx.Request, why: str
     ) -> Generator[httpx.Request, httpx.Response, None]:
         fetch = self._fetch(caller, why)
         with closing(fetch):  # closing this flow closes the fetch too: its guard runs
-            response = yield next(fetch)
-            response.read()
-            _answer(fetch, response)
+            request: httpx.Request | None = next(fetch)
+            while request is not None:
+                response = yield request
+                budget = read_budget(request)
+                request = _answer(fetch, read_token_body(response, self.max_token_bytes, budget))
 
     def sync_auth_flow(
         self, request: httpx.Request
@@ -292,9 +382,11 @@ class StarfleetAuth(httpx.Auth):
                 if self.cache.needs_refresh():
                     fetch = self._fetch(request, _FETCHING)
                     with closing(fetch):  # closing this flow closes the fetch: its guard runs
-                        token_response = yield next(fetch)
-                        await token_response.aread()
-                        _answer(fetch, token_response)
+                        token_request: httpx.Request | None = next(fetch)
+                        while token_request is not None:
+                            token_response = yield token_request
+                            answer = await self._aread(token_request, token_response)
+                            token_request = _answer(fetch, answer)
         sent = self._authorize(request)
         response = yield request
         if response.status_code == 401:
@@ -302,130 +394,31 @@ class StarfleetAuth(httpx.Auth):
                 if self.cache.invalidate(sent):
                     fetch = self._fetch(request, _REFETCHING)
                     with closing(fetch):
-                        token_response = yield next(fetch)
-                        await token_response.aread()
-                        _answer(fetch, token_response)
+                        token_request = next(fetch)
+                        while token_request is not None:
+                            token_response = yield token_request
+                            answer = await self._aread(token_request, token_response)
+                            token_request = _answer(fetch, answer)
             yield self._replay(request)
+
+    async def _aread(self, request: httpx.Request, response: httpx.Response) -> TokenAnswer:
+        """The token response to `request`, read under the size cap and time budget."""
+        return await aread_token_body(response, self.max_token_bytes, read_budget(request))
 
 
 def _answer(
-    fetch: Generator[httpx.Request, httpx.Response, None], response: httpx.Response
-) -> None:
-    """Send the token response to a `_fetch`, which then ends (or raises its AuthError)."""
+    fetch: Generator[httpx.Request, TokenAnswer, None], answer: TokenAnswer
+) -> httpx.Request | None:
+    """Send a token answer to a `_fetch`: the next token request it wants, or None when
+    it is done (it raises its AuthError itself)."""
     try:
-        fetch.send(response)
+        return fetch.send(answer)
     except StopIteration:
-        return
-    raise RuntimeError("a token fetch yielded a second request")
-
-
-def _token_problem(
-    response: httpx.Response,
-    cache: TokenCache,
-    host: str,
-    variables: tuple[str, str],
-    requested_at: float | None = None,
-) -> AuthError | None:
-    """Store the token from a token response; return the error instead of raising.
-
-    Returning (not raising) keeps the parsed body — which holds the token — out of
-    any traceback frame.
-    """
-    status = response.status_code
-    if status == 200:
-        try:
-            data = json.loads(response.content)
-        except (ValueError, UnicodeDecodeError):
-            ctype = response.headers.get("content-type", "no content-type")
-            return AuthError(
-                f"Starfleet token endpoint {host} answered 200 with a body that is not JSON "
-                f"({ctype})",
-                phase="body",
-                status_code=status,
-                retryable=True,
-            )
-        if not isinstance(data, dict):
-            return AuthError(
-                f"Starfleet token endpoint {host} answered 200 with JSON that is not an object",
-                phase="body",
-                status_code=status,
-                retryable=True,
-            )
-        token = data.get("access_token")
-        lifetime = _lifetime(data.get("expires_in"))
-        token_type = data.get("token_type", "Bearer")
-        bad = (
-            "access_token"
-            if not isinstance(token, str) or not token or not is_header_safe(token)
-            else "expires_in"
-            if lifetime is None
-            else "token_type"
-            if not isinstance(token_type, str) or token_type.lower() != "bearer"
-            else None
-        )
-        if bad is not None or not isinstance(token, str) or lifetime is None:
-            return AuthError(
-                f"Starfleet token endpoint {host} answered 200 but `{bad}` is missing or invalid",
-                phase="body",
-                status_code=status,
-                retryable=True,
-            )
-        cache.store(token, lifetime, requested_at=requested_at)
         return None
-    if status in (400, 401, 403):
-        code = _oauth_error_code(response)
-        client_id, secret = variables
-        hint = {
-            "invalid_client": f"check {client_id} and {secret}",
-            "unauthorized_client": f"check {client_id} and {secret}",
-            "invalid_scope": "check NVGW_TOKEN_SCOPE (the seed uses azureopenai-readwrite)",
-        }.get(code or "", f"check {client_id}, {secret} and STARFLEET_TOKEN_URL")
-        return AuthError(
-            f"Starfleet rejected the client credentials at {host} "
-            f"(HTTP {status}{', ' + code if code else ''}): {hint}",
-            phase="rejected",
-            status_code=status,
-            retryable=False,
-        )
-    if 300 <= status < 400:
-        # never followed: the Basic credentials would go along to wherever it points
-        target = location_host(response.headers.get("location"), str(response.request.url))
-        return AuthError(
-            f"Starfleet token endpoint {host} answered HTTP {status}, a redirect to {target}: "
-            "redirects are not followed with client credentials; set STARFLEET_TOKEN_URL to "
-            "the final URL",
-            phase="status",
-            status_code=status,
-            retryable=False,
-        )
-    return AuthError(
-        f"Starfleet token endpoint {host} answered HTTP {status}",
-        phase="status",
-        status_code=status,
-        retryable=status >= 500 or status in (408, 429),
+
+
+def _client_rejected(problem: AuthError) -> bool:
+    """True when the token endpoint turned the client down (so the other encoding may do)."""
+    return problem.phase == "rejected" and (
+        problem.status_code == 401 or "invalid_client" in str(problem)
     )
-
-
-def _lifetime(value: object) -> float | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, str):
-        try:
-            value = float(value)
-        except ValueError:
-            return None
-    if isinstance(value, int | float) and math.isfinite(value) and value > 0:
-        return float(value)
-    return None
-
-
-def _oauth_error_code(response: httpx.Response) -> str | None:
-    try:
-        data = json.loads(response.content)
-    except (ValueError, UnicodeDecodeError):
-        return None
-    code = data.get("error") if isinstance(data, dict) else None
-    # Only well-formed OAuth error codes are echoed: a short lowercase token, no free text.
-    if isinstance(code, str) and code.replace("_", "").isalpha() and len(code) <= 40:
-        return code
-    return None

@@ -29,7 +29,9 @@ class Clock:
         return self.now
 
 
-def make_auth(clock: Clock | None = None, margin: float = 60.0) -> StarfleetAuth:
+def make_auth(
+    clock: Clock | None = None, margin: float = 60.0, token_auth: str = "auto", **limits: int
+) -> StarfleetAuth:
     return StarfleetAuth(
         client_id=SecretStr("client id+1"),
         client_secret=SecretStr("s3cr:et/+%"),
@@ -37,6 +39,8 @@ def make_auth(clock: Clock | None = None, margin: float = 60.0) -> StarfleetAuth
         variables=("STARFLEET_ID", "STARFLEET_SECRET"),
         refresh_margin_s=margin,
         clock=clock or Clock(),
+        token_auth=token_auth,  # type: ignore[arg-type]
+        **limits,
     )
 
 
@@ -275,7 +279,7 @@ def test_bad_token_responses_raise_auth_errors(
     response: httpx.Response, phase: str, names: str
 ) -> None:
     """T1, T3, T4: each bad token response is an AuthError naming the phase and the field."""
-    flow = make_auth().sync_auth_flow(httpx.Request("POST", GATEWAY))
+    flow = make_auth(token_auth="form").sync_auth_flow(httpx.Request("POST", GATEWAY))
     next(flow)
     with pytest.raises(nv.AuthError) as info:
         flow.send(response)

@@ -84,6 +84,7 @@ class SimCore:
         time_scale: float = 1.0,
         token_lifetime: float = 900.0,
         credentials: SimCredentials | None = None,
+        token_auth: str = "either",  # noqa: S107  (an encoding, not a password)
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
     ) -> None:
@@ -92,6 +93,8 @@ class SimCore:
         self.time_scale = time_scale
         self.token_lifetime = token_lifetime
         self.credentials = credentials or SimCredentials.generate()
+        #: the Basic encodings the token endpoint accepts: "either", "form" or "raw"
+        self.token_auth = token_auth
         self._clock = clock
         self._wall_clock = wall_clock
         self._lock = threading.Lock()

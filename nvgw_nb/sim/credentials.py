@@ -27,9 +27,11 @@ class SimCredentials:
     def generate(cls) -> SimCredentials:
         """Fresh random credentials.
 
-        The secret holds `+ / : %` so a client that skips the RFC 6749 section 2.3.1
-        form-encoding of the Basic credentials is rejected. The external keys have their
-        vendors' shapes (`sk-…`, `sk-ant-…`, a 39-character `AIza…`) with a `sim` marker.
+        The secret holds `+ / : %` so the two Basic encodings (RFC 6749 section 2.3.1
+        form-encoding, or the raw `id:secret`) differ, and a simulator strict about one
+        (`token_auth="form"` or `"raw"`) rejects a client that sends the other. The
+        external keys have their vendors' shapes (`sk-…`, `sk-ant-…`, a 39-character
+        `AIza…`) with a `sim` marker.
         """
         secret = (
             f"sim+{secrets.token_hex(6)}/{secrets.token_hex(6)}:"

@@ -64,6 +64,9 @@ class NvidiaServices(Protocol):
     @property
     def token_lifetime(self) -> float: ...
 
+    @property
+    def token_auth(self) -> str: ...
+
     def clock(self) -> float: ...
 
     def occurrence(self, provider: str, key: str) -> int: ...
@@ -98,6 +101,9 @@ class NvidiaHandlers:
         self._tokens: dict[str, float] = {}  # access token -> expiry on services.clock()
         self._pending: dict[str, _Pending] = {}
         self._correlation_ids: set[str] = set()
+        #: the encoding a T4 rejection saw: the next request in the other encoding is refused
+        #: too, as a server that rejects the client would in either encoding
+        self._rejected_encoding: str | None = None
         self.reset_counters()
 
     # ----------------------------------------------------------------- state
@@ -137,27 +143,41 @@ class NvidiaHandlers:
 
     # ----------------------------------------------------------------- starfleet
 
-    def _check_client(self, req: SimRequest) -> bool:
+    def _client_encoding(self, req: SimRequest) -> str | None:
+        """How the Basic credentials matched: "form" (RFC 6749 section 2.3.1: both parts
+        form-encoded before base64), "raw" (base64 of `id:secret` as is, RFC 7617), or
+        None when they match in no encoding this endpoint accepts."""
         scheme, _, encoded = req.headers.get("authorization", "").partition(" ")
         if scheme.lower() != "basic" or not encoded:
-            return False
+            return None
         try:
             decoded = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
         except (binascii.Error, UnicodeDecodeError):
-            return False
-        raw_id, sep, raw_secret = decoded.partition(":")
+            return None
+        user, sep, password = decoded.partition(":")
         if not sep:
-            return False
-        # RFC 6749 section 2.3.1: both parts are form-encoded before base64.
-        ok_id = secrets.compare_digest(unquote_plus(raw_id), self._services.credentials.client_id)
-        ok_secret = secrets.compare_digest(
-            unquote_plus(raw_secret), self._services.credentials.client_secret
-        )
-        return ok_id and ok_secret
+            return None
+        creds = self._services.credentials
+        either = self._services.token_auth == "either"  # noqa: S105  (not a password)
+        accepted = ("form", "raw") if either else (self._services.token_auth,)
+        for encoding in accepted:
+            decode = unquote_plus if encoding == "form" else str
+            # both compared every time (no short cut): the answer takes the same time
+            ok_id = secrets.compare_digest(decode(user).encode(), creds.client_id.encode())
+            ok_secret = secrets.compare_digest(
+                decode(password).encode(), creds.client_secret.encode()
+            )
+            if ok_id and ok_secret:
+                return encoding
+        return None
 
     def token(self, req: SimRequest) -> SimResponse:
-        """`POST /starfleet/token`: client credentials with form-encoded Basic auth."""
-        if not self._check_client(req):
+        """`POST /starfleet/token`: client credentials in Basic auth, form-encoded or raw
+        as `token_auth` allows."""
+        encoding = self._client_encoding(req)
+        with self._lock:
+            echo, self._rejected_encoding = self._rejected_encoding, None
+        if encoding is None or (echo is not None and encoding != echo):
             return starfleet_wire.oauth_error(
                 401, "invalid_client", "Client authentication failed."
             )
@@ -181,6 +201,9 @@ class NvidiaHandlers:
             "starfleet", (key, occ), tools=False, stream=False
         )
         resp = faults.token_fault(fault, variant)
+        if fault == "T4":
+            with self._lock:
+                self._rejected_encoding = encoding
         if resp is None:
             resp = self._grant()
         resp.delay_s = delay

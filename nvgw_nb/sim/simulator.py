@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from nvgw_nb.sim.core import SimCore
+from nvgw_nb.sim.credentials import SimCredentials
 from nvgw_nb.sim.profiles import PROFILES, Profile
 from nvgw_nb.sim.routes import base_path
 from nvgw_nb.sim.server import SimServer, make_mock_transport
@@ -30,7 +31,11 @@ class Simulator:
     """A loopback HTTP server that impersonates NIM, the LLM Gateway, Starfleet, OpenAI,
     Anthropic and Gemini, each in its own wire format.
 
-    Credentials are generated per instance; `env()` gives the variables a Session reads.
+    Credentials are generated per instance (or given as `credentials`); `env()` gives the
+    variables a Session reads. Starfleet's token endpoint takes the Basic credentials
+    form-encoded (RFC 6749 section 2.3.1) or as is (`base64(id:secret)`, what
+    `httpx.post(url, auth=(id, secret))` sends) with `token_auth="either"` (the default),
+    only one of them with `token_auth="form"` or `"raw"`.
 
     Example::
 
@@ -48,6 +53,8 @@ class Simulator:
         token_lifetime: float = 900.0,
         host: str = "127.0.0.1",
         port: int = 0,
+        token_auth: str = "either",  # noqa: S107  (an encoding, not a password)
+        credentials: SimCredentials | None = None,
     ) -> None:
         if isinstance(profile, str):
             if profile not in PROFILES:
@@ -78,12 +85,21 @@ class Simulator:
             raise ValueError(f"host: the simulator only binds loopback addresses, got {host!r}")
         if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
             raise ValueError(f"port: expected 0-65535, got {port!r}")
+        if token_auth not in ("either", "form", "raw"):
+            raise ValueError(f"token_auth: expected either, form or raw, got {token_auth!r}")
+        if credentials is not None and not isinstance(credentials, SimCredentials):
+            raise ValueError(f"credentials: expected SimCredentials, got {type(credentials)}")
         self._profile = profile
         self._seed = seed
         self._host = "127.0.0.1" if host == "localhost" else host
         self._port = port
         self._core = SimCore(
-            profile, seed=seed, time_scale=float(time_scale), token_lifetime=token_lifetime
+            profile,
+            seed=seed,
+            time_scale=float(time_scale),
+            token_lifetime=token_lifetime,
+            credentials=credentials,
+            token_auth=token_auth,
         )
         self._server: SimServer | None = None
         self._lock = threading.Lock()

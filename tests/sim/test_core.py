@@ -130,7 +130,7 @@ def test_token_lifetime_fraction_is_a_float() -> None:
     [
         ("wrong secret", 401, "invalid_client"),
         ("no header", 401, "invalid_client"),
-        ("not form-encoded", 401, "invalid_client"),
+        ("not form-encoded, form-strict", 401, "invalid_client"),
         ("not base64", 401, "invalid_client"),
         ("bad scope", 400, "invalid_scope"),
         ("no scope", 400, "invalid_scope"),
@@ -139,7 +139,7 @@ def test_token_lifetime_fraction_is_a_float() -> None:
 )
 def test_token_errors(case: str, status: int, error: str) -> None:
     """OAuth2 errors per RFC 6749 section 5.2."""
-    core = make_core()
+    core = make_core(token_auth="form") if "strict" in case else make_core()
     body = b"grant_type=client_credentials&scope=azureopenai-readwrite"
     auth: str | None = None
     if case == "wrong secret":
@@ -147,7 +147,7 @@ def test_token_errors(case: str, status: int, error: str) -> None:
         auth = "Basic " + base64.b64encode(wrong).decode()
     elif case == "no header":
         auth = ""
-    elif case == "not form-encoded":
+    elif case == "not form-encoded, form-strict":
         auth = basic(core, encode=False)
     elif case == "not base64":
         auth = "Basic !!!"

@@ -354,12 +354,20 @@ def test_routes_over_http(sim: Simulator, wire: WireClient) -> None:
         assert out.headers["x-nvgw-simulator"] == "1"
 
 
-def test_basic_auth_must_be_form_encoded(wire: WireClient) -> None:
-    """A client that skips RFC 6749 form-encoding of the credentials gets 401."""
-    out = wire.token_request(encode=False)
-    assert out.status == 401
-    assert out.json()["error"] == "invalid_client"
-    assert wire.token_request(encode=True).status == 200
+@pytest.mark.parametrize(
+    ("token_auth", "form_status", "raw_status"),
+    [("either", 200, 200), ("form", 200, 401), ("raw", 401, 200)],
+)
+def test_basic_auth_encodings_the_token_endpoint_takes(
+    make_wire: Callable[..., WireClient], token_auth: str, form_status: int, raw_status: int
+) -> None:
+    """RFC 6749 form-encoded and raw `id:secret` Basic credentials, as `token_auth` allows."""
+    with Simulator(seed=7, time_scale=0, token_auth=token_auth) as sim:
+        wire = make_wire(sim)
+        raw = wire.token_request(encode=False)
+        assert (wire.token_request(encode=True).status, raw.status) == (form_status, raw_status)
+        if raw_status == 401:
+            assert raw.json()["error"] == "invalid_client"
 
 
 def test_revoked_token_over_http(sim: Simulator, wire: WireClient) -> None:
