@@ -1,7 +1,8 @@
 """`nvgw-nb check`: is the setup right? One `[ok]` / `[FAIL]` line per step, with a fix.
 
 The steps, for every provider the settings put in the order (read from the registry):
-the settings parse; its credentials are there (the very check a Session makes, through
+the settings parse; the proxy and CA certificates its requests will use
+(`nvgw_nb.network`); its credentials are there (the very check a Session makes, through
 `Provider.from_settings`); a Starfleet token can be fetched where the provider's auth
 uses one; and one short request is answered. Secrets are never printed: credentials
 are reported as "set", a client id masked.
@@ -26,8 +27,11 @@ from nvgw_nb.errors import (
     ProviderTimeout,
     ProviderUnreachable,
 )
+from nvgw_nb.network import Network
+from nvgw_nb.outcomes import transport_error
 from nvgw_nb.providers import Provider, registry
 from nvgw_nb.session import Session
+from nvgw_nb.transport import PROXY_EXTENSION
 
 __all__ = ["PROBE_PROMPT", "CheckReport", "one_line", "run_check"]
 
@@ -98,6 +102,12 @@ def run_check(
     classes = [registry.provider_class(name) for name in order]
     places = ", ".join(cls.describe(settings) for cls in classes)
     report.ok("configuration", f"{places}, order {' → '.join(order)}")
+    try:
+        network = Network.from_settings(settings)
+    except ConfigError as err:
+        report.fail("network", str(err), "correct the variable named above")
+        return report.verdict()
+    _network_lines(report, network, classes, settings)
 
     # 2. credentials: the Session's own check, provider by provider
     probes: list[type[Provider]] = []
@@ -111,7 +121,7 @@ def run_check(
     # 3. a token, where the provider's auth fetches one
     for cls in list(probes):
         auth = cls.auth_from_settings(settings)
-        if isinstance(auth, StarfleetAuth) and not _token_ok(report, cls, auth, settings):
+        if isinstance(auth, StarfleetAuth) and not _token_ok(report, cls, auth, settings, network):
             probes.remove(cls)
             report.info(cls.name, "not probed: no Starfleet token")
 
@@ -154,23 +164,53 @@ def _credentials_ok(
     return True
 
 
+def _network_lines(
+    report: CheckReport, network: Network, classes: list[type[Provider]], settings: Settings
+) -> None:
+    """One line per provider: the proxy its requests (and its token requests) go through
+    and the CA certificates trusted; the proxy's host only, never its credentials."""
+    trust = network.describe_trust()
+    for cls in classes:
+        url = settings.url(cls.base_url_variable, cls.default_base_url)
+        where = [f"requests {network.describe_proxy(url)}"]
+        try:
+            auth = cls.auth_from_settings(settings)
+        except NvgwError:  # missing credentials: the next step reports them
+            auth = None
+        if isinstance(auth, StarfleetAuth) and auth.token_url:
+            where.append(f"token requests {network.describe_proxy(auth.token_url)}")
+        report.info(f"{cls.name} network", f"{', '.join(where)}; CA: {trust}")
+
+
 def _token_ok(
-    report: CheckReport, cls: type[Provider], auth: StarfleetAuth, settings: Settings
+    report: CheckReport,
+    cls: type[Provider],
+    auth: StarfleetAuth,
+    settings: Settings,
+    network: Network,
 ) -> bool:
-    """Fetch one Starfleet token (the seed's "test authentication" step)."""
+    """Fetch one Starfleet token (the seed's "test authentication" step), through the
+    proxy and with the CAs a Session would use."""
     what = f"Starfleet token ({auth.token_host})"
     timeout = httpx.Timeout(settings.read_timeout_s, connect=settings.connect_timeout_s)
+    request = auth.build_token_request()
+    proxy = network.proxy_for(request.url)
+    if network.proxies:  # for the wording of a failure, as the transports note it
+        request.extensions[PROXY_EXTENSION] = proxy.describe() if proxy else ""
     try:
-        with httpx.Client(timeout=timeout, trust_env=False, follow_redirects=False) as client:
-            response = client.send(auth.build_token_request())
+        with httpx.Client(
+            timeout=timeout,
+            trust_env=False,
+            follow_redirects=False,
+            verify=network.ssl_context,
+            proxy=proxy.url if proxy else None,
+        ) as client:
+            response = client.send(request)
             auth.take_token_response(response)
     except httpx.HTTPError as err:
-        # Only the class and host are reported: httpx errors may carry the request.
-        report.fail(
-            what,
-            f"could not reach {auth.token_host} ({type(err).__name__})",
-            "check STARFLEET_TOKEN_URL, your network and VPN",
-        )
+        # The error is worded as the Session words it: host, proxy, TLS; never the request.
+        error = transport_error(err, cls.name, 0.0, auth)
+        report.fail(what, str(error), "check STARFLEET_TOKEN_URL, your network and VPN")
         return False
     except AuthError as err:
         variables = ", ".join(cls.key_variables)

@@ -12,8 +12,11 @@ reads "connect failed" as "never sent" would then replay requests that were sent
 aiohttp failure maps to the httpx exception httpcore would raise for it, and
 tests/test_socket_faults.py checks every socket-level fault on both transports.
 
-`transport="httpx"` keeps httpx's own transport, which is also what HTTP/2, proxies and
-client certificates need.
+`transport="httpx"` keeps httpx's own transport, which is also what HTTP/2 and client
+certificates need. Proxies and trusted CAs are the same on both: a `Network`
+(nvgw_nb/network.py) read from the Session's settings picks the proxy for each request and
+holds the one `ssl.SSLContext`; the client itself reads no environment (`trust_env=False`),
+because httpx applies environment proxies only to a transport it builds itself.
 """
 
 from __future__ import annotations
@@ -29,24 +32,44 @@ import httpx
 if TYPE_CHECKING:
     import aiohttp
 
-from nvgw_nb.errors import ConfigError
+    from nvgw_nb.config import Settings
 
-__all__ = ["TRANSPORTS", "AiohttpTransport", "TransportName", "make_client", "make_transport"]
+from nvgw_nb.errors import ConfigError
+from nvgw_nb.network import Network, ProxyChoice
+
+__all__ = [
+    "PROXY_EXTENSION",
+    "TRANSPORTS",
+    "AiohttpTransport",
+    "TransportName",
+    "make_client",
+    "make_transport",
+]
 
 TransportName = Literal["auto", "aiohttp", "httpx"]
 TRANSPORTS: tuple[TransportName, ...] = ("auto", "aiohttp", "httpx")
 
 _CHUNK = 64 * 1024
+#: set on each request when a proxy is configured: "host:port (VARIABLE)" of the proxy it
+#: went through, or "" when NO_PROXY sent it directly; outcomes.transport_error reads it
+PROXY_EXTENSION = "nvgw_proxy"
 
 
 def make_client(
-    transport: httpx.AsyncBaseTransport | TransportName, *, read_s: float, connect_s: float
+    transport: httpx.AsyncBaseTransport | TransportName,
+    *,
+    read_s: float,
+    connect_s: float,
+    settings: Settings | None = None,
 ) -> httpx.AsyncClient:
-    """A Session's client: on `transport` (a name: see `make_transport`), never following
-    redirects (credentials would go along) and reading no proxy or CA variables itself."""
+    """A Session's client: on `transport` (a name: see `make_transport`, with the proxies
+    and CAs `settings` name: `Network.from_settings`), never following redirects
+    (credentials would go along); httpx itself reads no environment. A transport object
+    is used as it is."""
     if isinstance(transport, str):
+        network = Network.from_settings(settings) if settings is not None else None
         try:
-            transport = make_transport(transport, max_connections=100)
+            transport = make_transport(transport, max_connections=100, network=network)
         except ValueError as err:
             raise ConfigError(str(err)) from None
     # The pool size is the transport's own: httpx ignores `limits=` when given one.
@@ -58,42 +81,86 @@ def make_client(
     )
 
 
-def make_transport(name: TransportName, *, max_connections: int) -> httpx.AsyncBaseTransport:
-    """The transport called `name`: "auto" is aiohttp when installed, else httpx's own."""
+def make_transport(
+    name: TransportName, *, max_connections: int, network: Network | None = None
+) -> httpx.AsyncBaseTransport:
+    """The transport called `name`: "auto" is aiohttp when installed, else httpx's own;
+    both use `network`'s proxies and trusted CAs (default: none, system + certifi)."""
+    network = network or Network()
     if name not in TRANSPORTS:
         raise ValueError(f"transport: expected one of {', '.join(TRANSPORTS)}, got {name!r}")
     if name in ("auto", "aiohttp"):
         # find_spec, not import: aiohttp loads on the first request, not with the Session.
         if importlib.util.find_spec("aiohttp") is not None:
-            return AiohttpTransport(max_connections=max_connections)
+            return AiohttpTransport(max_connections=max_connections, network=network)
         if name == "aiohttp":
             raise ValueError("transport='aiohttp' needs the aiohttp package: pip install aiohttp")
-    return httpx.AsyncHTTPTransport(
-        limits=httpx.Limits(
-            max_connections=max_connections, max_keepalive_connections=max_connections
-        ),
-        trust_env=False,
+    limits = httpx.Limits(
+        max_connections=max_connections, max_keepalive_connections=max_connections
     )
+    direct = httpx.AsyncHTTPTransport(verify=network.ssl_context, limits=limits, trust_env=False)
+    if not network.proxies:
+        return direct
+    return _ProxyRoutes(direct, network, limits)
+
+
+class _ProxyRoutes(httpx.AsyncBaseTransport):
+    """httpx's own transport with proxies: one pool per proxy, chosen per request by
+    `Network.proxy_for` (the same rule the aiohttp transport follows). httpx's `mounts=`
+    would need NO_PROXY turned into its URL patterns, a second reading of the rules."""
+
+    def __init__(self, direct: httpx.AsyncHTTPTransport, network: Network, limits: httpx.Limits):
+        self._direct = direct
+        self._network = network
+        self._via: dict[str, httpx.AsyncHTTPTransport] = {}
+        context = network.ssl_context
+        for choice in {c.url: c for c in network.proxies.values()}.values():
+            proxy = httpx.Proxy(
+                choice.url, ssl_context=context if choice.url.startswith("https") else None
+            )
+            self._via[choice.url] = httpx.AsyncHTTPTransport(
+                verify=context, limits=limits, trust_env=False, proxy=proxy
+            )
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        choice = self._network.proxy_for(request.url)
+        request.extensions[PROXY_EXTENSION] = choice.describe() if choice else ""
+        transport = self._direct if choice is None else self._via[choice.url]
+        return await transport.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        await self._direct.aclose()
+        for transport in self._via.values():
+            await transport.aclose()
 
 
 class AiohttpTransport(httpx.AsyncBaseTransport):
     """An `httpx.AsyncBaseTransport` that sends over an aiohttp connection pool (HTTP/1.1).
 
     The aiohttp session is opened on first use, on the loop that uses it. Redirects,
-    cookies, decompression and proxies from the environment are all left to httpx (or
-    off): aiohttp only moves bytes.
+    cookies and decompression are left to httpx (or off), and aiohttp reads no
+    environment: the proxy for each request and the SSL context come from `network`.
+    `verify` (a context, or False) replaces the network's context when given.
     """
 
-    def __init__(self, *, max_connections: int = 100, verify: ssl.SSLContext | bool = True) -> None:
+    def __init__(
+        self,
+        *,
+        max_connections: int = 100,
+        verify: ssl.SSLContext | bool = True,
+        network: Network | None = None,
+    ) -> None:
         self.max_connections = max_connections
         self._verify = verify
+        self._network = network or Network()
         self._session: aiohttp.ClientSession | None = None
 
     def _open(self) -> aiohttp.ClientSession:
         import aiohttp
 
+        verify = self._network.ssl_context if self._verify is True else self._verify
         connector = aiohttp.TCPConnector(
-            limit=self.max_connections, limit_per_host=0, ssl=self._verify, ttl_dns_cache=300
+            limit=self.max_connections, limit_per_host=0, ssl=verify, ttl_dns_cache=300
         )
         self._session = aiohttp.ClientSession(
             connector=connector,
@@ -116,6 +183,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             sock_read=timeouts.get("read"),
         )
         body = await request.aread()
+        proxy = self._proxy(request)
         try:
             response = await session.request(
                 request.method,
@@ -127,6 +195,8 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                 allow_redirects=False,
                 timeout=timeout,
                 compress=None,
+                proxy=proxy.url_without_credentials if proxy else None,
+                proxy_headers=_proxy_headers(proxy),
             )
         except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as err:
             raise _map(err, request, connecting=True) from err
@@ -141,10 +211,25 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             request=request,
         )
 
+    def _proxy(self, request: httpx.Request) -> ProxyChoice | None:
+        """The proxy for `request` (noted on it for the error wording), or None."""
+        if not self._network.proxies:
+            return None
+        choice = self._network.proxy_for(request.url)
+        request.extensions[PROXY_EXTENSION] = choice.describe() if choice else ""
+        return choice
+
     async def aclose(self) -> None:
         session, self._session = self._session, None
         if session is not None:
             await session.close()
+
+
+def _proxy_headers(proxy: ProxyChoice | None) -> dict[str, str] | None:
+    """Credentials from the proxy URL as a header: the URL aiohttp sees has none, so no
+    error of its can quote them."""
+    authorization = proxy.authorization if proxy else None
+    return {"Proxy-Authorization": authorization} if authorization else None
 
 
 class _Body(httpx.AsyncByteStream):
@@ -176,6 +261,9 @@ def _map(err: BaseException, request: httpx.Request, *, connecting: bool) -> htt
         kind = httpx.ConnectTimeout if connecting else httpx.ReadTimeout
     elif isinstance(err, (aiohttp.SocketTimeoutError, asyncio.TimeoutError)):
         kind = httpx.ReadTimeout
+    elif isinstance(err, aiohttp.ClientHttpProxyError):
+        # The proxy refused the tunnel (403, 407, 502): httpcore raises ProxyError.
+        return httpx.ProxyError(f"the proxy answered {err.status} {err.message}", request=request)
     elif isinstance(err, aiohttp.ClientConnectorError):
         kind = httpx.ConnectError  # refused, DNS, TLS handshake
     elif isinstance(err, (aiohttp.ClientSSLError, ssl.SSLError)):
