@@ -6,6 +6,7 @@ and field) is wrong.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -14,8 +15,9 @@ from pydantic import ValidationError
 
 from nvgw_nb.errors import ConfigError
 from nvgw_nb.results import ChatRequest, Message
+from nvgw_nb.validation import schema_error
 
-__all__ = ["chat_request"]
+__all__ = ["chat_request", "check_unicode"]
 
 _TOOL_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _ROLES = ("system", "developer", "user", "assistant", "tool")
@@ -51,6 +53,7 @@ def chat_request(
         not stops or len(stops) > 4 or not all(isinstance(s, str) and s for s in stops)
     ):
         raise ConfigError("stop must be one to four non-empty strings")
+    check_unicode(stops, "stop")
     tool_list = _tools(tools)
     choice = _tool_choice(tool_choice, tool_list)
     return ChatRequest(
@@ -78,10 +81,12 @@ def _messages(
     if system is not None:
         if not isinstance(system, str) or not system.strip():
             raise ConfigError("system must be a non-empty string")
+        check_unicode(system, "system")
         out.append(Message(role="system", content=system))
     if prompt is not None:
         if not isinstance(prompt, str) or not prompt.strip():
             raise ConfigError("prompt must be a non-empty string")
+        check_unicode(prompt, "prompt")
         out.append(Message(role="user", content=prompt))
         return out
     assert messages is not None
@@ -90,6 +95,7 @@ def _messages(
     call_ids: set[str] = set()
     for index, item in enumerate(messages):
         message = _message(index, item)
+        check_unicode(message.model_dump(exclude_none=True), f"messages[{index}]")
         call_ids.update(call.id for call in message.tool_calls or ())
         if message.role == "tool" and call_ids and message.tool_call_id not in call_ids:
             raise ConfigError(
@@ -133,8 +139,10 @@ def _check_range(
         return
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ConfigError(f"{name} must be a number")
+    bracket = "(" if low_open else "["
+    if not math.isfinite(value):
+        raise ConfigError(f"{name} must be a finite number in {bracket}{low:g}, {high:g}]")
     if value > high or value < low or (low_open and value == low):
-        bracket = "(" if low_open else "["
         raise ConfigError(f"{name} must be in {bracket}{low:g}, {high:g}] (got {value:g})")
 
 
@@ -163,6 +171,14 @@ def _tools(tools: Sequence[Mapping[str, Any]] | None) -> list[dict[str, Any]] | 
         params = function.get("parameters", {"type": "object", "properties": {}})
         if not isinstance(params, Mapping) or params.get("type", "object") != "object":
             raise ConfigError(f"{where}.function.parameters must be a JSON schema object")
+        problem = schema_error(params)
+        if problem is not None:
+            raise ConfigError(
+                f"{where}.function.parameters is not a valid JSON schema ({problem}); fix it "
+                "before sending: the provider would bill the call, and its tool calls could "
+                "not be checked"
+            )
+        check_unicode(tool, where)
         out.append({"type": "function", "function": {**function, "parameters": dict(params)}})
     return out
 
@@ -184,3 +200,34 @@ def _tool_choice(
             + (f" ({', '.join(sorted(names))})" if names else " (no tools declared)")
         )
     return {"type": "function", "function": {"name": name}}
+
+
+def check_unicode(value: object, where: str) -> None:
+    """`ConfigError` naming where `value` (a string, or JSON-like lists and dicts of them)
+    holds a lone surrogate: it cannot be encoded as UTF-8, so it could never be sent."""
+    stack: list[tuple[object, str]] = [(value, where)]
+    while stack:
+        item, path = stack.pop()
+        if isinstance(item, str):
+            _check_text(item, path)
+        elif isinstance(item, Mapping):
+            for key, inner in item.items():
+                named = f"{path}.{key}" if isinstance(key, str) else f"{path}[{key!r}]"
+                if isinstance(key, str):
+                    _check_text(key, f"a key of {path}")
+                stack.append((inner, named))
+        elif isinstance(item, list | tuple):
+            stack.extend((inner, f"{path}[{i}]") for i, inner in enumerate(item))
+
+
+def _check_text(text: str, where: str) -> None:
+    if text.isascii():
+        return
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as err:
+        raise ConfigError(
+            f"{where} holds a lone surrogate ({text[err.start]!r} at character {err.start}), "
+            "which cannot be sent as UTF-8: fix the text (a broken emoji pair, or bytes "
+            "decoded with errors='surrogateescape', leave one)"
+        ) from None

@@ -15,8 +15,10 @@ from typing import TYPE_CHECKING, Any, Literal, TypedDict, TypeVar
 from pydantic import BaseModel
 
 from nvgw_nb.errors import ConfigError
+from nvgw_nb.inputs import check_unicode
 from nvgw_nb.latency import MIN_SAMPLES
 from nvgw_nb.steps import CallPolicy
+from nvgw_nb.validation import schema_error
 
 if TYPE_CHECKING:
     from nvgw_nb.results import ChatResult, Message
@@ -127,14 +129,17 @@ def response_format_spec(
     """OpenAI's response_format shape for the wire, and the model to parse into.
 
     Accepts a pydantic model class, a bare JSON schema, or OpenAI's own
-    `{"type": "json_schema", ...}` / `{"type": "json_object"}`.
+    `{"type": "json_schema", ...}` / `{"type": "json_object"}`. A schema that is not a
+    valid JSON schema is a `ConfigError` here, before anything is sent (and billed).
     """
     if response_format is None:
         return None, None
     if isinstance(response_format, type) and issubclass(response_format, BaseModel):
         schema = response_format.model_json_schema()
         spec = {"name": response_format.__name__, "schema": schema}
-        return {"type": "json_schema", "json_schema": spec}, response_format
+        wire: dict[str, Any] = {"type": "json_schema", "json_schema": spec}
+        check_unicode(wire, f"response_format ({response_format.__name__})")
+        return wire, response_format
     if not isinstance(response_format, Mapping):
         raise ConfigError(
             "response_format must be a pydantic model class or a JSON schema (a dict)"
@@ -146,14 +151,28 @@ def response_format_spec(
         given = response_format.get("json_schema")
         if not isinstance(given, Mapping) or not isinstance(given.get("schema"), Mapping):
             raise ConfigError("response_format['json_schema'] must hold a 'schema' dict")
+        _check_schema(given["schema"], "response_format['json_schema']['schema']")
+        check_unicode(dict(given), "response_format['json_schema']")
         return {"type": "json_schema", "json_schema": dict(given)}, None
     if kind in ("object", "array") or "properties" in response_format:
+        _check_schema(response_format, "response_format")
+        check_unicode(dict(response_format), "response_format")
         named = {"name": "response", "schema": dict(response_format)}
         return {"type": "json_schema", "json_schema": named}, None
     raise ConfigError(
         "response_format must be a pydantic model class, a JSON schema with a 'type', or "
         "{'type': 'json_schema', 'json_schema': {...}}"
     )
+
+
+def _check_schema(schema: Mapping[str, Any], where: str) -> None:
+    """`ConfigError` when `schema` is not a valid JSON schema."""
+    problem = schema_error(schema)
+    if problem is not None:
+        raise ConfigError(
+            f"{where} is not a valid JSON schema ({problem}); fix it before sending: the "
+            "provider would bill the call, and its answer could not be checked"
+        )
 
 
 def call_policy(

@@ -14,6 +14,7 @@ import httpx
 from nvgw_nb.breaker import CircuitBreaker
 from nvgw_nb.config import Settings, check_provider_order
 from nvgw_nb.errors import ConfigError, PolicyError
+from nvgw_nb.names import check_path_name
 from nvgw_nb.providers import Provider, registry
 from nvgw_nb.roles import Role
 from nvgw_nb.steps import Step
@@ -107,6 +108,8 @@ class ProviderSet:
             order = self.order
         if not fallbacks:
             order = order[:1]
+        if models is not None and not isinstance(models, Mapping):
+            raise ConfigError("models must be a dict of provider name → model name")
         for name in models or {}:
             if name not in registry.names():
                 raise ConfigError(f"models names unknown provider {name!r}")
@@ -138,8 +141,23 @@ class ProviderSet:
             ) from None
 
     def model_for(self, provider: str, role: Role | None, models: Mapping[str, str] | None) -> str:
-        """The model to ask `provider` for: the call's, the role's, else its default."""
-        chosen = (models or {}).get(provider) or (role.model_for(provider) if role else None)
-        if chosen:
-            return chosen
-        return registry.provider_class(provider).default_model(self.settings)
+        """The model to ask `provider` for: the call's, the role's, else its default.
+
+        `ConfigError` naming where it came from when the provider puts it into its URL
+        path and it would change the path (`..`, `a/b`, …): refused before any request.
+        """
+        cls = registry.provider_class(provider)
+        chosen: object = (models or {}).get(provider)
+        where = f"models[{provider!r}]"
+        if not chosen and role is not None:
+            chosen = role.model_for(provider)
+            where = f"role {role.name!r}: models[{provider!r}]"
+        if not chosen:
+            chosen = cls.default_model(self.settings)
+            where = f"{provider}'s default model"
+        if not isinstance(chosen, str):
+            raise ConfigError(f"{where} must be a string, not {type(chosen).__name__}")
+        segment = cls.path_model(chosen)
+        if segment is not None:
+            check_path_name(segment, where)
+        return chosen

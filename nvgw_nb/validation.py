@@ -8,10 +8,11 @@ reported, so a trace shows what was changed.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -20,11 +21,19 @@ from nvgw_nb.errors import ToolCallError, ValidationFailed
 from nvgw_nb.providers.base import RawToolCall
 from nvgw_nb.results import ChatRequest, ToolCall
 
-__all__ = ["check_tool_calls", "parse_structured", "repair_json", "schema_problem"]
+__all__ = [
+    "check_tool_calls",
+    "parse_structured",
+    "repair_json",
+    "schema_error",
+    "schema_problem",
+]
 
 _FENCE = re.compile(r"^\s*```[A-Za-z0-9_-]*\s*\n?(.*?)\n?\s*```\s*$", re.S)
 _TRAILING_COMMA = re.compile(r",(\s*[}\]])")
 _MAX_MESSAGE = 300
+#: distinct schemas whose validators are kept (tools and structured output of a Session)
+_CACHED_VALIDATORS = 256
 
 
 def repair_json(text: str) -> tuple[str, list[str]]:
@@ -43,18 +52,124 @@ def repair_json(text: str) -> tuple[str, list[str]]:
 
 def schema_problem(instance: Any, schema: Mapping[str, Any]) -> str | None:
     """The first way `instance` breaks the JSON `schema` (None when it fits)."""
-    import jsonschema  # loaded only when a schema is checked: keeps `import nvgw_nb` fast
+    return _problem(instance, _validator(_canonical(schema)))
 
-    validator_cls = jsonschema.validators.validator_for(schema)
-    error = jsonschema.exceptions.best_match(validator_cls(schema).iter_errors(instance))
+
+def _problem(instance: Any, validator: Any) -> str | None:
+    """The first way `instance` breaks the schema of `validator` (None when it fits)."""
+    import jsonschema  # loaded only when a schema is checked: keeps `import nvgw_nb` fast
+    import referencing.exceptions
+
+    try:
+        error = jsonschema.exceptions.best_match(validator.iter_errors(instance))
+    except RecursionError:
+        return "(root): the value is nested too deeply to check"
+    except referencing.exceptions.Unresolvable:  # a $ref the input check could not follow
+        return "(root): the schema has a $ref that points nowhere"
     if error is None:
         return None
     where = "/".join(str(p) for p in error.absolute_path) or "(root)"
     return f"{where}: {error.message}"[:_MAX_MESSAGE]
 
 
+def schema_error(schema: object) -> str | None:
+    """Why `schema` is not a valid JSON schema (for its `$schema`, else draft 2020-12),
+    or None. Only local `$ref`s are allowed: nvgw_nb never fetches a schema."""
+    import jsonschema
+
+    if not isinstance(schema, Mapping):
+        return "must be a JSON schema object (a dict)"
+    try:
+        canonical = _canonical(schema)
+        _validator_class(schema).check_schema(schema)
+    except jsonschema.exceptions.SchemaError as err:
+        where = "/".join(str(p) for p in err.absolute_path) or "(root)"
+        return f"{where}: {err.message}"[:_MAX_MESSAGE]
+    except (TypeError, ValueError) as err:  # not JSON: a set, a float('nan'), a cycle
+        return f"is not JSON ({err})"[:_MAX_MESSAGE]
+    except RecursionError:
+        return "is nested too deeply"
+    return _ref_problem(json.loads(canonical))
+
+
+def _ref_problem(schema: Mapping[str, Any]) -> str | None:
+    """Why a `$ref` in `schema` cannot be followed without the network, or None."""
+    import referencing
+    import referencing.exceptions
+    import referencing.jsonschema
+
+    refs = list(_refs(schema))
+    if not refs:
+        return None
+    remote = next((r for r in refs if not r.startswith("#")), None)
+    if remote is not None:
+        return f"$ref {remote[:80]!r} points outside the schema; use a local one (#/$defs/…)"
+    if _has_nested_id(schema):
+        return None  # refs are then relative to sub-resources: checked when applied
+    spec = referencing.jsonschema.specification_with(
+        str(schema.get("$schema", "")), default=referencing.jsonschema.DRAFT202012
+    )
+    resource = spec.create_resource(schema)
+    uri = resource.id() or ""
+    resolver = referencing.Registry().with_resource(uri, resource).crawl().resolver(uri)
+    for ref in refs:
+        try:
+            resolver.lookup(ref)
+        except referencing.exceptions.Unresolvable:
+            return f"$ref {ref[:80]!r} points nowhere in the schema"
+    return None
+
+
+def _refs(value: Any) -> Iterator[str]:
+    """Every string `$ref` in `value`, depth first."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, Mapping):
+            ref = item.get("$ref")
+            if isinstance(ref, str):
+                yield ref
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+
+
+def _has_nested_id(schema: Mapping[str, Any]) -> bool:
+    stack: list[Any] = [v for k, v in schema.items() if k != "$id"]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, Mapping):
+            if "$id" in item:
+                return True
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
+
+
+def _canonical(schema: Mapping[str, Any]) -> str:
+    """The schema as canonical JSON: the key of the validator cache."""
+    return json.dumps(schema, sort_keys=True, separators=(",", ":"), allow_nan=False)
+
+
+def _validator_class(schema: Mapping[str, Any]) -> Any:
+    import jsonschema
+
+    return jsonschema.validators.validator_for(
+        schema, default=jsonschema.validators.Draft202012Validator
+    )
+
+
+@functools.lru_cache(maxsize=_CACHED_VALIDATORS)
+def _validator(canonical: str) -> Any:
+    """The validator of one schema, built once: building one costs far more than using it
+    (100k tool calls in one answer must not build 100k validators)."""
+    schema = json.loads(canonical)
+    return _validator_class(schema)(schema)
+
+
 def _tool_call(
-    raw: RawToolCall, schemas: Mapping[str, Mapping[str, Any]], provider: str, repair: bool
+    raw: RawToolCall, schemas: _Schemas, provider: str, repair: bool
 ) -> tuple[ToolCall, list[str]]:
     if not raw.name or raw.name not in schemas:
         declared = ", ".join(sorted(schemas)) or "no tools"
@@ -84,7 +199,7 @@ def _tool_call(
             tool_name=raw.name,
             provider=provider,
         )
-    problem = schema_problem(dict(arguments), schemas[raw.name])
+    problem = _problem(dict(arguments), schemas.validator(raw.name))
     if problem is not None:
         raise ToolCallError(
             f"{provider} called {raw.name!r} with arguments that do not fit its schema: {problem}",
@@ -95,14 +210,32 @@ def _tool_call(
     return ToolCall(id=call_id, name=raw.name, arguments=dict(arguments)), repairs
 
 
+class _Schemas(dict[str, Mapping[str, Any]]):
+    """The declared tools' parameter schemas by name, and their validators once looked up
+    (one lookup per tool per answer, however many calls it holds)."""
+
+    def __init__(self, schemas: Mapping[str, Mapping[str, Any]]) -> None:
+        super().__init__(schemas)
+        self._validators: dict[str, Any] = {}
+
+    def validator(self, name: str) -> Any:
+        """The validator of tool `name`'s parameters."""
+        found = self._validators.get(name)
+        if found is None:
+            found = self._validators[name] = _validator(_canonical(self[name]))
+        return found
+
+
 def check_tool_calls(
     raw_calls: list[RawToolCall], request: ChatRequest, provider: str, *, repair: bool = False
 ) -> tuple[list[ToolCall], list[str]]:
     """Validated tool calls and the repairs applied; ToolCallError for the first bad one."""
-    schemas = {
-        t["function"]["name"]: t["function"].get("parameters") or {"type": "object"}
-        for t in request.tools or ()
-    }
+    schemas = _Schemas(
+        {
+            t["function"]["name"]: t["function"].get("parameters") or {"type": "object"}
+            for t in request.tools or ()
+        }
+    )
     calls: list[ToolCall] = []
     repairs: list[str] = []
     for raw in raw_calls:

@@ -152,6 +152,13 @@ class Provider(ABC):
         return next(iter(cls.default_models.values()), "")
 
     @classmethod
+    def path_model(cls, model: str) -> str | None:
+        """The part of `model` this provider puts into its URL path (None: the model
+        travels in the body only). A name that would change the path is refused
+        (`nvgw_nb.names`) before any request."""
+        return None
+
+    @classmethod
     def describe(cls, settings: Settings) -> str:
         """Where it sends requests, for `nvgw-nb check`'s configuration line."""
         return f"{cls.name} {settings.url(cls.base_url_variable, cls.default_base_url)}"
