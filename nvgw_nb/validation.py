@@ -52,7 +52,7 @@ def repair_json(text: str) -> tuple[str, list[str]]:
 
 def schema_problem(instance: Any, schema: Mapping[str, Any]) -> str | None:
     """The first way `instance` breaks the JSON `schema` (None when it fits)."""
-    return _problem(instance, _validator(_canonical(schema)))
+    return _problem(instance, validator_of(schema))
 
 
 def _problem(instance: Any, validator: Any) -> str | None:
@@ -160,6 +160,16 @@ def _validator_class(schema: Mapping[str, Any]) -> Any:
     )
 
 
+def validator_of(schema: Mapping[str, Any]) -> Any:
+    """The (cached) validator of `schema`; one that is not plain JSON, which the input
+    checks refuse but a hand-made ChatRequest may hold, gets one of its own."""
+    try:
+        key = _canonical(schema)
+    except (TypeError, ValueError):
+        return _validator_class(schema)(schema)
+    return _validator(key)
+
+
 @functools.lru_cache(maxsize=_CACHED_VALIDATORS)
 def _validator(canonical: str) -> Any:
     """The validator of one schema, built once: building one costs far more than using it
@@ -222,7 +232,7 @@ class _Schemas(dict[str, Mapping[str, Any]]):
         """The validator of tool `name`'s parameters."""
         found = self._validators.get(name)
         if found is None:
-            found = self._validators[name] = _validator(_canonical(self[name]))
+            found = self._validators[name] = validator_of(self[name])
         return found
 
 

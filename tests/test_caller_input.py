@@ -231,3 +231,11 @@ def test_a_bad_tool_call_is_still_caught_with_cached_validators() -> None:
     validation.check_tool_calls([good], request, "nvidia-nim")
     with pytest.raises(nv.ToolCallError, match="city: 5 is not of type 'string'"):
         validation.check_tool_calls([good, bad], request, "nvidia-nim")
+
+
+def test_a_schema_that_is_not_plain_json_is_still_applied() -> None:
+    """A hand-made ChatRequest may hold a schema the input checks would refuse (a NaN):
+    it is checked with a validator of its own, not a raw ValueError from the cache key."""
+    schema = {"type": "object", "properties": {"n": {"type": "number", "default": math.nan}}}
+    assert validation.schema_problem({"n": 1}, schema) is None
+    assert validation.schema_problem({"n": "x"}, schema) == "n: 'x' is not of type 'number'"
