@@ -43,7 +43,7 @@ def check_path_name(name: object, where: str) -> str:
         assert isinstance(name, str)
         return name
     raise ConfigError(
-        f"{where} {_shown(name)} {problem}: a model or deployment name goes into the URL "
+        f"{where}{_shown(name)} {problem}: a model or deployment name goes into the URL "
         "path here, so it may not be empty, '.' or '..', nor contain / \\ % ? # or control "
         "characters; give the name exactly as the provider lists it (e.g. gpt-4o-mini)"
     )
@@ -51,7 +51,7 @@ def check_path_name(name: object, where: str) -> str:
 
 def _shown(name: object) -> str:
     """A short quote of the name (a long value may be something pasted by mistake)."""
-    if not isinstance(name, str):
-        return ""
+    if not isinstance(name, str) or name in ("", ".", ".."):
+        return ""  # the problem says it already
     text = repr(name)
-    return f"({text})" if len(text) <= _SHOWN_CHARS else f"({len(name)} characters)"
+    return f" ({text})" if len(text) <= _SHOWN_CHARS else f" ({len(name)} characters)"
