@@ -55,6 +55,11 @@ class ProviderSet:
             name: CircuitBreaker(threshold=breaker_threshold, cooldown_s=breaker_cooldown_s)
             for name in self.providers
         }
+        # A role's model that would change a URL path fails the Session, not a later call.
+        for role in roles.values():
+            for provider in role.models:
+                if provider in registry.names():
+                    self.model_for(provider, role, None)
 
     def check_order(self, order: Sequence[str]) -> tuple[str, ...]:
         """`order` as known names; `PolicyError` when it names external providers that
