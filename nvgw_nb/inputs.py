@@ -1,7 +1,8 @@
 """Turn a caller's arguments into a validated `ChatRequest` — before any request is sent.
 
 Every mistake is a `ConfigError` that says which argument (and which message index
-and field) is wrong.
+and field) is wrong — also what would only fail later: a NaN, a lone surrogate (which
+cannot be encoded as UTF-8), a tool schema that is not a valid JSON schema.
 """
 
 from __future__ import annotations
