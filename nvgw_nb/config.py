@@ -33,6 +33,8 @@ from pydantic_settings import (
 )
 
 from nvgw_nb.errors import ConfigError
+from nvgw_nb.names import path_name_problem
+from nvgw_nb.network import ProxyChoice, check_proxy_url
 from nvgw_nb.providers import registry
 from nvgw_nb.providers.anthropic import AnthropicProvider
 from nvgw_nb.providers.gateway import GatewayProvider
@@ -305,6 +307,15 @@ class Settings(BaseSettings):
             raise ValueError("contains a control character; type the value again")
         return value
 
+    @field_validator("llm_gateway_model")
+    @classmethod
+    def _check_deployment(cls, value: str) -> str:
+        # The deployment is a segment of the gateway's URL path (nvgw_nb.names).
+        problem = path_name_problem(value)
+        if problem is not None:
+            raise ValueError(f"{problem}; give the Azure deployment name (e.g. gpt-4o-mini)")
+        return value
+
     @field_validator("cache_path", "ca_bundle")
     @classmethod
     def _check_cache_path(cls, value: str | None) -> str | None:
@@ -313,6 +324,23 @@ class Settings(BaseSettings):
         if has_control_chars(value):
             raise ValueError("contains a control character; type the path again")
         return value.strip()
+
+    @field_validator("proxy")
+    @classmethod
+    def _check_proxy(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        return check_proxy_url(value)
+
+    @field_validator("ca_bundle")
+    @classmethod
+    def _check_ca_bundle(cls, value: str | None) -> str | None:
+        if value is not None and not os.path.exists(value):
+            raise ValueError(
+                f"names {value}, which does not exist; point it at the PEM file holding "
+                "your corporate root CA"
+            )
+        return value
 
     @field_validator("provider_order", mode="before")
     @classmethod
@@ -388,6 +416,11 @@ class Settings(BaseSettings):
             return self.provider_order
         return tuple(p.name for p in registry.providers() if p.in_default_order(self))
 
+    @property
+    def reads_environment(self) -> bool:
+        """Whether these settings were read from os.environ (not an explicit mapping)."""
+        return self._read_environment
+
     def variable(self, name: str) -> str | None:
         """The raw value of any variable, from where these settings were read (the
         arguments, else the environment, else the `.env` file); None when unset.
@@ -432,6 +465,8 @@ class Settings(BaseSettings):
         for name, value in super().__repr_args__():
             if name == "starfleet_id" and isinstance(value, SecretStr):
                 yield name, mask(value.get_secret_value())
+            elif name == "proxy" and isinstance(value, str):
+                yield name, ProxyChoice(value, "NVGW_PROXY").url_without_credentials
             else:
                 yield name, value
 

@@ -9,6 +9,7 @@ NvgwError
 ├── AuthError              Starfleet token endpoint failed, or the gateway kept answering 401
 ├── ProviderError          one provider failed one attempt (carries provider, status, request id)
 │   ├── ProviderUnreachable      connect refused / DNS / TLS            (C1)
+│   │   └── TLSError             the server's certificate failed verification: final
 │   ├── ProviderTimeout          read timeout or attempt deadline        (C2)
 │   ├── ProviderConnectionError  connection reset mid-body               (C3)
 │   ├── CircuitOpen              skipped: the breaker is open after repeated failures
@@ -21,6 +22,7 @@ NvgwError
 │   │   ├── ContextTooLong       413 / context length exceeded           (X3)
 │   │   └── ProviderAuthError    401 / 403 from NIM                      (X4)
 │   ├── MalformedResponse        200 with a body that is not a chat completion (B1-B3)
+│   │   └── ResponseTooLarge     a body, stream, line or event over its size limit
 │   ├── ToolCallError            tool call with bad JSON or an undeclared tool (B4, B5)
 │   ├── ValidationFailed         a validator rejected the output          (B6)
 │   ├── EmptyResponse            no content and no tool calls             (E1)
@@ -64,9 +66,11 @@ __all__ = [
     "ProviderTimeout",
     "ProviderUnreachable",
     "RateLimited",
+    "ResponseTooLarge",
     "ServerError",
     "SessionClosed",
     "StreamInterrupted",
+    "TLSError",
     "ToolCallError",
     "UnsupportedParameter",
     "ValidationFailed",
@@ -188,6 +192,21 @@ class ProviderUnreachable(ProviderError):
     kind = "unreachable"
 
 
+class TLSError(ProviderUnreachable):
+    """The server's certificate failed verification (`reason`: "unknown_ca", "expired",
+    "not_yet_valid", "hostname" or "other"). It cannot heal by retrying: not retried, the
+    next provider is tried; the message says what failed and which variable fixes it."""
+
+    kind = "tls"
+    retries = 0
+
+    def __init__(
+        self, message: str, *, reason: str, provider: str, **details: Unpack[ErrorDetails]
+    ) -> None:
+        super().__init__(message, provider=provider, **details)
+        self.reason = reason
+
+
 class ProviderTimeout(ProviderError):
     """No answer in time; `phase` is connect/read/write/pool/deadline."""
 
@@ -292,6 +311,15 @@ class MalformedResponse(ProviderError):
 
     kind = "malformed"
     retries = 1
+
+
+class ResponseTooLarge(MalformedResponse):
+    """A body, stream, SSE line or event over its size limit (NVGW_MAX_BODY_BYTES,
+    NVGW_MAX_SSE_EVENT_BYTES): reading stopped there. Not retried (it would be as large
+    again); the next provider is tried."""
+
+    kind = "too_large"
+    retries = 0
 
 
 class ToolCallError(ProviderError):

@@ -10,6 +10,8 @@ specific to a provider or its auth comes from them (`Provider.rejected_after_ref
 
 from __future__ import annotations
 
+import re
+import ssl
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
@@ -33,12 +35,15 @@ from nvgw_nb.errors import (
     ProviderUnreachable,
     RateLimited,
     StreamInterrupted,
+    TLSError,
 )
+from nvgw_nb.providers import registry
 from nvgw_nb.providers.base import Provider, Reply
 from nvgw_nb.redaction import location_host
 from nvgw_nb.results import Attempt, ChatRequest, ChatResult
 from nvgw_nb.retry import RetryPolicy
 from nvgw_nb.steps import CallPolicy, Step, StepEnd
+from nvgw_nb.transport import PROXY_EXTENSION
 from nvgw_nb.validation import check_tool_calls, parse_structured, run_validator
 
 __all__ = [
@@ -48,7 +53,9 @@ __all__ = [
     "all_failed",
     "attempt_error",
     "breaker_verdict",
+    "certificate_problem",
     "clean",
+    "cut",
     "deadline_error",
     "note_failures",
     "redirect_error",
@@ -91,25 +98,69 @@ def transport_error(
     err: httpx.HTTPError, provider: str, elapsed: float, auth: httpx.Auth | None = None
 ) -> NvgwError:
     """The error for a request to `provider` that failed in transport after `elapsed` s;
-    the auth's own wording when the failed request was its token request."""
+    the auth's own wording when the failed request was its token request.
+
+    A certificate that fails verification is a `TLSError` (final for the provider); a
+    connect timeout is not retried either and names the proxy in use, or the variables
+    that set one (a mandatory proxy left unset looks exactly like this).
+    """
     url = err.request.url if _has_request(err) else None
     host = url.host if url is not None else "the provider"
     phase = _phase(err)
+    via = _proxy_used(err)
     # A LocalProtocolError can quote the request's own header values: never repeat it.
     local = isinstance(err, httpx.LocalProtocolError)
-    detail = type(err).__name__ if local else str(err)[:200] or type(err).__name__
+    detail = type(err).__name__ if local else cut(str(err), 200) or type(err).__name__
+    certificate = certificate_problem(err)
+    if certificate is not None:
+        reason, says = certificate
+        fix = _tls_fix(reason, provider, url, auth, via)
+        detail = f"TLS certificate refused: {says}; {fix}"
+    elif isinstance(err, httpx.ConnectTimeout):
+        # aiohttp's text repeats the whole URL: the host is named already
+        detail = f"connect timeout; {_proxy_hint(via)}"
     if url is not None and isinstance(auth, FetchesTokens):
         own = auth.token_request_error(url, phase=phase, detail=detail)
         if own is not None:
+            if certificate is not None:
+                return TLSError(str(own), reason=certificate[0], provider=provider)
+            if isinstance(err, httpx.ConnectTimeout):
+                own.retries = 0  # one connect timeout per provider, then the next
             return own
+    if certificate is not None:
+        return TLSError(
+            f"{provider} unreachable: the TLS certificate of {host} was refused: "
+            f"{certificate[1]}; {fix}",
+            reason=certificate[0],
+            provider=provider,
+        )
     if isinstance(err, httpx.TimeoutException):
-        return ProviderTimeout(
-            f"{provider}: {phase} timeout after {elapsed:.1f} s ({host})",
+        timeout = ProviderTimeout(
+            f"{provider}: {phase} timeout after {elapsed:.1f} s ({host})"
+            + (f"; {_proxy_hint(via)}" if phase == "connect" else ""),
             phase=phase,
             elapsed_s=elapsed,
             provider=provider,
         )
+        if phase == "connect":
+            timeout.retries = 0  # one connect timeout per provider, then the next
+        return timeout
+    if isinstance(err, httpx.ProxyError):
+        error = ProviderUnreachable(
+            f"{provider} unreachable: the proxy{_proxy_named(via)} would not connect to "
+            f"{host} ({detail}); check the address and credentials in "
+            f"{_proxy_variable(via)}, and NO_PROXY",
+            provider=provider,
+        )
+        error.retries = 0  # a proxy's refusal (403, 407) does not heal by retrying
+        return error
     if isinstance(err, httpx.ConnectError):
+        if via:
+            return ProviderUnreachable(
+                f"{provider} unreachable: cannot connect to {host} through the proxy "
+                f"{via} ({detail}); check the proxy address in {_proxy_variable(via)}",
+                provider=provider,
+            )
         hint = (
             "; the TLS handshake failed: check that the server at that address speaks "
             "https, or that the URL's scheme is right"
@@ -122,6 +173,147 @@ def transport_error(
         )
     return ProviderConnectionError(
         f"{provider}: the connection to {host} broke ({detail})", provider=provider
+    )
+
+
+def cut(text: str, limit: int) -> str:
+    """`text` in at most `limit` characters, cut at a word boundary (never mid-word),
+    with "…" when cut; any `user:password@` in a URL is dropped first."""
+    text = _USERINFO.sub("//", text)
+    if len(text) <= limit:
+        return text
+    head = text[: max(limit - 1, 1)]
+    space = head.rfind(" ")
+    if space > limit // 2:
+        head = head[:space]
+    return head.rstrip(" ,;:") + "…"
+
+
+# OpenSSL's X509_V_ERR_* codes, as `ssl.SSLCertVerificationError.verify_code`
+_UNKNOWN_CA = {2, 18, 19, 20, 21, 27}
+_EXPIRED, _NOT_YET_VALID = 10, 9
+_HOSTNAME = {62, 64}
+# The same, from the text when the code is not at hand (a cause chain cut short).
+_CERT_WORDS = (
+    ("certificate has expired", "expired"),
+    ("certificate is not yet valid", "not_yet_valid"),
+    ("hostname mismatch", "hostname"),
+    ("ip address mismatch", "hostname"),
+    ("doesn't match", "hostname"),
+    ("unable to get local issuer", "unknown_ca"),
+    ("self-signed certificate", "unknown_ca"),
+    ("self signed certificate", "unknown_ca"),
+    ("unable to get issuer", "unknown_ca"),
+    ("certificate_verify_failed", "other"),
+)
+_CERT_SAYS = {
+    "unknown_ca": "it is signed by a certificate authority this machine does not trust",
+    "expired": "it has expired",
+    "not_yet_valid": "it is not valid yet",
+    "hostname": "it was issued for another host name (hostname mismatch)",
+}
+_USERINFO = re.compile(r"//[^/@\s]+@")
+
+
+def certificate_problem(err: BaseException) -> tuple[str, str] | None:
+    """(reason, what failed in words: "it has expired") when `err` — or an exception it
+    was raised from — is a certificate that failed verification; None otherwise."""
+    seen: set[int] = set()
+    current: BaseException | None = err
+    reason: str | None = None
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        # aiohttp's certificate error subclasses it without the code: read on down.
+        code = getattr(current, "verify_code", None)
+        if isinstance(current, ssl.SSLCertVerificationError) and isinstance(code, int):
+            if code in _UNKNOWN_CA:
+                reason = "unknown_ca"
+            elif code == _EXPIRED:
+                reason = "expired"
+            elif code == _NOT_YET_VALID:
+                reason = "not_yet_valid"
+            elif code in _HOSTNAME:
+                reason = "hostname"
+            else:
+                said = getattr(current, "verify_message", None) or "verification failed"
+                message = cut(str(said), 120)
+                return "other", f"it failed verification ({message})"
+            break
+        if reason is None:
+            text = str(current).lower()
+            reason = next((r for words, r in _CERT_WORDS if words in text), None)
+        current = current.__cause__ or current.__context__
+    if reason is None:
+        return None
+    return reason, _CERT_SAYS.get(reason, "it failed verification")
+
+
+def _tls_fix(
+    reason: str, provider: str, url: httpx.URL | None, auth: httpx.Auth | None, via: str | None
+) -> str:
+    """Which variable fixes a certificate failure of `reason`, in words."""
+    if reason in ("expired", "not_yet_valid"):
+        return (
+            "check this machine's clock; otherwise the server's certificate must be renewed "
+            "(no CA setting can fix it)"
+        )
+    if reason == "hostname":
+        variable = _url_variable(provider, url, auth)
+        return f"check that {variable} uses the host name on the certificate"
+    proxy = f" (the proxy {via} may inspect TLS and sign with its own CA)" if via else ""
+    return (
+        "if your network uses a corporate root CA, set NVGW_CA_BUNDLE (or SSL_CERT_FILE) "
+        f"to its PEM file{proxy}"
+    )
+
+
+def _url_variable(provider: str, url: httpx.URL | None, auth: httpx.Auth | None) -> str:
+    """The variable holding `url`'s host: the provider's base URL variable; for the auth's
+    own token request "its URL" (the auth's wording names the variable)."""
+    if url is not None and isinstance(auth, FetchesTokens):
+        token = auth.token_request_error(url, phase="connect", detail="")
+        if token is not None:
+            return "its URL"
+    try:
+        return registry.provider_class(provider).base_url_variable or "the provider's URL"
+    except NvgwError:
+        return "the provider's URL"
+
+
+def _proxy_used(err: httpx.HTTPError) -> str | None:
+    """The proxy the failed request went through ("host:port (VARIABLE)"); "" when a
+    proxy is configured but NO_PROXY sent it directly; None when none is configured."""
+    if not _has_request(err):
+        return None
+    value = err.request.extensions.get(PROXY_EXTENSION)
+    return value if isinstance(value, str) else None
+
+
+def _proxy_named(via: str | None) -> str:
+    return f" {via}" if via else ""
+
+
+def _proxy_variable(via: str | None) -> str:
+    if via and "(" in via:
+        return via[via.rindex("(") + 1 : -1]
+    return "NVGW_PROXY or HTTPS_PROXY"
+
+
+def _proxy_hint(via: str | None) -> str:
+    """What a connect timeout says about proxies."""
+    if via:
+        return (
+            f"through the proxy {via}: check that it is reachable, or change "
+            "NVGW_PROXY / HTTPS_PROXY / HTTP_PROXY / NO_PROXY"
+        )
+    if via == "":
+        return (
+            "NO_PROXY sends it directly: if this host is reachable only through the "
+            "proxy, remove it from NO_PROXY"
+        )
+    return (
+        "no proxy is in use: if this network needs one, set HTTPS_PROXY / HTTP_PROXY "
+        "(or NVGW_PROXY); else check the URL, your network and VPN"
     )
 
 
@@ -197,6 +389,7 @@ def _phase(err: httpx.HTTPError) -> str:
         (httpx.WriteTimeout, "write"),
         (httpx.PoolTimeout, "pool"),
         (httpx.ConnectError, "connect"),
+        (httpx.ProxyError, "connect"),
     ):
         if isinstance(err, cls):
             return phase
@@ -289,18 +482,24 @@ def retry_wait(
     breaker_state: str,
     now: float,
     call_deadline: float,
+    max_wait: float | None = None,
 ) -> float | None:
     """Seconds to wait before retrying the same provider, or None to move on.
 
     `retry` retries were made so far. None when the error's or the policy's budget is
-    spent, the breaker opened, a Retry-After asks more than `policy.max_retry_after`, or
-    the wait would end past the call's deadline.
+    spent, the breaker opened, a Retry-After (the provider's, or our rate limiter's) asks
+    more than `max_wait` (NVGW_MAX_WAIT: the engine passes it while another provider is
+    left to try) or, in any case, more than `policy.max_retry_after`, or the wait would end
+    past the call's deadline.
     """
     allowed = min(error.retries, policy.attempts - 1)
     if retry >= allowed or breaker_state == "open":
         return None
     if isinstance(error, RateLimited) and error.retry_after_s is not None:
-        if error.retry_after_s > policy.max_retry_after:
+        longest = policy.max_retry_after
+        if max_wait is not None:
+            longest = min(longest, max_wait)
+        if not error.retry_after_s <= longest:  # also NaN
             return None
         wait = error.retry_after_s
     else:
