@@ -30,7 +30,11 @@ class Clock:
 
 
 def make_auth(
-    clock: Clock | None = None, margin: float = 60.0, token_auth: str = "auto", **limits: int
+    clock: Clock | None = None,
+    margin: float = 60.0,
+    token_auth: str = "auto",
+    max_token_bytes: int = 64 * 1024,
+    max_json_depth: int = 100,
 ) -> StarfleetAuth:
     return StarfleetAuth(
         client_id=SecretStr("client id+1"),
@@ -40,7 +44,8 @@ def make_auth(
         refresh_margin_s=margin,
         clock=clock or Clock(),
         token_auth=token_auth,  # type: ignore[arg-type]
-        **limits,
+        max_token_bytes=max_token_bytes,
+        max_json_depth=max_json_depth,
     )
 
 
@@ -341,3 +346,154 @@ def test_repr_masks_the_client_id() -> None:
     assert "tok-secret-value" not in text
     assert "starfleet.example.test" in text
     assert json.dumps(text)
+
+
+# --- Basic encoding: NVGW_TOKEN_AUTH ------------------------------------------------------
+def _basic(request: httpx.Request) -> tuple[str, str]:
+    """The (user, password) of a token request's Basic header, as sent."""
+    scheme, _, encoded = request.headers["Authorization"].partition(" ")
+    assert scheme == "Basic"
+    user, _, password = base64.b64decode(encoded).decode().partition(":")
+    return user, password
+
+
+RAW = ("client id+1", "s3cr:et/+%")
+FORM = ("client+id%2B1", "s3cr%3Aet%2F%2B%25")
+REJECTED = httpx.Response(401, json={"error": "invalid_client"})
+
+
+@pytest.mark.parametrize(
+    ("token_auth", "answers", "sent", "encoding"),
+    [
+        ("auto", [token_response()], [FORM], "form"),
+        ("auto", [REJECTED, token_response()], [FORM, RAW], "raw"),
+        ("auto", [httpx.Response(400, json={"error": "invalid_client"}), token_response()],
+         [FORM, RAW], "raw"),
+        ("auto", [REJECTED, REJECTED], [FORM, RAW], None),
+        ("auto", [httpx.Response(400, json={"error": "invalid_scope"})], [FORM], None),
+        ("auto", [httpx.Response(503)], [FORM], None),
+        ("form", [REJECTED], [FORM], "form"),
+        ("raw", [token_response()], [RAW], "raw"),
+        ("raw", [REJECTED], [RAW], "raw"),
+    ],
+)  # fmt: skip
+def test_the_flow_tries_the_encodings_the_setting_allows(
+    token_auth: str,
+    answers: list[httpx.Response],
+    sent: list[tuple[str, str]],
+    encoding: str | None,
+) -> None:
+    """auto: form, then raw once after a client rejection; form/raw: that one only."""
+    auth = make_auth(token_auth=token_auth)
+    flow = auth.sync_auth_flow(httpx.Request("POST", GATEWAY))
+    requests = [next(flow)]
+    outcome: httpx.Request | nv.AuthError | None = None
+    for answer in answers:
+        try:
+            outcome = flow.send(answer)
+        except nv.AuthError as err:
+            outcome = err
+            break
+        if str(outcome.url) == TOKEN_URL:
+            requests.append(outcome)
+    assert [_basic(r) for r in requests] == sent
+    assert auth.status()["encoding"] == encoding
+    assert auth.status()["token_auth"] == token_auth
+    granted = answers[-1].status_code == 200
+    assert isinstance(outcome, httpx.Request) is granted
+    if granted:
+        assert outcome.headers["Authorization"] == "Bearer tok-1"  # type: ignore[union-attr]
+
+
+def test_the_learned_encoding_is_used_for_every_later_fetch() -> None:
+    """After raw worked, a refresh sends raw only, and a rejection is final."""
+    auth = make_auth()
+    flow = auth.sync_auth_flow(httpx.Request("POST", GATEWAY))
+    next(flow)
+    flow.send(REJECTED)
+    flow.send(token_response("tok-1"))
+    later = auth.sync_auth_flow(httpx.Request("POST", GATEWAY))
+    next(later)
+    refetch = later.send(httpx.Response(401))  # the gateway turned the token down
+    assert _basic(refetch) == RAW
+    with pytest.raises(nv.AuthError, match="invalid_client"):
+        later.send(REJECTED)
+    assert auth.status()["encoding"] == "raw"
+
+
+@pytest.mark.parametrize(
+    ("client_id", "secret", "encoding"),
+    [("plain-id", "plain_secret.1~", "form"), ("plain-id", "a+b", None), ("id", "a=b", None)],
+)
+def test_auto_learns_nothing_when_both_encodings_are_the_same(
+    client_id: str, secret: str, encoding: str | None
+) -> None:
+    """Identical headers: the encoding is known ("form") from the start; else unknown."""
+    auth = StarfleetAuth(
+        client_id=SecretStr(client_id),
+        client_secret=SecretStr(secret),
+        token_url=TOKEN_URL,
+        variables=("STARFLEET_ID", "STARFLEET_SECRET"),
+    )
+    assert auth.status()["encoding"] == encoding
+    if encoding is not None:
+        flow = auth.sync_auth_flow(httpx.Request("POST", GATEWAY))
+        next(flow)
+        with pytest.raises(nv.AuthError):
+            flow.send(REJECTED)  # nothing else to try
+
+
+def test_a_colon_in_the_id_is_sent_form_encoded_only() -> None:
+    """raw cannot carry `:` in the id: auto keeps to form, raw is a ConfigError."""
+    kwargs = {"client_secret": SecretStr("a+b"), "token_url": TOKEN_URL,
+              "variables": ("STARFLEET_ID", "STARFLEET_SECRET")}  # fmt: skip
+    auto = StarfleetAuth(client_id=SecretStr("te:am"), **kwargs)  # type: ignore[arg-type]
+    flow = auto.sync_auth_flow(httpx.Request("POST", GATEWAY))
+    next(flow)
+    with pytest.raises(nv.AuthError):
+        flow.send(REJECTED)
+    raw = StarfleetAuth(client_id=SecretStr("te:am"), token_auth="raw", **kwargs)  # type: ignore[arg-type]
+    with pytest.raises(nv.ConfigError, match="STARFLEET_ID contains ':'") as info:
+        raw.build_token_request()
+    assert "te:am" not in str(info.value)
+
+
+async def test_the_async_flow_switches_encoding_too() -> None:
+    """Through an AsyncClient: a raw-only endpoint gets form, then raw, then grants."""
+    sent: list[tuple[str, str]] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if str(request.url) == TOKEN_URL:
+            sent.append(_basic(request))
+            return token_response("raw-ok") if sent[-1] == RAW else REJECTED
+        return httpx.Response(200, json={"auth": request.headers["Authorization"]})
+
+    auth = make_auth()
+    async with httpx.AsyncClient(transport=_mock(handler), auth=auth) as client:
+        assert (await client.post(GATEWAY)).json() == {"auth": "Bearer raw-ok"}
+    assert sent == [FORM, RAW]
+    assert auth.status()["encoding"] == "raw"
+
+
+# --- token bodies under limits --------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("response", "says"),
+    [
+        (httpx.Response(200, content=b" " * 2048), "over 1024 bytes"),
+        (httpx.Response(200, content=b"[" * 30 + b"]" * 30), "nested deeper than 20"),
+        (httpx.Response(200, content=b'{"a": "' + b"[" * 900 + b'"}'), "`access_token`"),
+        (httpx.Response(403, content=b"[" * 500 + b"]" * 500), "HTTP 403"),
+        (httpx.Response(200, json={"access_token": "t", "expires_in": 10**400}), "expires_in"),
+        (httpx.Response(200, content=b'{"access_token": "t", "expires_in": 1e999}'), "expires_in"),
+        (httpx.Response(200, content=b"\xff\xfe"), "not JSON"),
+    ],
+)
+def test_malformed_token_bodies_are_auth_errors(response: httpx.Response, says: str) -> None:
+    """Too big, too deep (brackets in strings do not count), huge numbers, bad bytes."""
+    flow = make_auth(max_token_bytes=1024, max_json_depth=20).sync_auth_flow(
+        httpx.Request("POST", GATEWAY)
+    )
+    next(flow)
+    with pytest.raises(nv.AuthError) as info:
+        flow.send(response)
+    assert says in str(info.value)
