@@ -26,6 +26,7 @@ from nvgw_nb.errors import (
     ProviderAuthError,
     ProviderTimeout,
     ProviderUnreachable,
+    TLSError,
 )
 from nvgw_nb.network import Network
 from nvgw_nb.outcomes import transport_error
@@ -205,8 +206,8 @@ def _token_ok(
             verify=network.ssl_context,
             proxy=proxy.url if proxy else None,
         ) as client:
-            response = client.send(request)
-            auth.take_token_response(response)
+            # the flow's own fetch: NVGW_TOKEN_AUTH and the token body limits apply
+            auth.fetch_token(client, extensions=request.extensions)
     except httpx.HTTPError as err:
         # The error is worded as the Session words it: host, proxy, TLS; never the request.
         error = transport_error(err, cls.name, 0.0, auth)
@@ -229,8 +230,12 @@ def _fix(cls: type[Provider], err: NvgwError) -> str:
         return getattr(cls, "auth_hint", None) or cls.setup_hint
     if isinstance(err, ModelNotFound):
         return cls.model_hint
+    if isinstance(err, TLSError):
+        return "the message says what the certificate failed; NVGW_CA_BUNDLE adds a CA"
     if isinstance(err, ProviderUnreachable):
         return f"check {cls.base_url_variable}, your network and VPN"
+    if isinstance(err, ProviderTimeout) and err.phase == "connect":
+        return f"check {cls.base_url_variable} and the proxy (NVGW_PROXY, HTTPS_PROXY, NO_PROXY)"
     if isinstance(err, ProviderTimeout):
         return f"{cls.name} is slow or down; try again, or raise NVGW_READ_TIMEOUT"
     return "see the message; try again if it was transient"

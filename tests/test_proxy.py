@@ -225,6 +225,44 @@ def test_proxy_credentials_are_sent_and_never_shown(
         assert guarded.connections_to(front.port) == front.accepted >= 1
 
 
+def test_proxy_refusing_the_credentials(
+    sim: Simulator,
+    front: TLSFront,
+    ca: trustme.CA,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    transport: str,
+) -> None:
+    """Wrong proxy credentials (407): not retried, named by the proxy's host only."""
+    with Proxy(auth="alice:right-pw") as guarded:
+        env = _https_env(sim, front, ca, tmp_path)
+        env["NVGW_PROXY"] = guarded.url("alice:wrong-pw")
+        use_environment(monkeypatch, env)
+        with (
+            _session(transport) as session,
+            pytest.raises(nv.ProviderUnreachable) as info,
+        ):
+            session.chat("hi", providers=[NIM], fallbacks=False)
+    said = str(info.value)
+    assert "407" in said
+    assert f"127.0.0.1:{guarded.port} (NVGW_PROXY)" in said
+    assert "wrong-pw" not in said
+    assert len(info.value.attempts) == 1
+    assert front.accepted == 0
+
+
+def test_http_proxy_carries_plain_http(
+    sim: Simulator, proxy: Proxy, monkeypatch: pytest.MonkeyPatch, transport: str
+) -> None:
+    """HTTP_PROXY: http:// URLs go through the proxy too (no CONNECT: absolute-form)."""
+    sim_port = int(sim.url.rsplit(":", 1)[1])
+    before = proxy.connections_to(sim_port, settle_s=0)
+    use_environment(monkeypatch, {**sim.env(), "HTTP_PROXY": proxy.url()})
+    with _session(transport) as session:
+        assert session.chat("hi", providers=[NIM]).served_by == NIM
+    assert proxy.connections_to(sim_port) > before
+
+
 # --- settings -----------------------------------------------------------------------------------
 @pytest.mark.parametrize(
     ("value", "words"),
@@ -338,3 +376,36 @@ def test_check_prints_each_providers_proxy_and_ca(
     assert f"CA: the system store and certifi + NVGW_CA_BUNDLE ({bundle})" in text
     assert "token requests direct (NO_PROXY)" in text
     assert "hunter2" not in text
+
+
+def test_check_uses_the_proxy_and_ca(
+    sim: Simulator, front: TLSFront, ca: trustme.CA, proxy: Proxy, tmp_path: Path
+) -> None:
+    """`nvgw-nb check`'s own token fetch and probes go through the proxy, trusting the CA."""
+    import io
+
+    from nvgw_nb.setup_check import run_check
+
+    env = {**_https_env(sim, front, ca, tmp_path), "HTTPS_PROXY": proxy.url()}
+    out = io.StringIO()
+    assert run_check(out, env=env, env_file=None) == 0, out.getvalue()
+    text = out.getvalue()
+    assert f"token requests through 127.0.0.1:{proxy.port} (HTTPS_PROXY)" in text
+    assert "Starfleet token (127.0.0.1" in text
+    assert proxy.connections_to(front.port) == front.accepted >= 2
+
+
+def test_check_words_a_refused_token_certificate(
+    sim: Simulator, front: TLSFront, tmp_path: Path
+) -> None:
+    """Without the CA, the check's token step fails saying what fixes it."""
+    import io
+
+    from nvgw_nb.setup_check import run_check
+
+    env = https_env(sim, front, ("token",))
+    out = io.StringIO()
+    assert run_check(out, env=env, env_file=None) == 1
+    text = out.getvalue()
+    assert "[FAIL] Starfleet token" in text
+    assert "NVGW_CA_BUNDLE" in text
