@@ -29,15 +29,15 @@ from nvgw_nb.errors import (
 )
 from nvgw_nb.providers.base import Provider, RawToolCall, Reply, StreamParser, first_header
 from nvgw_nb.providers.http_status import (
-    MAX_MESSAGE,
     HttpFailure,
     classify,
     clip,
     key_hint,
     parse_retry_after,
 )
-from nvgw_nb.providers.openai_format import read_json
+from nvgw_nb.providers.openai_format import read_json, unreadable_event, usage_of
 from nvgw_nb.results import ChatRequest, Message, Usage
+from nvgw_nb.untrusted import UnreadableJson, cut, loads, token_count
 
 __all__ = ["JSON_SCHEMA_MARKER", "AnthropicProvider", "AnthropicStreamParser"]
 
@@ -274,18 +274,14 @@ def _arguments(value: Any) -> str | Mapping[str, Any] | None:
 def _usage(data: Any) -> Usage | None:
     if not isinstance(data, dict):
         return None
-    try:
-        # `input_tokens` excludes cached tokens; count them as prompt like OpenAI does.
-        prompt = sum(
-            int(data.get(key) or 0)
-            for key in ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
-        )
-        completion = int(data.get("output_tokens") or 0)
-    except (TypeError, ValueError):
-        return None
-    return Usage(
-        prompt_tokens=prompt, completion_tokens=completion, total_tokens=prompt + completion
-    )
+    # `input_tokens` excludes cached tokens; count them as prompt like OpenAI does.
+    inputs = [
+        token_count(data.get(key))
+        for key in ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
+    ]
+    if None in inputs:
+        return None  # not a count: missing, so the engine estimates it
+    return usage_of(sum(n or 0 for n in inputs), data.get("output_tokens"))
 
 
 def _str_or_none(value: Any) -> str | None:
@@ -313,11 +309,9 @@ class AnthropicStreamParser(StreamParser):
         if event == "ping":
             return None  # keep-alive; its data is not parsed (as in the official SDK)
         try:
-            payload = json.loads(data)
-        except ValueError:
-            raise MalformedResponse(
-                "anthropic sent a stream event that is not JSON", provider=_NAME
-            ) from None
+            payload = loads(data)
+        except UnreadableJson as err:
+            raise unreadable_event(_NAME, err) from None
         if not isinstance(payload, dict):
             raise MalformedResponse(
                 "anthropic sent a stream event that is not an object", provider=_NAME
@@ -441,8 +435,8 @@ def _error_detail(data: Any) -> tuple[str | None, str | None]:
         return None, None
     kind, message = inner.get("type"), inner.get("message")
     return (
-        kind if isinstance(kind, str) else None,
-        message[:MAX_MESSAGE] if isinstance(message, str) else None,
+        cut(kind) if isinstance(kind, str) else None,
+        cut(message) if isinstance(message, str) else None,
     )
 
 
@@ -458,12 +452,12 @@ def http_failure(
 ) -> HttpFailure:
     """What a non-2xx Messages response says (§4.4: `error.type` and `error.message`)."""
     try:
-        data = json.loads(response.content)
-    except (ValueError, UnicodeDecodeError):
+        data = loads(response.content)
+    except UnreadableJson:  # not JSON, or too deep: the status alone decides
         data = None
     kind, message = _error_detail(data)
     if request_id is None and isinstance(data, dict) and isinstance(data.get("request_id"), str):
-        request_id = data["request_id"]
+        request_id = cut(data["request_id"])
     return HttpFailure(
         provider=_NAME,
         model=model,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import json
+import math
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -10,7 +10,8 @@ from typing import Any
 import httpx
 
 from nvgw_nb.errors import ProviderError, ProviderStatusError, RateLimited, ServerError
-from nvgw_nb.providers.http_status import MAX_MESSAGE, HttpFailure, clip, parse_retry_after
+from nvgw_nb.providers.http_status import HttpFailure, clip, parse_retry_after
+from nvgw_nb.untrusted import UnreadableJson, cut, loads
 
 __all__ = ["envelope", "http_failure", "parse_duration", "stream_error"]
 
@@ -31,8 +32,8 @@ def envelope(data: Any) -> tuple[int | None, str | None, str | None, list[Any]]:
     details = inner.get("details")
     return (
         code if isinstance(code, int) and not isinstance(code, bool) else None,
-        status if isinstance(status, str) else None,
-        message[:MAX_MESSAGE] if isinstance(message, str) else None,
+        cut(status) if isinstance(status, str) else None,
+        cut(message) if isinstance(message, str) else None,
         details if isinstance(details, list) else [],
     )
 
@@ -44,12 +45,14 @@ def parse_duration(value: Any) -> float | None:
     """A protobuf Duration in JSON ("37s", "0.5s") as seconds; None if it is not one."""
     if isinstance(value, str):
         match = _DURATION.match(value)
-        return float(match.group(1)) if match else None
+        seconds = float(match.group(1)) if match else math.inf
+        return seconds if math.isfinite(seconds) else None
     if isinstance(value, Mapping):  # {"seconds": "37", "nanos": 0}, seen from some proxies
         try:
-            return float(value.get("seconds") or 0) + int(value.get("nanos") or 0) / 1e9
-        except (TypeError, ValueError):
+            seconds = float(value.get("seconds") or 0) + int(value.get("nanos") or 0) / 1e9
+        except (TypeError, ValueError, OverflowError):
             return None
+        return seconds if math.isfinite(seconds) and seconds >= 0 else None
     return None
 
 
@@ -111,8 +114,8 @@ def http_failure(
     """What a non-2xx generateContent response says (the RPC status and its details)."""
     status = response.status_code
     try:
-        data = json.loads(response.content)
-    except (ValueError, UnicodeDecodeError):
+        data = loads(response.content)
+    except UnreadableJson:  # not JSON, or too deep: the status alone decides
         data = None
     _, rpc_status, message, details = envelope(data)
     # RetryInfo is Google's own hint; it beats a proxy's Retry-After.

@@ -12,6 +12,7 @@ same for every provider.
 from __future__ import annotations
 
 import email.utils
+import math
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -28,10 +29,12 @@ from nvgw_nb.errors import (
     ServerError,
     UnsupportedParameter,
 )
+from nvgw_nb.untrusted import cut
 
 __all__ = ["MAX_MESSAGE", "HttpFailure", "classify", "clip", "key_hint", "parse_retry_after"]
 
-#: the longest error message; a provider's own message is cut to this too (FAULTS.md X1)
+#: the longest error message by default (NVGW_MAX_ERROR_CHARS); a provider's own message,
+#: code and type are cut to the limit in force too (FAULTS.md X1)
 MAX_MESSAGE = 300
 
 
@@ -51,7 +54,7 @@ class HttpFailure:
     request_id: str | None = None
     #: the provider's error type or status, named in the message (None: not named)
     error_type: str | None = None
-    #: the provider's own message, already cut to MAX_MESSAGE
+    #: the provider's own message, already cut (`nvgw_nb.untrusted.cut`)
     message: str | None = None
     #: seconds the provider asked to wait before retrying (used on 429)
     retry_after_s: float | None = None
@@ -140,8 +143,9 @@ def key_hint(variables: Sequence[str]) -> str:
 
 
 def clip(text: str) -> str:
-    """`text` cut to MAX_MESSAGE characters, the cut marked with an ellipsis."""
-    return text if len(text) <= MAX_MESSAGE else text[: MAX_MESSAGE - 1] + "…"
+    """`text` cut to the error limit in force (MAX_MESSAGE unless NVGW_MAX_ERROR_CHARS
+    says otherwise), at a word boundary when one is near, the cut marked with "…"."""
+    return cut(text)
 
 
 def parse_retry_after(headers: Mapping[str, str], *, now: float | None = None) -> float | None:
@@ -160,7 +164,7 @@ def parse_retry_after(headers: Mapping[str, str], *, now: float | None = None) -
             value = float(ms) / 1000
         except ValueError:
             value = -1.0
-        if value >= 0:
+        if 0 <= value < math.inf:
             return value
     raw = lowered.get("retry-after")
     if raw is None:
@@ -174,4 +178,4 @@ def parse_retry_after(headers: Mapping[str, str], *, now: float | None = None) -
             return None
         value = when.timestamp() - (time.time() if now is None else now)
         return max(0.0, value)
-    return value if value >= 0 and value == value else None
+    return value if 0 <= value < math.inf else None  # NaN and infinity are no wait

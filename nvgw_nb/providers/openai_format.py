@@ -14,8 +14,9 @@ import httpx
 
 from nvgw_nb.errors import MalformedResponse, ProviderError, ProviderStatusError
 from nvgw_nb.providers.base import Provider, RawToolCall, Reply, StreamParser
-from nvgw_nb.providers.http_status import MAX_MESSAGE, HttpFailure, classify, parse_retry_after
+from nvgw_nb.providers.http_status import HttpFailure, classify, clip, parse_retry_after
 from nvgw_nb.results import ChatRequest, Message, Usage
+from nvgw_nb.untrusted import UnreadableJson, cut, loads, token_count
 
 __all__ = [
     "OpenAICompatible",
@@ -25,6 +26,8 @@ __all__ = [
     "parse_completion",
     "read_json",
     "request_body",
+    "unreadable_event",
+    "usage_of",
 ]
 
 _CONTEXT_CODES = {"context_length_exceeded", "string_above_max_length"}
@@ -83,28 +86,50 @@ def read_json(response: httpx.Response, provider: str) -> Any:
             status_code=response.status_code,
         )
     try:
-        return json.loads(response.content)
-    except (ValueError, UnicodeDecodeError) as err:
-        position = getattr(err, "pos", None)
-        where = f" at byte {position}" if position is not None else ""
-        raise MalformedResponse(
-            f"{provider} answered {response.status_code} with invalid JSON{where} "
+        return loads(response.content)
+    except UnreadableJson as err:
+        error = MalformedResponse(
+            f"{provider} answered {response.status_code} with {err} "
             f"({len(response.content)} bytes)",
             provider=provider,
             status_code=response.status_code,
-        ) from None
+        )
+        if err.too_deep:
+            error.retries = 0  # built that way: it would be as deep again
+        raise error from None
+
+
+def unreadable_event(provider: str, err: UnreadableJson) -> MalformedResponse:
+    """The error for an SSE event whose data is not JSON we read (too deep: not retried,
+    it would be as deep again)."""
+    error = MalformedResponse(
+        f"{provider} sent a stream event that is not JSON we read ({err})", provider=provider
+    )
+    if err.too_deep:
+        error.retries = 0
+    return error
+
+
+def usage_of(prompt: Any, completion: Any, total: Any = None) -> Usage | None:
+    """Usage from an upstream's counts; None (missing: the engine estimates it and says
+    so) when one is not a finite whole number from 0 up — a bad counter must not fail a
+    good answer, nor make a negative or infinite cost."""
+    counts = [token_count(prompt), token_count(completion)]
+    if None in counts:
+        return None
+    p, c = (n or 0 for n in counts)
+    t = token_count(total) if total not in (None, 0, "") else p + c
+    if t is None:
+        return None
+    return Usage(prompt_tokens=p, completion_tokens=c, total_tokens=t)
 
 
 def _usage(data: Any) -> Usage | None:
     if not isinstance(data, dict):
         return None
-    try:
-        prompt = int(data.get("prompt_tokens") or 0)
-        completion = int(data.get("completion_tokens") or 0)
-        total = int(data.get("total_tokens") or prompt + completion)
-    except (TypeError, ValueError):
-        return None
-    return Usage(prompt_tokens=prompt, completion_tokens=completion, total_tokens=total)
+    return usage_of(
+        data.get("prompt_tokens"), data.get("completion_tokens"), data.get("total_tokens")
+    )
 
 
 def _raw_tool_calls(calls: Any) -> list[RawToolCall]:
@@ -138,8 +163,9 @@ def parse_completion(data: Any, provider: str) -> Reply:
         )
     if "error" in data and not data.get("choices"):
         code, message = error_detail(data)
+        said = message or code or "no message"
         raise MalformedResponse(
-            f"{provider} answered 200 with an error object: {message or code or 'no message'}",
+            clip(f"{provider} answered 200 with an error object: {said}"),
             provider=provider,
         )
     choices = data.get("choices")
@@ -156,7 +182,7 @@ def parse_completion(data: Any, provider: str) -> Reply:
         raise MalformedResponse(f"{provider} answered non-text `content`", provider=provider)
     return Reply(
         content=content or "",
-        finish_reason=str(choice.get("finish_reason") or "stop"),
+        finish_reason=cut(str(choice.get("finish_reason") or "stop")),
         tool_calls=_raw_tool_calls(message.get("tool_calls")),
         usage=_usage(data.get("usage")),
         model=data.get("model") if isinstance(data.get("model"), str) else None,
@@ -184,11 +210,9 @@ class OpenAIStreamParser(StreamParser):
             self._done = True
             return None
         try:
-            chunk = json.loads(data)
-        except ValueError:
-            raise MalformedResponse(
-                f"{self.provider} sent a stream event that is not JSON", provider=self.provider
-            ) from None
+            chunk = loads(data)
+        except UnreadableJson as err:
+            raise unreadable_event(self.provider, err) from None
         if not isinstance(chunk, dict):
             raise MalformedResponse(
                 f"{self.provider} sent a stream event that is not an object", provider=self.provider
@@ -214,7 +238,7 @@ class OpenAIStreamParser(StreamParser):
                 for fragment in _list(delta.get("tool_calls")):
                     self._add_fragment(fragment)
             if choice.get("finish_reason"):
-                self._finish = str(choice["finish_reason"])
+                self._finish = cut(str(choice["finish_reason"]))
         text = "".join(new_text)
         self._text.append(text)
         return text or None
@@ -259,7 +283,7 @@ def _list(value: Any) -> list[Any]:
 
 
 def error_detail(data: Any) -> tuple[str | None, str | None]:
-    """(code, message) from any of the three error shapes; message cut to 300 chars."""
+    """(code, message) from any of the three error shapes, each cut to the error limit."""
     if not isinstance(data, dict):
         return None, None
     code: Any = None
@@ -273,15 +297,15 @@ def error_detail(data: Any) -> tuple[str | None, str | None]:
         code, message = data.get("type"), data.get("message")
     elif "title" in data or "detail" in data:  # RFC 7807
         code, message = data.get("title"), data.get("detail") or data.get("title")
-    code = str(code) if code is not None else None
-    message = str(message)[:MAX_MESSAGE] if message is not None else None
+    code = cut(str(code)) if code is not None else None
+    message = cut(str(message)) if message is not None else None
     return code, message
 
 
 def _body_detail(response: httpx.Response) -> tuple[str | None, str | None]:
     try:
-        return error_detail(json.loads(response.content))
-    except (ValueError, UnicodeDecodeError):
+        return error_detail(loads(response.content))
+    except UnreadableJson:  # not JSON, or too deep: the status alone decides
         return None, None
 
 
