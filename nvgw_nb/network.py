@@ -33,6 +33,11 @@ every connection):
 Variables come from where the Session's settings came from (arguments, then the
 environment, then `.env`): a Session built from an explicit mapping (the simulator's)
 never picks up a proxy from the process environment.
+
+The end of the module words failures for `outcomes.transport_error` and `nvgw-nb check`:
+which certificate check failed (`certificate_problem`), which proxy a failed request went
+through (`proxy_used`, from the note the transports leave on each request) and what to
+check when a connect timed out (`proxy_hint`).
 """
 
 from __future__ import annotations
@@ -54,11 +59,24 @@ from nvgw_nb.errors import ConfigError
 if TYPE_CHECKING:
     from nvgw_nb.config import Settings
 
-__all__ = ["PROXY_VARIABLES", "Network", "ProxyChoice", "check_proxy_url"]
+__all__ = [
+    "PROXY_EXTENSION",
+    "PROXY_VARIABLES",
+    "Network",
+    "ProxyChoice",
+    "certificate_problem",
+    "check_proxy_url",
+    "proxy_hint",
+    "proxy_named",
+    "proxy_used",
+    "proxy_variable",
+]
 
 #: the variables that choose a proxy, as messages name them
 PROXY_VARIABLES = ("NVGW_PROXY", "HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY", "NO_PROXY")
-CA_VARIABLES = ("NVGW_CA_BUNDLE", "SSL_CERT_FILE")
+#: set on each request by the transports when a proxy is configured: "host:port (VARIABLE)"
+#: of the proxy it went through, or "" when NO_PROXY sent it directly
+PROXY_EXTENSION = "nvgw_proxy"
 
 
 def check_proxy_url(value: str) -> str:
@@ -322,3 +340,102 @@ def _split_entry(entry: str) -> tuple[str, int | None]:
     else:
         host, port = entry, ""
     return host, int(port) if port.isdigit() else None
+
+
+# --- failures, in words (for outcomes.transport_error and nvgw-nb check) ---------------
+# OpenSSL's X509_V_ERR_* codes, as `ssl.SSLCertVerificationError.verify_code`
+_UNKNOWN_CA = {2, 18, 19, 20, 21, 27}
+_EXPIRED, _NOT_YET_VALID = 10, 9
+_HOSTNAME = {62, 64}
+# The same, from the text when the code is not at hand (a cause chain cut short).
+_CERT_WORDS = (
+    ("certificate has expired", "expired"),
+    ("certificate is not yet valid", "not_yet_valid"),
+    ("hostname mismatch", "hostname"),
+    ("ip address mismatch", "hostname"),
+    ("unable to get local issuer", "unknown_ca"),
+    ("self-signed certificate", "unknown_ca"),
+    ("self signed certificate", "unknown_ca"),
+    ("unable to get issuer", "unknown_ca"),
+    ("certificate_verify_failed", "other"),
+)
+_CERT_SAYS = {
+    "unknown_ca": "it is signed by a certificate authority this machine does not trust",
+    "expired": "it has expired",
+    "not_yet_valid": "it is not valid yet",
+    "hostname": "it was issued for another host name (hostname mismatch)",
+}
+
+
+def certificate_problem(err: BaseException) -> tuple[str, str] | None:
+    """(reason, what failed in words: "it has expired") when `err` — or an exception it
+    was raised from — is a certificate that failed verification; None otherwise."""
+    seen: set[int] = set()
+    current: BaseException | None = err
+    reason: str | None = None
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        # aiohttp's certificate error subclasses it without the code: read on down.
+        code = getattr(current, "verify_code", None)
+        if isinstance(current, ssl.SSLCertVerificationError) and isinstance(code, int):
+            if code in _UNKNOWN_CA:
+                reason = "unknown_ca"
+            elif code == _EXPIRED:
+                reason = "expired"
+            elif code == _NOT_YET_VALID:
+                reason = "not_yet_valid"
+            elif code in _HOSTNAME:
+                reason = "hostname"
+            else:
+                said = str(getattr(current, "verify_message", None) or "verification failed")
+                message = " ".join(said.split()[:12])  # OpenSSL's words, a line at most
+                return "other", f"it failed verification ({message})"
+            break
+        if reason is None:
+            text = str(current).lower()
+            reason = next((r for words, r in _CERT_WORDS if words in text), None)
+        current = current.__cause__ or current.__context__
+    if reason is None:
+        return None
+    return reason, _CERT_SAYS.get(reason, "it failed verification")
+
+
+def proxy_used(err: httpx.HTTPError) -> str | None:
+    """The proxy the failed request went through ("host:port (VARIABLE)"); "" when a
+    proxy is configured but NO_PROXY sent it directly; None when none is configured."""
+    try:
+        extensions = err.request.extensions
+    except RuntimeError:  # no request attached
+        return None
+    value = extensions.get(PROXY_EXTENSION)
+    return value if isinstance(value, str) else None
+
+
+def proxy_named(via: str | None) -> str:
+    """ " host:port (VARIABLE)" of the proxy used, for a sentence; "" for none."""
+    return f" {via}" if via else ""
+
+
+def proxy_variable(via: str | None) -> str:
+    """The variable that set the proxy used (the usual two when it is not known)."""
+    if via and "(" in via:
+        return via[via.rindex("(") + 1 : -1]
+    return "NVGW_PROXY or HTTPS_PROXY"
+
+
+def proxy_hint(via: str | None) -> str:
+    """What a connect timeout says about proxies."""
+    if via:
+        return (
+            f"through the proxy {via}: check that it is reachable, or change "
+            "NVGW_PROXY / HTTPS_PROXY / HTTP_PROXY / NO_PROXY"
+        )
+    if via == "":
+        return (
+            "NO_PROXY sends it directly: if this host is reachable only through the "
+            "proxy, remove it from NO_PROXY"
+        )
+    return (
+        "no proxy is in use: if this network needs one, set HTTPS_PROXY / HTTP_PROXY "
+        "(or NVGW_PROXY); else check the URL, your network and VPN"
+    )

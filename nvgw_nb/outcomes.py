@@ -11,7 +11,6 @@ specific to a provider or its auth comes from them (`Provider.rejected_after_ref
 from __future__ import annotations
 
 import re
-import ssl
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
@@ -37,13 +36,19 @@ from nvgw_nb.errors import (
     StreamInterrupted,
     TLSError,
 )
+from nvgw_nb.network import (
+    certificate_problem,
+    proxy_hint,
+    proxy_named,
+    proxy_used,
+    proxy_variable,
+)
 from nvgw_nb.providers import registry
 from nvgw_nb.providers.base import Provider, Reply
 from nvgw_nb.redaction import location_host
 from nvgw_nb.results import Attempt, ChatRequest, ChatResult
 from nvgw_nb.retry import RetryPolicy
 from nvgw_nb.steps import CallPolicy, Step, StepEnd
-from nvgw_nb.transport import PROXY_EXTENSION
 from nvgw_nb.validation import check_tool_calls, parse_structured, run_validator
 
 __all__ = [
@@ -53,7 +58,6 @@ __all__ = [
     "all_failed",
     "attempt_error",
     "breaker_verdict",
-    "certificate_problem",
     "clean",
     "cut",
     "deadline_error",
@@ -107,7 +111,7 @@ def transport_error(
     url = err.request.url if _has_request(err) else None
     host = url.host if url is not None else "the provider"
     phase = _phase(err)
-    via = _proxy_used(err)
+    via = proxy_used(err)
     # A LocalProtocolError can quote the request's own header values: never repeat it.
     local = isinstance(err, httpx.LocalProtocolError)
     detail = type(err).__name__ if local else cut(str(err), 200) or type(err).__name__
@@ -118,7 +122,7 @@ def transport_error(
         detail = f"TLS certificate refused: {says}; {fix}"
     elif isinstance(err, httpx.ConnectTimeout):
         # aiohttp's text repeats the whole URL: the host is named already
-        detail = f"connect timeout; {_proxy_hint(via)}"
+        detail = f"connect timeout; {proxy_hint(via)}"
     if url is not None and isinstance(auth, FetchesTokens):
         own = auth.token_request_error(url, phase=phase, detail=detail)
         if own is not None:
@@ -137,7 +141,7 @@ def transport_error(
     if isinstance(err, httpx.TimeoutException):
         timeout = ProviderTimeout(
             f"{provider}: {phase} timeout after {elapsed:.1f} s ({host})"
-            + (f"; {_proxy_hint(via)}" if phase == "connect" else ""),
+            + (f"; {proxy_hint(via)}" if phase == "connect" else ""),
             phase=phase,
             elapsed_s=elapsed,
             provider=provider,
@@ -147,9 +151,9 @@ def transport_error(
         return timeout
     if isinstance(err, httpx.ProxyError):
         error = ProviderUnreachable(
-            f"{provider} unreachable: the proxy{_proxy_named(via)} would not connect to "
+            f"{provider} unreachable: the proxy{proxy_named(via)} would not connect to "
             f"{host} ({detail}); check the address and credentials in "
-            f"{_proxy_variable(via)}, and NO_PROXY",
+            f"{proxy_variable(via)}, and NO_PROXY",
             provider=provider,
         )
         error.retries = 0  # a proxy's refusal (403, 407) does not heal by retrying
@@ -158,7 +162,7 @@ def transport_error(
         if via:
             return ProviderUnreachable(
                 f"{provider} unreachable: cannot connect to {host} through the proxy "
-                f"{via} ({detail}); check the proxy address in {_proxy_variable(via)}",
+                f"{via} ({detail}); check the proxy address in {proxy_variable(via)}",
                 provider=provider,
             )
         hint = (
@@ -189,63 +193,7 @@ def cut(text: str, limit: int) -> str:
     return head.rstrip(" ,;:") + "…"
 
 
-# OpenSSL's X509_V_ERR_* codes, as `ssl.SSLCertVerificationError.verify_code`
-_UNKNOWN_CA = {2, 18, 19, 20, 21, 27}
-_EXPIRED, _NOT_YET_VALID = 10, 9
-_HOSTNAME = {62, 64}
-# The same, from the text when the code is not at hand (a cause chain cut short).
-_CERT_WORDS = (
-    ("certificate has expired", "expired"),
-    ("certificate is not yet valid", "not_yet_valid"),
-    ("hostname mismatch", "hostname"),
-    ("ip address mismatch", "hostname"),
-    ("doesn't match", "hostname"),
-    ("unable to get local issuer", "unknown_ca"),
-    ("self-signed certificate", "unknown_ca"),
-    ("self signed certificate", "unknown_ca"),
-    ("unable to get issuer", "unknown_ca"),
-    ("certificate_verify_failed", "other"),
-)
-_CERT_SAYS = {
-    "unknown_ca": "it is signed by a certificate authority this machine does not trust",
-    "expired": "it has expired",
-    "not_yet_valid": "it is not valid yet",
-    "hostname": "it was issued for another host name (hostname mismatch)",
-}
 _USERINFO = re.compile(r"//[^/@\s]+@")
-
-
-def certificate_problem(err: BaseException) -> tuple[str, str] | None:
-    """(reason, what failed in words: "it has expired") when `err` — or an exception it
-    was raised from — is a certificate that failed verification; None otherwise."""
-    seen: set[int] = set()
-    current: BaseException | None = err
-    reason: str | None = None
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        # aiohttp's certificate error subclasses it without the code: read on down.
-        code = getattr(current, "verify_code", None)
-        if isinstance(current, ssl.SSLCertVerificationError) and isinstance(code, int):
-            if code in _UNKNOWN_CA:
-                reason = "unknown_ca"
-            elif code == _EXPIRED:
-                reason = "expired"
-            elif code == _NOT_YET_VALID:
-                reason = "not_yet_valid"
-            elif code in _HOSTNAME:
-                reason = "hostname"
-            else:
-                said = getattr(current, "verify_message", None) or "verification failed"
-                message = cut(str(said), 120)
-                return "other", f"it failed verification ({message})"
-            break
-        if reason is None:
-            text = str(current).lower()
-            reason = next((r for words, r in _CERT_WORDS if words in text), None)
-        current = current.__cause__ or current.__context__
-    if reason is None:
-        return None
-    return reason, _CERT_SAYS.get(reason, "it failed verification")
 
 
 def _tls_fix(
@@ -278,43 +226,6 @@ def _url_variable(provider: str, url: httpx.URL | None, auth: httpx.Auth | None)
         return registry.provider_class(provider).base_url_variable or "the provider's URL"
     except NvgwError:
         return "the provider's URL"
-
-
-def _proxy_used(err: httpx.HTTPError) -> str | None:
-    """The proxy the failed request went through ("host:port (VARIABLE)"); "" when a
-    proxy is configured but NO_PROXY sent it directly; None when none is configured."""
-    if not _has_request(err):
-        return None
-    value = err.request.extensions.get(PROXY_EXTENSION)
-    return value if isinstance(value, str) else None
-
-
-def _proxy_named(via: str | None) -> str:
-    return f" {via}" if via else ""
-
-
-def _proxy_variable(via: str | None) -> str:
-    if via and "(" in via:
-        return via[via.rindex("(") + 1 : -1]
-    return "NVGW_PROXY or HTTPS_PROXY"
-
-
-def _proxy_hint(via: str | None) -> str:
-    """What a connect timeout says about proxies."""
-    if via:
-        return (
-            f"through the proxy {via}: check that it is reachable, or change "
-            "NVGW_PROXY / HTTPS_PROXY / HTTP_PROXY / NO_PROXY"
-        )
-    if via == "":
-        return (
-            "NO_PROXY sends it directly: if this host is reachable only through the "
-            "proxy, remove it from NO_PROXY"
-        )
-    return (
-        "no proxy is in use: if this network needs one, set HTTPS_PROXY / HTTP_PROXY "
-        "(or NVGW_PROXY); else check the URL, your network and VPN"
-    )
 
 
 def status_error(provider: Provider, response: httpx.Response, step: Step) -> NvgwError:

@@ -28,11 +28,10 @@ from nvgw_nb.errors import (
     ProviderUnreachable,
     TLSError,
 )
-from nvgw_nb.network import Network
+from nvgw_nb.network import PROXY_EXTENSION, Network
 from nvgw_nb.outcomes import transport_error
 from nvgw_nb.providers import Provider, registry
 from nvgw_nb.session import Session
-from nvgw_nb.transport import PROXY_EXTENSION
 
 __all__ = ["PROBE_PROMPT", "CheckReport", "one_line", "run_check"]
 

@@ -35,10 +35,9 @@ if TYPE_CHECKING:
     from nvgw_nb.config import Settings
 
 from nvgw_nb.errors import ConfigError
-from nvgw_nb.network import Network, ProxyChoice
+from nvgw_nb.network import PROXY_EXTENSION, Network, ProxyChoice
 
 __all__ = [
-    "PROXY_EXTENSION",
     "TRANSPORTS",
     "AiohttpTransport",
     "TransportName",
@@ -50,9 +49,6 @@ TransportName = Literal["auto", "aiohttp", "httpx"]
 TRANSPORTS: tuple[TransportName, ...] = ("auto", "aiohttp", "httpx")
 
 _CHUNK = 64 * 1024
-#: set on each request when a proxy is configured: "host:port (VARIABLE)" of the proxy it
-#: went through, or "" when NO_PROXY sent it directly; outcomes.transport_error reads it
-PROXY_EXTENSION = "nvgw_proxy"
 
 
 def make_client(
