@@ -18,6 +18,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from nvgw_nb.errors import ConfigError, NvgwError
+from nvgw_nb.private_files import open_private
 from nvgw_nb.results import Attempt, ChatRequest, ChatResult
 from nvgw_nb.steps import CallPolicy, Step
 
@@ -238,8 +239,9 @@ async def run_batch(
 
 
 def append_jsonl(path: Path, item: BatchItem) -> None:
-    """Append one item as a JSON line (flushed at once, so a crash keeps it)."""
-    with path.open("a", encoding="utf-8") as handle:
+    """Append one item as a JSON line (flushed at once, so a crash keeps it); a file it
+    creates is readable by its owner only (`nvgw_nb.private_files`)."""
+    with open_private(path, "a") as handle:
         handle.write(item.model_dump_json() + "\n")
         handle.flush()
 

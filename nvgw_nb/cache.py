@@ -15,15 +15,20 @@ part of the key: whether the call streams, credentials, URLs, correlation ids.
 (so the *prompts*), the `ChatResult` as JSON (the answer, usage, the attempt trace with
 endpoints as host and path, correlation ids) and when it was stored and replayed. Never a
 credential: no key, secret or token is part of a request or a result. Treat the file like
-the prompts and answers it holds.
+the prompts and answers it holds: a file the cache creates is readable by its owner
+only, as are its -wal and -shm files (see `nvgw_nb.private_files` to share it).
 
 One file may be shared by several processes: SQLite in WAL mode (readers never wait,
-writers take turns, a busy timeout instead of "database is locked"). Only successful
-answers are stored; failures, partial streams and rejected answers never are.
+writers take turns, a busy timeout instead of "database is locked"). A replay is a read
+only: its hit is counted in memory and written later, when this process next writes
+(`put`), reads the counts (`stats`), or closes the cache — never while another process's
+write would make the replay wait. Only successful answers are stored; failures, partial
+streams and rejected answers never are.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -43,6 +48,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from nvgw_nb.errors import ConfigError
+from nvgw_nb.private_files import create_private
 from nvgw_nb.results import ChatRequest, ChatResult
 
 __all__ = [
@@ -186,22 +192,27 @@ class ResponseCache:
     def __init__(self, path: str | os.PathLike[str], *, timeout_s: float = BUSY_TIMEOUT_S) -> None:
         self.path = Path(path)
         self._lock = threading.Lock()
+        self._timeout_s = timeout_s
+        #: hits not written yet: key → (count, time of the last one)
+        self._hits: dict[str, tuple[int, float]] = {}
         self._conn: sqlite3.Connection | None = _open(self.path, timeout_s)
         # A cache nobody closed is closed when collected, quietly (no ResourceWarning).
         self._finalizer = weakref.finalize(self, self._conn.close)
 
     # --- entries ------------------------------------------------------------------------
     def get(self, key: CacheKey | str) -> ChatResult | None:
-        """The stored result (as recorded: `cached` is False), or None; counts a hit."""
+        """The stored result (as recorded: `cached` is False), or None; counts a hit.
+
+        A read only: the hit is counted in memory (written by a later `put`, `stats` or
+        `close`), so a replay never waits for another process's write.
+        """
         digest = key.digest if isinstance(key, CacheKey) else key
         with self._connection() as conn:
             row = conn.execute("SELECT result FROM responses WHERE key = ?", (digest,)).fetchone()
             if row is None:
                 return None
-            conn.execute(
-                "UPDATE responses SET hits = hits + 1, last_hit_at = ? WHERE key = ?",
-                (time.time(), digest),
-            )
+            count, _ = self._hits.get(digest, (0, 0.0))
+            self._hits[digest] = (count + 1, time.time())
         try:
             return ChatResult.model_validate_json(row[0])
         except ValidationError:
@@ -214,6 +225,7 @@ class ResponseCache:
         if result.cached:
             raise ValueError("a cached replay is not stored again: put the recorded result")
         with self._connection() as conn:
+            self._flush_hits(conn, wait=False)  # a writer anyway: take the chance
             conn.execute(
                 "INSERT OR REPLACE INTO responses "
                 "(key, provider, model, request, result, created_at, hits, last_hit_at) "
@@ -235,6 +247,7 @@ class ResponseCache:
     def stats(self) -> CacheStats:
         """Entries, hits, size on disk, oldest and newest entry, counts per provider/model."""
         with self._connection() as conn:
+            self._flush_hits(conn, wait=True)
             entries, hits, oldest, newest = conn.execute(
                 "SELECT count(*), coalesce(sum(hits), 0), min(created_at), max(created_at) "
                 "FROM responses"
@@ -260,6 +273,7 @@ class ResponseCache:
     def clear(self) -> int:
         """Delete every entry and give the space back; returns how many were deleted."""
         with self._connection() as conn:
+            self._hits.clear()
             deleted = conn.execute("DELETE FROM responses").rowcount
             # Shrinking needs a moment alone with the file; with another process reading
             # it, the space is reused later instead.
@@ -276,9 +290,13 @@ class ResponseCache:
         return self._conn is None
 
     def close(self) -> None:
-        """Close the connection (idempotent); later use raises ValueError."""
+        """Write the hits counted so far, close the connection (idempotent); later use
+        raises ValueError."""
         with self._lock:
             conn, self._conn = self._conn, None
+            if conn is not None:
+                with contextlib.suppress(sqlite3.Error):  # counts are not worth a failure
+                    self._flush_hits(conn, wait=True)
         if conn is not None:
             self._finalizer.detach()
             conn.close()
@@ -296,6 +314,34 @@ class ResponseCache:
 
     def __repr__(self) -> str:
         return f"<ResponseCache {str(self.path)!r}{' closed' if self.closed else ''}>"
+
+    def _flush_hits(self, conn: sqlite3.Connection, *, wait: bool) -> None:
+        """Write the hits counted in memory. `wait=False`: only if no other process is
+        writing right now (else they stay counted for the next chance)."""
+        if not self._hits:
+            return
+        pending = dict(self._hits)
+        if not wait:
+            conn.execute("PRAGMA busy_timeout = 0")
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            conn.executemany(
+                "UPDATE responses SET hits = hits + ?, "
+                "last_hit_at = max(coalesce(last_hit_at, 0), ?) WHERE key = ?",
+                [(count, at, digest) for digest, (count, at) in pending.items()],
+            )
+            conn.execute("COMMIT")
+        except sqlite3.OperationalError as err:  # busy, or read-only: keep counting
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            if wait:
+                logger.info("response cache %s: hit counts not written: %s", self.path, err)
+            return
+        finally:
+            if not wait:
+                conn.execute(f"PRAGMA busy_timeout = {int(self._timeout_s * 1000)}")
+        for digest in pending:
+            self._hits.pop(digest, None)
 
     @contextmanager
     def _connection(self) -> Iterator[sqlite3.Connection]:
@@ -315,6 +361,12 @@ def _open(path: Path, timeout_s: float) -> sqlite3.Connection:
         raise ConfigError(
             f"cannot create the response cache {path}: the directory {path.parent} does not exist"
         )
+    try:
+        create_private(path)  # before SQLite makes it 0644: its -wal and -shm follow its mode
+    except OSError as err:
+        raise ConfigError(
+            f"cannot create the response cache {path}: {err.strerror or err}"
+        ) from None
     try:
         # Autocommit: each statement is its own short transaction, so a lock is never held
         # across an await or upgraded from read to write (which would not wait, but fail).

@@ -28,6 +28,7 @@ from pathlib import Path
 from nvgw_nb.cache import DEFAULT_CACHE_PATH, ResponseCache
 from nvgw_nb.config import Settings, check_provider_order
 from nvgw_nb.errors import ConfigError, NvgwError
+from nvgw_nb.private_files import make_private_dir
 from nvgw_nb.prompts import PromptsFileError, read_prompts
 from nvgw_nb.providers import registry
 from nvgw_nb.retry import RetryPolicy
@@ -317,7 +318,7 @@ def _compare(args: argparse.Namespace) -> int:
         return _usage_error("compare", str(err))
 
     try:
-        Path(args.out).mkdir(parents=True, exist_ok=True)
+        make_private_dir(args.out)  # it will hold prompts and answers: owner only
     except OSError as err:
         return _usage_error("compare", f"--out {args.out}: {err.strerror or err}")
 

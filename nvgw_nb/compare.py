@@ -24,6 +24,7 @@ from nvgw_nb import stats
 from nvgw_nb.batch import BatchItem, BatchPrompt, Job, PrepareCall, plan_jobs
 from nvgw_nb.config import check_provider_order
 from nvgw_nb.errors import ConfigError
+from nvgw_nb.private_files import open_private
 from nvgw_nb.results import Attempt
 
 if TYPE_CHECKING:
@@ -331,23 +332,25 @@ class Comparison:
         return frame
 
     def to_csv(self, path: str | Path) -> Path:
-        """Write the rows as CSV; returns the path."""
+        """Write the rows as CSV; returns the path. A new file is readable by its owner
+        only; an existing one keeps its mode (`nvgw_nb.private_files`)."""
         target = Path(path)
-        with target.open("w", newline="", encoding="utf-8") as handle:
+        with open_private(target, "w", newline="") as handle:
             writer = csv.DictWriter(handle, fieldnames=list(CSV_COLUMNS))
             writer.writeheader()
             writer.writerows(self.to_records())
         return target
 
     def to_jsonl(self, path: str | Path) -> Path:
-        """Write everything (attempts included) as JSON lines; `Comparison.load` reads it."""
+        """Write everything (attempts included) as JSON lines; `Comparison.load` reads it.
+        A new file is readable by its owner only (`nvgw_nb.private_files`)."""
         target = Path(path)
         meta = {
             "providers": self.providers,
             "repeats": self.repeats,
             "prompts": [p.model_dump() for p in self.prompts],
         }
-        with target.open("w", encoding="utf-8") as handle:
+        with open_private(target, "w") as handle:
             handle.write(json.dumps({"comparison": meta}) + "\n")
             for row in self.rows:
                 handle.write(row.model_dump_json() + "\n")

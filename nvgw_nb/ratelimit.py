@@ -4,6 +4,10 @@ Requests to a limited provider are spaced evenly (one every `window / count` sec
 a generic cell-rate algorithm): a token bucket's initial burst would break a provider's
 *sliding* window — NIM's free tier counts 40 requests in any 60 s. A 429 that still
 comes back slows that provider down; successes bring the pace back to the limit.
+
+A pacing wait never outlasts the call: when the next slot is further away than the
+caller may wait (NVGW_MAX_WAIT) or lies past the call's deadline, `acquire` refuses with
+`RateLimited` at once, nothing is sent, and the engine moves on to the next provider.
 """
 
 from __future__ import annotations
@@ -14,9 +18,9 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
-from nvgw_nb.errors import ConfigError
+from nvgw_nb.errors import ConfigError, RateLimited
 
-__all__ = ["RateLimiter", "parse_rate"]
+__all__ = ["MAX_HOLD_S", "RateLimiter", "parse_rate"]
 
 _RATE = re.compile(
     r"^\s*(\d+(?:\.\d+)?)\s*/\s*(\d*(?:\.\d+)?)\s*(s|sec|second|m|min|minute|h|hour)?\s*$"
@@ -28,6 +32,9 @@ _BACKOFF, _MAX_SLOWDOWN = 1.5, 8.0
 _RECOVERY = 0.9
 #: pace a little under the limit: clocks and networks jitter
 _SAFETY = 1.02
+#: the longest a 429's Retry-After holds a provider back: a broken server's "1e9" or "inf"
+#: must not shut a provider out for the life of the Session
+MAX_HOLD_S = 600.0
 
 
 def parse_rate(value: str | tuple[float, float]) -> float:
@@ -77,15 +84,26 @@ class RateLimiter:
     def __contains__(self, provider: str) -> bool:
         return provider in self._paces
 
-    async def acquire(self, provider: str) -> float:
-        """Wait for this provider's next slot; returns the seconds waited."""
+    async def acquire(
+        self, provider: str, *, deadline: float | None = None, max_wait: float | None = None
+    ) -> float:
+        """Wait for this provider's next slot; returns the seconds waited.
+
+        Raises `RateLimited` (its `retry_after_s` the wait it would take) instead of
+        waiting longer than `max_wait` seconds or past `deadline` (on `clock`); the slot
+        is then left for another call.
+        """
         pace = self._paces.get(provider)
         if pace is None:
             return 0.0
         now = self.clock()
         slot = max(now, pace.next_at)
-        pace.next_at = slot + pace.interval * pace.slowdown
         wait = slot - now
+        if wait > 0:
+            refusal = _refusal(provider, wait, slot, deadline, max_wait)
+            if refusal is not None:
+                raise refusal
+        pace.next_at = slot + pace.interval * pace.slowdown
         if wait > 0:
             await self.sleep(wait)
         return wait
@@ -96,8 +114,8 @@ class RateLimiter:
         if pace is None:
             return
         pace.slowdown = min(pace.slowdown * _BACKOFF, _MAX_SLOWDOWN)
-        if retry_after_s:
-            pace.next_at = max(pace.next_at, self.clock() + retry_after_s)
+        if retry_after_s and retry_after_s > 0:  # NaN and negatives hold nothing
+            pace.next_at = max(pace.next_at, self.clock() + min(retry_after_s, MAX_HOLD_S))
 
     def succeeded(self, provider: str) -> None:
         """A request went through: give back some of the slowdown."""
@@ -109,3 +127,21 @@ class RateLimiter:
         """Current seconds between requests (None when the provider is not limited)."""
         pace = self._paces.get(provider)
         return None if pace is None else pace.interval * pace.slowdown
+
+
+def _refusal(
+    provider: str, wait: float, slot: float, deadline: float | None, max_wait: float | None
+) -> RateLimited | None:
+    """The error that refuses a pacing wait of `wait` s ending at `slot`, or None to wait."""
+    if max_wait is not None and wait > max_wait:
+        why = f"longer than NVGW_MAX_WAIT ({max_wait:g} s)"
+    elif deadline is not None and slot >= deadline:
+        why = "past the call's deadline (NVGW_CALL_DEADLINE)"
+    else:
+        return None
+    return RateLimited(
+        f"{provider}: its rate limit (rate_limits=) has no free slot for {wait:.1f} s, "
+        f"{why}; nothing was sent. Raise the limit or NVGW_MAX_WAIT to wait instead",
+        retry_after_s=wait,
+        provider=provider,
+    )

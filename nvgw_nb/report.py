@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from nvgw_nb.compare import Comparison, ProviderSummary, Summary
+from nvgw_nb.private_files import make_private_dir, open_private
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -94,7 +95,8 @@ def write_report(
 ) -> ReportFiles:
     """Write results.csv, results.jsonl, summary.md, one PNG per plot and report.html.
 
-    `out_dir` is created when missing; files of an earlier run there are replaced. `note`
+    `out_dir` is created when missing; files of an earlier run there are replaced. What
+    this creates is readable by its owner only (`nvgw_nb.private_files`). `note`
     is a line shown under the title and as a footnote on every PNG (e.g. the simulator's
     profile and time scale);
     `side_by_side_limit` caps how many prompts the page shows side by side.
@@ -104,8 +106,7 @@ def write_report(
     >>> files.report_html                             # doctest: +SKIP
     PosixPath('compare-output/report.html')
     """
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out = make_private_dir(out_dir)
     heading = title or default_title(cmp)
     summary = cmp.summary()
 
@@ -114,11 +115,11 @@ def write_report(
     plots = _write_plots(cmp, out, note)
 
     summary_md = out / "summary.md"
-    summary_md.write_text(_markdown(cmp, summary, heading, note), encoding="utf-8")
+    with open_private(summary_md) as handle:
+        handle.write(_markdown(cmp, summary, heading, note))
     report_html = out / "report.html"
-    report_html.write_text(
-        _html(cmp, summary, heading, note, plots, side_by_side_limit), encoding="utf-8"
-    )
+    with open_private(report_html) as handle:
+        handle.write(_html(cmp, summary, heading, note, plots, side_by_side_limit))
     return ReportFiles(
         out_dir=out,
         results_csv=results_csv,
@@ -163,7 +164,8 @@ def _save(figure: Figure, path: Path, note: str | None) -> Path:
     travels without the page that explains it."""
     if note:
         figure.text(0.0, 0.0, note, ha="left", va="top", fontsize=8, color="#555555")
-    figure.savefig(path, dpi=DPI, bbox_inches="tight")
+    with open_private(path, "wb") as handle:
+        figure.savefig(handle, format="png", dpi=DPI, bbox_inches="tight")
     return path
 
 

@@ -18,8 +18,11 @@ class RetryPolicy:
 
     The wait before retry *n* (1-based) is ``min(wait_initial * 2**(n-1), wait_max)``
     plus up to ``wait_jitter`` seconds of random jitter. A server's Retry-After wins
-    when it is at most ``max_retry_after`` seconds; a longer one moves to the next
-    provider instead of blocking a notebook.
+    when it is short enough: while another provider is left in the plan, at most the
+    Session's ``max_wait_s`` (NVGW_MAX_WAIT, 10 s) — a longer one moves to the next
+    provider instead of blocking a notebook; on the last provider, at most
+    ``max_retry_after`` seconds (shown as a countdown), and never past the call's
+    deadline. A longer one ends the call at once.
 
     >>> RetryPolicy(attempts=3).backoff(2, jitter=0.0)
     1.0

@@ -7,6 +7,7 @@ import sqlite3
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -660,3 +661,72 @@ def test_a_replay_round_trips_as_json(sim: Simulator, path: Path) -> None:
     back = nv.ChatResult.from_json(replay.to_json())
     assert back.cached
     assert back.original_latency_s == replay.original_latency_s
+
+
+# --- a replay never waits for another process's write (issue 14, item 14) --------------------
+_LOCK_HOLDER = """
+import sqlite3, sys
+conn = sqlite3.connect(sys.argv[1], isolation_level=None)
+conn.execute("BEGIN EXCLUSIVE")
+conn.execute("UPDATE responses SET hits = hits")
+print("locked", flush=True)
+sys.stdin.readline()
+conn.execute("COMMIT")
+"""
+
+
+def _hold_write_lock(path: Path) -> subprocess.Popen[str]:
+    """Another process holding a write transaction on `path` until told to let go."""
+    holder = subprocess.Popen(
+        [sys.executable, "-c", _LOCK_HOLDER, str(path)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert holder.stdout is not None
+    assert holder.stdout.readline().strip() == "locked"
+    return holder
+
+
+def _release(holder: subprocess.Popen[str]) -> None:
+    if holder.poll() is None:
+        holder.communicate("go\n", timeout=10)
+
+
+def test_a_replay_does_not_wait_for_another_processs_write(sim: Simulator, path: Path) -> None:
+    """With another process inside a write transaction, a Session's replay returns at once
+    (the hit is counted in memory), and the hit is written once the lock is gone."""
+    with sim.session(cache=path) as session:
+        session.chat("Summarise this diff")
+        holder = _hold_write_lock(path)
+        try:
+            started = time.monotonic()
+            replay = session.chat("Summarise this diff")
+            elapsed = time.monotonic() - started
+        finally:
+            _release(holder)
+    assert replay.cached
+    assert elapsed < 1.0  # the busy timeout is 10 s
+    with ResponseCache(path) as cache:
+        assert cache.stats().hits == 1
+
+
+def test_hits_counted_under_a_lock_are_written_by_the_next_put(path: Path) -> None:
+    """Hits counted while another process held the write lock reach the file with the
+    next put()."""
+    key = CacheKey.of(_request(), "nvidia-nim", NIM_MODEL)
+    with ResponseCache(path) as cache:
+        cache.put(key, _result())
+        holder = _hold_write_lock(path)
+        try:
+            assert cache.get(key) is not None
+            assert cache.get(key) is not None
+        finally:
+            _release(holder)
+        cache.put(CacheKey.of(_request(seed=1), "nvidia-nim", NIM_MODEL), _result())
+        reader = sqlite3.connect(path)
+        try:
+            (hits,) = reader.execute("SELECT hits FROM responses WHERE key = ?", (key.digest,))
+        finally:
+            reader.close()
+        assert hits == (2,)
