@@ -154,9 +154,10 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
     def _open(self) -> aiohttp.ClientSession:
         import aiohttp
 
-        verify = self._network.ssl_context if self._verify is True else self._verify
+        # The context goes with each https request (`_ssl`): a Session that only speaks
+        # http (the simulator) never builds one.
         connector = aiohttp.TCPConnector(
-            limit=self.max_connections, limit_per_host=0, ssl=verify, ttl_dns_cache=300
+            limit=self.max_connections, limit_per_host=0, ttl_dns_cache=300
         )
         self._session = aiohttp.ClientSession(
             connector=connector,
@@ -191,6 +192,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                 allow_redirects=False,
                 timeout=timeout,
                 compress=None,
+                ssl=self._ssl(request),
                 proxy=proxy.url_without_credentials if proxy else None,
                 proxy_headers=_proxy_headers(proxy),
             )
@@ -206,6 +208,13 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             },
             request=request,
         )
+
+    def _ssl(self, request: httpx.Request) -> ssl.SSLContext | bool:
+        """The SSL context for `request` (True, unused, for http:// with no proxy: an
+        https:// proxy needs the context for an http:// URL too)."""
+        if request.url.scheme != "https" and not self._network.proxies:
+            return True
+        return self._network.ssl_context if self._verify is True else self._verify
 
     def _proxy(self, request: httpx.Request) -> ProxyChoice | None:
         """The proxy for `request` (noted on it for the error wording), or None."""

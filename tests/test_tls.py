@@ -112,6 +112,13 @@ def test_one_ssl_context_per_session(
     assert network.ssl_context.cert_store_stats()["x509_ca"] >= 1
 
 
+def test_default_context_is_built_once_per_process() -> None:
+    """With no CA variable, every Session shares one context: system store and certifi."""
+    first, second = Network().ssl_context, Network().ssl_context
+    assert first is second
+    assert first.cert_store_stats()["x509_ca"] > 10
+
+
 # --- certificates refused -------------------------------------------------------------------
 @dataclass(frozen=True)
 class Refusal:
