@@ -30,7 +30,7 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import AsyncGenerator, Callable, Generator
+from collections.abc import AsyncGenerator, Callable, Generator, Mapping
 from contextlib import closing
 from typing import Any, Literal
 from urllib.parse import quote_plus, urlsplit
@@ -345,6 +345,26 @@ class StarfleetAuth(httpx.Auth):
                 _OTHER[encoding],
             )
         self._settle(problem)
+
+    def fetch_token(
+        self, client: httpx.Client, extensions: Mapping[str, Any] | None = None
+    ) -> None:
+        """Fetch a token now through `client` (what `nvgw-nb check` does) exactly as a call
+        would: the encodings the setting allows, the body read under the limits, the
+        client's timeouts, `extensions` added to each token request. Raises `AuthError`
+        (or httpx's transport errors)."""
+        caller = client.build_request("POST", self.token_url)  # carries the timeouts
+        fetch = self._fetch(caller, _FETCHING)
+        with closing(fetch):
+            request: httpx.Request | None = next(fetch)
+            while request is not None:
+                request.extensions.update(extensions or {})
+                response = client.send(request, stream=True)
+                try:
+                    answer = read_token_body(response, self.max_token_bytes, read_budget(request))
+                finally:
+                    response.close()
+                request = _answer(fetch, answer)
 
     def _sync_fetch(
         self, caller: httpx.Request, why: str

@@ -221,10 +221,9 @@ def test_a_trickling_token_body_ends_at_the_attempt_deadline() -> None:
 
 
 _CHILD = """
-import resource, sys
+import sys
 import nvgw_nb as nv
 from tests.token_servers import TokenServer
-
 for kind in sys.argv[1:]:
     server = TokenServer("id", "pw", hostile=kind)
     server.bomb_mib = 512  # 512 MiB decoded from ~0.5 MiB on the wire
@@ -236,7 +235,9 @@ for kind in sys.argv[1:]:
                 s.chat("hi", providers=["nvidia-gateway"])
             except nv.AuthError:
                 print(kind, "AuthError", flush=True)
-print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)
+# VmHWM: this process's own peak (ru_maxrss would count the forking parent's too)
+status = open("/proc/self/status").read()
+print(int(status.split("VmHWM:")[1].split()[0]) // 1024)
 """
 
 
@@ -252,4 +253,20 @@ def test_hostile_token_bodies_stay_small_in_memory() -> None:
     )
     *lines, peak_mb = done.stdout.split()[-(2 * len(kinds) + 1) :]
     assert lines == [word for kind in kinds for word in (kind, "AuthError")]
-    assert int(peak_mb) < 100
+    assert int(peak_mb) < 100, done.stdout + done.stderr
+
+
+def test_check_fetches_its_token_the_same_way() -> None:
+    """`nvgw-nb check` against a raw-comparing server: form, then raw, and fetched."""
+    import io
+
+    from nvgw_nb.setup_check import run_check
+
+    out = io.StringIO()
+    with TokenServer(CLIENT_ID, SPECIAL, check="raw") as server:
+        run_check(out, env=server.env("auto"), env_file=None)
+    # form then raw for the token step, and again for the probe's own Session
+    assert server.token_requests == 4
+    line = next(x for x in out.getvalue().splitlines() if "Starfleet token" in x)
+    assert "fetched, valid for" in line
+    assert SPECIAL not in out.getvalue()
