@@ -168,7 +168,12 @@ class LoopThread:
 
     async def arun(self, awaitable: Awaitable[T]) -> T:
         """Await `awaitable` on the loop from any other loop (cancellation propagates)."""
-        self.check()
+        try:
+            self.check()
+        except SessionClosed:
+            if asyncio.iscoroutine(awaitable):  # never awaited now: no warning about it
+                awaitable.close()
+            raise
         caller = asyncio.get_running_loop()
         if caller is self.loop:
             return await awaitable
