@@ -5,13 +5,13 @@ a subprocess, and a "blackhole" address whose connects never complete."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import re
 import socket
 import ssl
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from datetime import datetime, timedelta, timezone
@@ -149,6 +149,7 @@ class Proxy:
         self._process: subprocess.Popen[str] | None = None
         self._reader: threading.Thread | None = None
         self.targets: list[str] = []
+        self._seen = threading.Condition()
         self.port = 0
 
     def __enter__(self) -> Proxy:
@@ -187,24 +188,31 @@ class Proxy:
         for line in self._process.stdout:
             match = _CONNECTION.match(line.strip())
             if match:
-                self.targets.append(match.group(1))
+                with self._seen:
+                    self.targets.append(match.group(1))
+                    self._seen.notify_all()
 
     def url(self, credentials: str = "") -> str:
         """``http://[credentials@]127.0.0.1:port``."""
         return f"http://{credentials + '@' if credentials else ''}{_LOOPBACK}:{self.port}"
 
-    def connections_to(self, port: int, *, settle_s: float = 2.0) -> int:
-        """How many connections the proxy opened to 127.0.0.1:`port` (its log is read
-        in a thread: wait until the count stops being short of `at least`)."""
-        deadline = time.monotonic() + settle_s
-        count = self.targets.count(f"{_LOOPBACK}:{port}")
-        while time.monotonic() < deadline:
-            time.sleep(0.05)
-            now = self.targets.count(f"{_LOOPBACK}:{port}")
-            if now == count:
-                break
-            count = now
-        return count
+    def connections_to(self, port: int) -> int:
+        """How many connections the proxy opened to 127.0.0.1:`port` so far.
+
+        Its log is read in a thread: a marker CONNECT (to port 9, where nothing listens)
+        is sent last and awaited, so every line logged before it has been read."""
+        marker = f"{_LOOPBACK}:9"
+        wanted = self.targets.count(marker) + 1
+        with socket.create_connection((_LOOPBACK, self.port), timeout=5) as probe:
+            auth = ""
+            if self._auth:
+                token = base64.b64encode(self._auth.encode()).decode()
+                auth = f"Proxy-Authorization: Basic {token}\r\n"
+            probe.sendall(f"CONNECT {marker} HTTP/1.1\r\nHost: {marker}\r\n{auth}\r\n".encode())
+            with self._seen:
+                seen = self._seen.wait_for(lambda: self.targets.count(marker) >= wanted, 5)
+        assert seen, "the proxy's log did not show the marker"
+        return self.targets.count(f"{_LOOPBACK}:{port}")
 
 
 class Blackhole:

@@ -256,7 +256,7 @@ def test_http_proxy_carries_plain_http(
 ) -> None:
     """HTTP_PROXY: http:// URLs go through the proxy too (no CONNECT: absolute-form)."""
     sim_port = int(sim.url.rsplit(":", 1)[1])
-    before = proxy.connections_to(sim_port, settle_s=0)
+    before = proxy.connections_to(sim_port)
     use_environment(monkeypatch, {**sim.env(), "HTTP_PROXY": proxy.url()})
     with _session(transport) as session:
         assert session.chat("hi", providers=[NIM]).served_by == NIM
