@@ -17,6 +17,7 @@ import httpx
 
 from nvgw_nb.auth import StarfleetAuth
 from nvgw_nb.errors import AuthError
+from nvgw_nb.names import check_path_name
 from nvgw_nb.providers import openai_format
 from nvgw_nb.providers.base import first_header
 from nvgw_nb.providers.openai_format import OpenAICompatible
@@ -73,6 +74,9 @@ class GatewayProvider(OpenAICompatible):
             scope=settings.token_scope,
             refresh_margin_s=settings.token_refresh_margin_s,
             variables=(cls.key_variables[0], cls.key_variables[1]),
+            token_auth=settings.token_auth,
+            max_token_bytes=settings.max_token_bytes,
+            max_json_depth=settings.max_json_depth,
         )
 
     @classmethod
@@ -82,6 +86,11 @@ class GatewayProvider(OpenAICompatible):
     @classmethod
     def in_default_order(cls, settings: Settings) -> bool:
         return settings.nvidia_llm_gateway_enabled
+
+    @classmethod
+    def path_model(cls, model: str) -> str:
+        """The deployment name is a segment of the route: `deployments/{model}`."""
+        return model
 
     @classmethod
     def describe(cls, settings: Settings) -> str:
@@ -96,9 +105,11 @@ class GatewayProvider(OpenAICompatible):
         return f"client id {mask(client_id.get_secret_value())}" if client_id else ""
 
     def build_request(self, request: ChatRequest, model: str) -> httpx.Request:
+        # The plan checked the name already; this guard keeps any other caller honest.
+        deployment = check_path_name(self.path_model(model), "the gateway deployment")
         return httpx.Request(
             "POST",
-            f"{self.base_url}/openai/deployments/{quote(model, safe='')}/chat/completions",
+            f"{self.base_url}/openai/deployments/{quote(deployment, safe='')}/chat/completions",
             params={"api-version": self.api_version},
             json=openai_format.request_body(request, None),
             headers={
