@@ -185,9 +185,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             response = await session.request(
                 request.method,
                 str(request.url),
-                headers=[
-                    (k.decode("latin-1"), v.decode("latin-1")) for k, v in request.headers.raw
-                ],
+                headers=_headers(request, proxy),
                 data=body or None,
                 allow_redirects=False,
                 timeout=timeout,
@@ -228,6 +226,16 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         session, self._session = self._session, None
         if session is not None:
             await session.close()
+
+
+def _headers(request: httpx.Request, proxy: ProxyChoice | None) -> list[tuple[str, str]]:
+    """`request`'s headers for aiohttp; an http:// request through a proxy carries the
+    proxy's credentials itself (aiohttp sends `proxy_headers` only with a CONNECT)."""
+    headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.headers.raw]
+    authorization = proxy.authorization if proxy else None
+    if authorization and request.url.scheme != "https":
+        headers.append(("Proxy-Authorization", authorization))
+    return headers
 
 
 def _proxy_headers(proxy: ProxyChoice | None) -> dict[str, str] | None:

@@ -409,3 +409,15 @@ def test_check_words_a_refused_token_certificate(
     text = out.getvalue()
     assert "[FAIL] Starfleet token" in text
     assert "NVGW_CA_BUNDLE" in text
+
+
+def test_http_proxy_credentials_for_plain_http(
+    sim: Simulator, monkeypatch: pytest.MonkeyPatch, transport: str
+) -> None:
+    """An http:// URL through a proxy that wants credentials: they go with the request."""
+    sim_port = int(sim.url.rsplit(":", 1)[1])
+    with Proxy(auth="alice:s3cr3t-pw") as guarded:
+        use_environment(monkeypatch, {**sim.env(), "HTTP_PROXY": guarded.url("alice:s3cr3t-pw")})
+        with _session(transport) as session:
+            assert session.chat("hi", providers=[NIM]).served_by == NIM
+        assert guarded.connections_to(sim_port) >= 1
