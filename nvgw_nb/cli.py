@@ -129,6 +129,13 @@ def _parser() -> argparse.ArgumentParser:
         help="multiply simulated latencies by this (0 = no delays; default: 1)",
     )
     sim.add_argument("--port", type=int, default=0, help="port to bind (default: a free one)")
+    sim.add_argument(
+        "--token-auth",
+        choices=("either", "form", "raw"),
+        default="either",
+        help="Basic encodings the token endpoint takes: RFC 6749 form-encoded, raw "
+        "id:secret, or either (default)",
+    )
     sim.set_defaults(handler=_sim)
 
     compare = commands.add_parser(
@@ -463,7 +470,12 @@ def _sim(args: argparse.Namespace) -> int:
     from nvgw_nb.sim.command import serve_until_interrupted
 
     return serve_until_interrupted(
-        profile=args.profile, seed=args.seed, time_scale=args.time_scale, port=args.port, prog=PROG
+        profile=args.profile,
+        seed=args.seed,
+        time_scale=args.time_scale,
+        port=args.port,
+        prog=PROG,
+        token_auth=args.token_auth,
     )
 
 

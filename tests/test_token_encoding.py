@@ -270,3 +270,35 @@ def test_check_fetches_its_token_the_same_way() -> None:
     line = next(x for x in out.getvalue().splitlines() if "Starfleet token" in x)
     assert "fetched, valid for" in line
     assert SPECIAL not in out.getvalue()
+
+
+def test_the_sim_command_can_be_strict(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`nvgw-nb sim --token-auth raw`: the raw encoding gets a token, the form one 401."""
+    import shlex
+
+    import httpx
+
+    from nvgw_nb import cli
+    from nvgw_nb.sim import command
+
+    statuses: dict[str, int] = {}
+
+    def fake_wait() -> None:
+        env = {}
+        for line in capsys.readouterr().out.splitlines():
+            if line.startswith("export "):
+                name, _, value = line.removeprefix("export ").partition("=")
+                env[name] = shlex.split(value)[0]
+        cid, secret = env["STARFLEET_ID"], env["STARFLEET_SECRET"]
+        form = {"grant_type": "client_credentials", "scope": "azureopenai-readwrite"}
+        url = env["STARFLEET_TOKEN_URL"]
+        statuses["raw"] = httpx.post(url, auth=(cid, secret), data=form).status_code
+        encoded = (quote_plus(cid), quote_plus(secret))
+        statuses["form"] = httpx.post(url, auth=encoded, data=form).status_code
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(command, "wait_for_interrupt", fake_wait)
+    assert cli.main(["sim", "--time-scale", "0", "--token-auth", "raw"]) == 0
+    assert statuses == {"raw": 200, "form": 401}

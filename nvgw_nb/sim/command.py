@@ -44,12 +44,20 @@ def _stop_signals() -> Iterator[None]:
 
 
 def serve_until_interrupted(
-    *, profile: str, seed: int, time_scale: float, port: int, prog: str = "nvgw-nb"
+    *,
+    profile: str,
+    seed: int,
+    time_scale: float,
+    port: int,
+    prog: str = "nvgw-nb",
+    token_auth: str = "either",  # noqa: S107  (an encoding, not a password)
 ) -> int:
     """Start a simulator, print its `export` lines, serve until Ctrl-C or SIGTERM; the
     exit code (2: bad arguments, 1: the port could not be bound)."""
     try:
-        sim = Simulator(profile=profile, seed=seed, time_scale=time_scale, port=port)
+        sim = Simulator(
+            profile=profile, seed=seed, time_scale=time_scale, port=port, token_auth=token_auth
+        )
     except ValueError as err:
         print(f"{prog} sim: error: {err}", file=sys.stderr)
         return 2
