@@ -302,3 +302,16 @@ def test_the_sim_command_can_be_strict(
     monkeypatch.setattr(command, "wait_for_interrupt", fake_wait)
     assert cli.main(["sim", "--time-scale", "0", "--token-auth", "raw"]) == 0
     assert statuses == {"raw": 200, "form": 401}
+
+
+def test_t4_rejects_the_client_in_either_encoding() -> None:
+    """T4 means wrong credentials: auto's second try in the other encoding is refused too."""
+    with nv.Simulator(seed=5, time_scale=0) as sim:
+        sim.inject("starfleet", "T4")
+        with sim.session(provider_order=[GW]) as session:
+            with pytest.raises(nv.AuthError, match="invalid_client"):
+                session.chat("hi", providers=[GW])
+            assert session.token_status()["encoding"] is None
+        stats = sim.stats()
+    assert stats["requests"]["starfleet"]["token"] == 2
+    assert stats["faults_fired"]["starfleet"] == {"T4": 1}
