@@ -14,20 +14,21 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping, Sequence
-from contextlib import aclosing
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterator, Mapping, Sequence
+from contextlib import aclosing, contextmanager
 from dataclasses import dataclass
 
 import anyio
 import httpx
-from httpx_sse import EventSource
 
 from nvgw_nb.breaker import CircuitBreaker
+from nvgw_nb.countdown import COUNTDOWN_AFTER_S, Wait, announce
 from nvgw_nb.errors import (
     MalformedResponse,
     NvgwError,
     ProviderTimeout,
     RateLimited,
+    ResponseTooLarge,
     StreamInterrupted,
 )
 from nvgw_nb.hedging import Branch, Hedger, InFlight, hedge_delay
@@ -47,6 +48,7 @@ from nvgw_nb.outcomes import (
 from nvgw_nb.pricing import Pricing, estimate_usage
 from nvgw_nb.providers.base import Provider, Reply
 from nvgw_nb.ratelimit import RateLimiter
+from nvgw_nb.reading import TooLarge, aiter_sse, read_body
 from nvgw_nb.results import Attempt, ChatRequest, ChatResult, StreamChunk, Usage
 from nvgw_nb.retry import RetryPolicy
 from nvgw_nb.steps import (
@@ -59,8 +61,9 @@ from nvgw_nb.steps import (
     StepEnd,
     not_sent,
 )
+from nvgw_nb.untrusted import Limits, cut, limits_in_force
 
-__all__ = ["CallPolicy", "Deadlines", "Engine", "Step"]
+__all__ = ["CallPolicy", "Deadlines", "Engine", "Limits", "Step"]
 
 logger = logging.getLogger("nvgw_nb")
 
@@ -101,6 +104,8 @@ class Engine:
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         clock: Callable[[], float] = time.monotonic,
         latencies: LatencyTracker | None = None,
+        limits: Limits | None = None,
+        max_wait_s: float | None = None,
     ) -> None:
         self.client = client
         self.providers = providers
@@ -114,6 +119,11 @@ class Engine:
         self.clock = clock
         #: recent latencies per provider: what `hedge_after="p95"` waits for
         self.latencies = latencies if latencies is not None else LatencyTracker()
+        #: how much is read from an upstream: body, stream, SSE event, JSON depth, text
+        self.limits = limits or Limits()
+        #: the longest a call waits for one provider (Retry-After, pacing) while another is
+        #: left to try (NVGW_MAX_WAIT); None: only `policy.max_retry_after` limits it
+        self.max_wait_s = max_wait_s
 
     # --- public -------------------------------------------------------------------------
     async def chat(
@@ -132,6 +142,28 @@ class Engine:
     ) -> AsyncGenerator[StreamChunk | ChatResult, None]:
         """Text chunks as they arrive, then the ChatResult as the last item."""
         return self._run(request, plan, options or CallPolicy())
+
+    async def list_models(self, name: str) -> list[str]:
+        """Provider `name`'s model list (`Provider.models_request`), read as an attempt
+        is: within the attempt deadline and the read limits; every failure an NvgwError."""
+        provider = self.providers[name]
+        started = self.clock()
+        deadline = started + min(self.deadlines.attempt_s, self.deadlines.call_s)
+        response: httpx.Response | None = None
+        try:
+            with anyio.fail_after(max(0.0, deadline - self.clock())):
+                response = await self.client.send(
+                    provider.models_request(), auth=self.auths.get(name), stream=True
+                )
+            answer = await self._read(response, name, deadline)
+            with self._reading(name, answer.status_code):
+                return provider.parse_models(answer)
+        except (TimeoutError, httpx.HTTPError) as err:
+            error = attempt_error(err, name, self.clock() - started, self.auths.get(name))
+            raise error from None
+        finally:
+            if response is not None:
+                await response.aclose()
 
     # --- the loop over providers --------------------------------------------------------
     async def _run(
@@ -243,15 +275,35 @@ class Engine:
                 yield StepEnd(step, result=ended.result, attempt=ended.attempt)
                 return
             assert ended.error is not None
-            tell_breaker(breaker, ended.error)
+            paced = _refused_by_pacing(ended)
+            if not paced:  # our own limiter's refusal says nothing of the provider's health
+                tell_breaker(breaker, ended.error)
             after = self._after_failure(call, step, next_step, ended.error, retry, breaker)
             if isinstance(after, list):
+                note = _moved_on_note(ended.error, self.max_wait_s, next_step)
+                if note is not None:
+                    attempts[-1] = _with_note(attempts[-1], note)
+                    logger.info("%s: %s", step.provider, note)
                 for closing_item in after:
                     yield closing_item
                 return
             retry += 1
-            await self.sleep(after)
+            await self._wait(step, ended.error, after, paced=paced)
             backoff = after
+
+    async def _wait(self, step: Step, error: NvgwError, seconds: float, *, paced: bool) -> None:
+        """Sleep before a retry; a long sleep is logged and counted down for the caller."""
+        if seconds >= COUNTDOWN_AFTER_S:
+            asked = isinstance(error, RateLimited) and error.retry_after_s is not None
+            reason = "rate limit" if paced else "Retry-After" if asked else "backoff"
+            logger.warning(
+                "%s: waiting %.1f s (%s) before retrying it",
+                step.provider,
+                seconds,
+                reason,
+            )
+            announce(Wait(step.provider, seconds, reason, ends_at=time.monotonic() + seconds))
+        await self.sleep(seconds)
 
     def _after_failure(
         self,
@@ -281,6 +333,8 @@ class Engine:
             breaker_state=breaker.state,
             now=self.clock(),
             call_deadline=call.deadline,
+            # with another provider left, a long Retry-After is not worth a blocked cell
+            max_wait=self.max_wait_s if next_step is not None else None,
         )
         if wait is not None:
             logger.info(
@@ -317,7 +371,13 @@ class Engine:
         flight, `in_flight` holds its draft (a hedge that wins records it as cancelled)."""
         provider = self.providers[step.provider]
         breaker = self.breakers[step.provider]
-        paced = await self.limiter.acquire(step.provider) if self.limiter else 0.0
+        try:
+            paced = await self._pace(call, step)
+        except RateLimited as err:  # the wait would be too long: nothing was sent
+            attempt = not_sent(step, err, number=number, breaker=breaker.state, hedge=hedge)
+            attempt = attempt.model_copy(update={"retry_after_s": err.retry_after_s})
+            yield AttemptEnd(attempt=attempt, error=clean(err))
+            return
         try:
             http_request = provider.build_request(call.request, step.model)
         except NvgwError as err:  # e.g. UnsupportedParameter: nothing was sent
@@ -357,6 +417,15 @@ class Engine:
             in_flight.draft = None
         yield AttemptEnd(attempt=draft.to_attempt(), result=result, error=clean(error))
 
+    async def _pace(self, call: _Call, step: Step) -> float:
+        """Wait for the rate limiter's slot (seconds waited); `RateLimited` when that would
+        take longer than NVGW_MAX_WAIT or pass the call's deadline."""
+        if self.limiter is None:
+            return 0.0
+        return await self.limiter.acquire(
+            step.provider, deadline=call.deadline, max_wait=self.max_wait_s
+        )
+
     async def _exchange(
         self,
         call: _Call,
@@ -377,10 +446,12 @@ class Engine:
                 response = await self._send(provider, http_request, step, counted)
             draft.status_code = response.status_code
             draft.correlation_id = provider.correlation_id(response.request)
-            draft.request_id = provider.request_id(response)
+            draft.request_id = _short(provider.request_id(response), self.limits)
             if response.status_code >= 300:
-                await response.aread()
-                raise status_error(provider, response, step)
+                # The error body is read within the deadline and the size limit too.
+                answer = await self._read(response, step.provider, deadline)
+                with self._reading(step.provider, answer.status_code):
+                    raise status_error(provider, answer, step)
             reply: Reply | None = None
             if call.request.stream and _is_sse(response):
                 # aclosing: a cancelled or abandoned attempt closes the event reader at once.
@@ -392,17 +463,48 @@ class Engine:
                             shown.append(event)
                             yield StreamChunk(text=event, provider=step.provider, model=step.model)
             else:
-                with anyio.fail_after(max(0.0, deadline - self.clock())):
-                    await response.aread()
-                reply = provider.parse_response(response)
+                answer = await self._read(response, step.provider, deadline)
+                with self._reading(step.provider, answer.status_code):
+                    reply = provider.parse_response(answer)
                 if call.request.stream and reply.content:
                     shown.append(reply.content)
                     yield StreamChunk(text=reply.content, provider=step.provider, model=step.model)
             assert reply is not None
+            if reply.model is not None:
+                reply.model = cut(reply.model, self.limits.model_chars)
             yield _Received(reply, simulated=response.headers.get(SIMULATOR_HEADER) == "1")
         finally:
             if response is not None:
                 await response.aclose()
+
+    async def _read(self, response: httpx.Response, name: str, deadline: float) -> httpx.Response:
+        """`response` with its body read, within `deadline` and the body limit."""
+        try:
+            return await read_body(
+                response, limit=self.limits.body_bytes, deadline=deadline, clock=self.clock
+            )
+        except TooLarge as err:
+            raise too_large(err, name, response.status_code) from None
+
+    @contextmanager
+    def _reading(self, name: str, status: int | None) -> Iterator[None]:
+        """Around a provider's parsing (synchronous code only): this engine's limits in
+        force, and whatever else its parser raises on bytes it did not foresee becomes a
+        `MalformedResponse`: only NvgwError leaves the engine, and the next provider is
+        tried."""
+        with limits_in_force(self.limits):
+            try:
+                yield
+            except NvgwError:
+                raise
+            except Exception as err:
+                logger.debug("%s: an answer could not be read", name, exc_info=True)
+                raise MalformedResponse(
+                    f"{name} answered HTTP {status} with a body that could not be read "
+                    f"({type(err).__name__})",
+                    provider=name,
+                    status_code=status,
+                ) from None
 
     async def _send(
         self, provider: Provider, http_request: httpx.Request, step: Step, auth: CountingAuth
@@ -411,15 +513,15 @@ class Engine:
         # NVCF long requests: 202 + NVCF-REQID, then poll the status URL (FAULTS.md N2).
         while response.status_code == 202:
             request_id = provider.request_id(response)
+            # Closed first: poll_request refuses (raises on) an id that would steer the poll.
+            await response.aclose()
             poll = provider.poll_request(request_id) if request_id else None
             if poll is None:
-                await response.aclose()
                 raise MalformedResponse(
                     f"{step.provider} answered 202 Accepted without an NVCF-REQID to poll",
                     provider=step.provider,
                     status_code=202,
                 )
-            await response.aclose()
             await self.sleep(self.policy.poll_interval)
             response = await self.client.send(poll, auth=auth.inner, stream=True)
         return response
@@ -427,22 +529,27 @@ class Engine:
     async def _events(
         self, provider: Provider, response: httpx.Response, deadline: float
     ) -> AsyncGenerator[str | Reply, None]:
-        """The text of each event as it arrives, then the whole Reply."""
+        """The text of each event as it arrives, then the whole Reply. The events are read
+        within `deadline` and the stream and event limits (`nvgw_nb.reading.aiter_sse`:
+        httpx_sse has no limit on a line or an event)."""
         parser = provider.stream_parser()
-        events = EventSource(response).aiter_sse()
+        name = provider.name
+        events = aiter_sse(response, limits=self.limits, deadline=deadline, clock=self.clock)
         try:
-            while not parser.done:
-                try:
-                    with anyio.fail_after(max(0.0, deadline - self.clock())):
-                        event = await events.__anext__()
-                except StopAsyncIteration:
-                    break
-                text = parser.feed(event.event, event.data)
+            async for event in events:
+                with self._reading(name, response.status_code):
+                    text = parser.feed(event.event, event.data)
                 if text:
                     yield text
+                if parser.done:
+                    break
+        except TooLarge as err:
+            raise too_large(err, name, response.status_code) from None
         finally:
             await events.aclose()
-        yield parser.reply()
+        with self._reading(name, response.status_code):
+            reply = parser.reply()
+        yield reply
 
     def _conclude(
         self,
@@ -465,9 +572,15 @@ class Engine:
         result: ChatResult | None = None
         if error is None and received is not None:
             try:
-                result, draft.repairs = accept(
-                    received.reply, call.request, step, call.options, simulated=received.simulated
-                )
+                # Tool-call arguments and structured output are upstream JSON too.
+                with self._reading(step.provider, draft.status_code):
+                    result, draft.repairs = accept(
+                        received.reply,
+                        call.request,
+                        step,
+                        call.options,
+                        simulated=received.simulated,
+                    )
             except NvgwError as err:
                 error = err
         reply = received.reply if received is not None else None
@@ -488,5 +601,48 @@ class Engine:
         return result, error
 
 
+def _refused_by_pacing(ended: AttemptEnd) -> bool:
+    """True for our own rate limiter's refusal: rate-limited with nothing sent."""
+    return isinstance(ended.error, RateLimited) and ended.attempt.requests_sent == 0
+
+
+def _moved_on_note(error: NvgwError, max_wait: float | None, next_step: Step | None) -> str | None:
+    """Why a rate-limited provider was left for `next_step` without waiting, or None;
+    the note is added to the error's message too (the final error says it)."""
+    if not isinstance(error, RateLimited) or error.retry_after_s is None:
+        return None
+    if max_wait is None or next_step is None or error.retry_after_s <= max_wait:
+        return None
+    note = (
+        f"not waiting {error.retry_after_s:g} s for it (more than NVGW_MAX_WAIT, "
+        f"{max_wait:g} s): moved on to {next_step.provider}"
+    )
+    error.message = f"{error.message}; {note}"
+    return note
+
+
+def _with_note(attempt: Attempt, note: str) -> Attempt:
+    """`attempt` with `note` added to its error (the trace says why the call moved on)."""
+    return attempt.model_copy(update={"error": f"{attempt.error}; {note}"})
+
+
 def _is_sse(response: httpx.Response) -> bool:
     return "text/event-stream" in response.headers.get("content-type", "")
+
+
+def _short(text: str | None, limits: Limits) -> str | None:
+    """An identifier from an upstream header, cut to a model name's length."""
+    return None if text is None else cut(text, limits.model_chars)
+
+
+def too_large(err: TooLarge, name: str, status: int) -> ResponseTooLarge:
+    """The error for a body, stream, line or event over its limit (`nvgw_nb.reading`)."""
+    sse = err.what.startswith("SSE")
+    setting = "NVGW_MAX_SSE_EVENT_BYTES" if sse else "NVGW_MAX_BODY_BYTES"
+    return ResponseTooLarge(
+        f"{name} answered HTTP {status} with {'an' if sse else 'a'} {err.what} over "
+        f"{err.limit} bytes; reading "
+        f"stopped there (raise {setting} if such answers are expected)",
+        provider=name,
+        status_code=status,
+    )

@@ -8,7 +8,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import inspect
 import os
 import weakref
@@ -52,6 +51,7 @@ from nvgw_nb.roles import DEFAULT_ROLES, Role
 from nvgw_nb.steps import CallPolicy, Deadlines, Step
 from nvgw_nb.streams import AsyncChatStream, ChatStream
 from nvgw_nb.transport import TransportName, make_client
+from nvgw_nb.untrusted import Limits
 
 if TYPE_CHECKING:
     from nvgw_nb.sim import Simulator
@@ -115,7 +115,10 @@ class Session:
         self._portal = LoopThread()
         s = self.settings
         self._client = make_client(
-            transport or s.transport, read_s=s.read_timeout_s, connect_s=s.connect_timeout_s
+            transport or s.transport,
+            read_s=s.read_timeout_s,
+            connect_s=s.connect_timeout_s,
+            settings=s,  # its proxies and trusted CAs: nvgw_nb/network.py
         )
         engine = Engine(
             client=self._client,
@@ -126,6 +129,8 @@ class Session:
             deadlines=Deadlines(attempt_s=s.attempt_deadline_s, call_s=s.call_deadline_s),
             pricing=self.pricing,
             limiter=self.rate_limiter,
+            max_wait_s=s.max_wait_s,
+            limits=Limits.from_settings(s),
         )
         self._latencies = engine.latencies
         self._engine: Engine | CachingEngine = (
@@ -445,29 +450,36 @@ class Session:
         return self._portal.run(self._list_models(listing))
 
     async def _list_models(self, provider: Provider) -> list[str]:
-        request = provider.models_request()
-        response = await self._client.send(request, auth=self._auths.get(provider.name))
-        return provider.parse_models(response)
+        """Within the attempt deadline and the read limits, as a chat's attempt is."""
+        engine = self._engine.engine if isinstance(self._engine, CachingEngine) else self._engine
+        return await engine.list_models(provider.name)
 
     # --- lifetime -----------------------------------------------------------------------
     def close(self) -> None:
-        """Close the HTTP client and stop the private loop (idempotent)."""
+        """Close the HTTP client and stop the private loop (idempotent).
+
+        Calls still running (in other threads or tasks) end with `SessionClosed`. In a
+        child made by fork, this only marks the parent's Session unusable here.
+        """
         if self.closed:
             return
-        if not self._portal.in_loop():
-            self._portal.run(self._client.aclose())
         self._stop()
 
     async def aclose(self) -> None:
         """`close` for async code."""
         if self.closed:
             return
-        await self._portal.arun(self._client.aclose())
+        if self._portal.in_loop():  # stopping the loop cannot wait for itself
+            await self._client.aclose()
         self._stop()
 
     def _stop(self) -> None:
-        """Once the client is closed: stop the loop, what the Session owns, its cache."""
-        self._portal.stop()
+        """Cancel running calls, close the client, stop the loop, what the Session owns,
+        its cache (in a forked child these belong to the parent: left alone)."""
+        forked = self._portal.forked
+        self._portal.stop(cleanup=self._client.aclose)
+        if forked:
+            return
         for owned in self._owned:
             owned.stop()
         self._owned.clear()
@@ -504,7 +516,4 @@ class Session:
 
 def _release(portal: LoopThread, client: httpx.AsyncClient) -> None:
     """Close `client` on `portal`'s loop, then stop the loop (for a Session never closed)."""
-    if not portal.closed and not portal.in_loop():
-        with contextlib.suppress(Exception):
-            portal.run(client.aclose())
-    portal.stop()
+    portal.stop(cleanup=client.aclose)

@@ -25,6 +25,7 @@ from nvgw_nb.errors import (
     ProviderError,
     ToolCallError,
 )
+from nvgw_nb.names import check_path_name
 from nvgw_nb.providers.base import Provider, RawToolCall, Reply, StreamParser, first_header
 from nvgw_nb.providers.gemini_errors import (
     envelope,
@@ -34,8 +35,9 @@ from nvgw_nb.providers.gemini_errors import (
 )
 from nvgw_nb.providers.gemini_schema import gemini_schema
 from nvgw_nb.providers.http_status import classify, clip, key_hint
-from nvgw_nb.providers.openai_format import read_json
+from nvgw_nb.providers.openai_format import read_json, unreadable_event, usage_of
 from nvgw_nb.results import ChatRequest, Message, Usage
+from nvgw_nb.untrusted import UnreadableJson, cut, loads, token_count
 
 __all__ = ["GoogleProvider", "GoogleStreamParser", "gemini_schema", "parse_duration"]
 
@@ -79,8 +81,14 @@ class GoogleProvider(Provider):
         super().__init__(base_url=base_url)
         self.api_version = api_version.strip("/")
 
+    @classmethod
+    def path_model(cls, model: str) -> str:
+        """The model id in `models/{id}:generateContent` (a given "models/" is not doubled)."""
+        return model.removeprefix("models/")
+
     def build_request(self, request: ChatRequest, model: str) -> httpx.Request:
-        model_id = model.removeprefix("models/")
+        # The plan checked the name already; this guard keeps any other caller honest.
+        model_id = check_path_name(self.path_model(model), "the Gemini model")
         method = "streamGenerateContent" if request.stream else "generateContent"
         return httpx.Request(
             "POST",
@@ -287,9 +295,9 @@ class _Collector:
                     )
                 )
         if candidate.get("finishReason"):
-            self.finish = str(candidate["finishReason"])
+            self.finish = cut(str(candidate["finishReason"]))
             message = candidate.get("finishMessage")
-            self.finish_message = message if isinstance(message, str) else None
+            self.finish_message = cut(message) if isinstance(message, str) else None
         self.text.extend(added)
         return "".join(added)
 
@@ -337,18 +345,20 @@ def _arguments(value: Any) -> str | Mapping[str, Any] | None:
 
 
 def _usage(meta: dict[str, Any]) -> Usage | None:
-    try:
-        # Tool-use prompt tokens are input; thinking tokens are billed as output.
-        prompt = int(meta.get("promptTokenCount") or 0) + int(
-            meta.get("toolUsePromptTokenCount") or 0
+    # Tool-use prompt tokens are input; thinking tokens are billed as output.
+    counts = [
+        token_count(meta.get(key))
+        for key in (
+            "promptTokenCount",
+            "toolUsePromptTokenCount",
+            "candidatesTokenCount",
+            "thoughtsTokenCount",
         )
-        completion = int(meta.get("candidatesTokenCount") or 0) + int(
-            meta.get("thoughtsTokenCount") or 0
-        )
-        total = int(meta.get("totalTokenCount") or prompt + completion)
-    except (TypeError, ValueError):
-        return None
-    return Usage(prompt_tokens=prompt, completion_tokens=completion, total_tokens=total)
+    ]
+    if None in counts:
+        return None  # not a count: missing, so the engine estimates it
+    prompt, tool_use, candidates, thoughts = (n or 0 for n in counts)
+    return usage_of(prompt + tool_use, candidates + thoughts, meta.get("totalTokenCount"))
 
 
 # --- stream -----------------------------------------------------------------------------
@@ -365,11 +375,9 @@ class GoogleStreamParser(StreamParser):
 
     def feed(self, event: str, data: str) -> str | None:
         try:
-            payload = json.loads(data)
-        except ValueError:
-            raise MalformedResponse(
-                "google-genai sent a stream event that is not JSON", provider=_NAME
-            ) from None
+            payload = loads(data)
+        except UnreadableJson as err:
+            raise unreadable_event(_NAME, err) from None
         # Without alt=sse a chunk may be an array of responses; accept both.
         chunks = payload if isinstance(payload, list) else [payload]
         added: list[str] = []

@@ -6,15 +6,18 @@ polled at the NVCF status URL, on a different host (FAULTS.md N2).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, ClassVar
 
 import httpx
 
+from nvgw_nb.errors import MalformedResponse
 from nvgw_nb.providers import openai_format
 from nvgw_nb.providers.base import first_header
 from nvgw_nb.providers.openai_format import OpenAICompatible
 from nvgw_nb.results import ChatRequest
+from nvgw_nb.untrusted import cut
 
 if TYPE_CHECKING:
     from nvgw_nb.config import Settings
@@ -24,6 +27,10 @@ LLAMA4_SCOUT = "meta/llama-4-scout-17b-16e-instruct"
 LLAMA4_MAVERICK = "meta/llama-4-maverick-17b-128e-instruct"
 
 __all__ = ["NimProvider"]
+
+#: what an NVCF request id may look like (UUIDs in practice): nothing that can leave
+#: its path segment, since it is put after the status URL as is
+_NVCF_REQUEST_ID = re.compile(r"[A-Za-z0-9-]{1,128}")
 
 
 class NimProvider(OpenAICompatible):
@@ -65,7 +72,21 @@ class NimProvider(OpenAICompatible):
         )
 
     def poll_request(self, request_id: str) -> httpx.Request:
-        """GET the NVCF status of a request that answered 202."""
+        """GET the NVCF status of a request that answered 202.
+
+        The id comes from the upstream and decides where the NIM key goes next, so it
+        must look like an NVCF request id (a UUID; a conservative pattern is accepted):
+        anything else is a `MalformedResponse`, before any poll is sent.
+        """
+        if not _NVCF_REQUEST_ID.fullmatch(request_id):
+            shown = repr(request_id) if len(request_id) <= 64 else f"{len(request_id)} characters"
+            raise MalformedResponse(
+                f"{self.name} answered 202 Accepted with an NVCF-REQID that is not a request "
+                f"id ({shown}); nothing was polled (NVCF ids are UUIDs: report it to NVIDIA "
+                "if it repeats)",
+                provider=self.name,
+                status_code=202,
+            )
         return httpx.Request(
             "GET", f"{self.status_url}/{request_id}", headers={"Accept": "application/json"}
         )
@@ -78,8 +99,16 @@ class NimProvider(OpenAICompatible):
         """The model ids of a /v1/models answer, sorted; the status error otherwise."""
         if response.status_code != 200:
             raise self.status_error(response, "models")
-        data = response.json().get("data", [])
-        return sorted(str(item["id"]) for item in data if isinstance(item, dict) and "id" in item)
+        listing = openai_format.read_json(response, self.name)  # MalformedResponse if not JSON
+        data = listing.get("data") if isinstance(listing, dict) else None
+        if not isinstance(data, list):
+            raise MalformedResponse(
+                f"{self.name} answered its model list without a `data` list",
+                provider=self.name,
+                status_code=response.status_code,
+            )
+        ids = (item.get("id") for item in data if isinstance(item, dict))
+        return sorted(cut(i, 200) for i in ids if isinstance(i, str) and i)
 
     def request_id(self, response: httpx.Response) -> str | None:
         return first_header(response, "nvcf-reqid", "x-request-id")
