@@ -12,13 +12,24 @@ import nvgw_nb as nv
 from nvgw_nb.sim import Simulator
 
 _PREFIXES = ("NVIDIA_", "STARFLEET_", "LLM_GATEWAY_", "NVGW_", "OPENAI_", "ANTHROPIC_", "GOOGLE_")
+# A developer's proxy and CA variables: a Session read from the environment honours them
+# (nvgw_nb/network.py), and loopback tests must not go through a corporate proxy.
+_NETWORK = (
+    "HTTPS_PROXY",
+    "HTTP_PROXY",
+    "ALL_PROXY",
+    "NO_PROXY",
+    "SSL_CERT_FILE",
+    "SSL_CERT_DIR",
+    "REQUESTS_CA_BUNDLE",
+)
 
 
 @pytest.fixture(autouse=True)
 def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """No developer credentials or .env leak into a test: clear the variables, run in tmp."""
     for name in list(os.environ):
-        if name.startswith(_PREFIXES):
+        if name.startswith(_PREFIXES) or name.upper() in _NETWORK:
             monkeypatch.delenv(name)
     monkeypatch.chdir(tmp_path)
 

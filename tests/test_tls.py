@@ -24,23 +24,6 @@ from nvgw_nb.outcomes import cut
 from nvgw_nb.sim import Simulator
 
 NIM, GW = "nvidia-nim", "nvidia-gateway"
-_NETWORK_VARIABLES = (
-    "HTTPS_PROXY",
-    "HTTP_PROXY",
-    "ALL_PROXY",
-    "NO_PROXY",
-    "SSL_CERT_FILE",
-    "SSL_CERT_DIR",
-    "REQUESTS_CA_BUNDLE",
-)
-
-
-@pytest.fixture(autouse=True)
-def no_network_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    """No proxy or CA variable of the machine's leaks into a test."""
-    for name in _NETWORK_VARIABLES:
-        monkeypatch.delenv(name, raising=False)
-        monkeypatch.delenv(name.lower(), raising=False)
 
 
 @pytest.fixture(params=["aiohttp", "httpx"])
