@@ -14,8 +14,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncGenerator, Awaitable, Callable, Iterator, Mapping, Sequence
-from contextlib import aclosing, contextmanager
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping, Sequence
+from contextlib import aclosing
 from dataclasses import dataclass
 
 import anyio
@@ -28,7 +28,6 @@ from nvgw_nb.errors import (
     NvgwError,
     ProviderTimeout,
     RateLimited,
-    ResponseTooLarge,
     StreamInterrupted,
 )
 from nvgw_nb.hedging import Branch, Hedger, InFlight, hedge_delay
@@ -48,9 +47,9 @@ from nvgw_nb.outcomes import (
 from nvgw_nb.pricing import Pricing, estimate_usage
 from nvgw_nb.providers.base import Provider, Reply
 from nvgw_nb.ratelimit import RateLimiter
-from nvgw_nb.reading import TooLarge, aiter_sse, read_body
+from nvgw_nb.reading import TooLarge, aiter_sse, parsing, read_body, too_large
 from nvgw_nb.results import Attempt, ChatRequest, ChatResult, StreamChunk, Usage
-from nvgw_nb.retry import RetryPolicy
+from nvgw_nb.retry import RetryPolicy, long_wait_note, refused_by_pacing, with_note
 from nvgw_nb.steps import (
     AttemptDraft,
     AttemptEnd,
@@ -61,7 +60,7 @@ from nvgw_nb.steps import (
     StepEnd,
     not_sent,
 )
-from nvgw_nb.untrusted import Limits, cut, limits_in_force
+from nvgw_nb.untrusted import Limits, cut
 
 __all__ = ["CallPolicy", "Deadlines", "Engine", "Limits", "Step"]
 
@@ -156,7 +155,7 @@ class Engine:
                     provider.models_request(), auth=self.auths.get(name), stream=True
                 )
             answer = await self._read(response, name, deadline)
-            with self._reading(name, answer.status_code):
+            with parsing(name, answer.status_code, self.limits):
                 return provider.parse_models(answer)
         except (TimeoutError, httpx.HTTPError) as err:
             error = attempt_error(err, name, self.clock() - started, self.auths.get(name))
@@ -275,14 +274,15 @@ class Engine:
                 yield StepEnd(step, result=ended.result, attempt=ended.attempt)
                 return
             assert ended.error is not None
-            paced = _refused_by_pacing(ended)
+            paced = refused_by_pacing(ended.error, ended.attempt.requests_sent)
             if not paced:  # our own limiter's refusal says nothing of the provider's health
                 tell_breaker(breaker, ended.error)
             after = self._after_failure(call, step, next_step, ended.error, retry, breaker)
             if isinstance(after, list):
-                note = _moved_on_note(ended.error, self.max_wait_s, next_step)
+                moved_to = next_step.provider if next_step is not None else None
+                note = long_wait_note(ended.error, self.max_wait_s, moved_to)
                 if note is not None:
-                    attempts[-1] = _with_note(attempts[-1], note)
+                    attempts[-1] = with_note(attempts[-1], note)
                     logger.info("%s: %s", step.provider, note)
                 for closing_item in after:
                     yield closing_item
@@ -446,11 +446,12 @@ class Engine:
                 response = await self._send(provider, http_request, step, counted)
             draft.status_code = response.status_code
             draft.correlation_id = provider.correlation_id(response.request)
-            draft.request_id = _short(provider.request_id(response), self.limits)
+            request_id = provider.request_id(response)
+            draft.request_id = request_id and cut(request_id, self.limits.model_chars)
             if response.status_code >= 300:
                 # The error body is read within the deadline and the size limit too.
                 answer = await self._read(response, step.provider, deadline)
-                with self._reading(step.provider, answer.status_code):
+                with parsing(step.provider, answer.status_code, self.limits):
                     raise status_error(provider, answer, step)
             reply: Reply | None = None
             if call.request.stream and _is_sse(response):
@@ -464,7 +465,7 @@ class Engine:
                             yield StreamChunk(text=event, provider=step.provider, model=step.model)
             else:
                 answer = await self._read(response, step.provider, deadline)
-                with self._reading(step.provider, answer.status_code):
+                with parsing(step.provider, answer.status_code, self.limits):
                     reply = provider.parse_response(answer)
                 if call.request.stream and reply.content:
                     shown.append(reply.content)
@@ -485,26 +486,6 @@ class Engine:
             )
         except TooLarge as err:
             raise too_large(err, name, response.status_code) from None
-
-    @contextmanager
-    def _reading(self, name: str, status: int | None) -> Iterator[None]:
-        """Around a provider's parsing (synchronous code only): this engine's limits in
-        force, and whatever else its parser raises on bytes it did not foresee becomes a
-        `MalformedResponse`: only NvgwError leaves the engine, and the next provider is
-        tried."""
-        with limits_in_force(self.limits):
-            try:
-                yield
-            except NvgwError:
-                raise
-            except Exception as err:
-                logger.debug("%s: an answer could not be read", name, exc_info=True)
-                raise MalformedResponse(
-                    f"{name} answered HTTP {status} with a body that could not be read "
-                    f"({type(err).__name__})",
-                    provider=name,
-                    status_code=status,
-                ) from None
 
     async def _send(
         self, provider: Provider, http_request: httpx.Request, step: Step, auth: CountingAuth
@@ -537,7 +518,7 @@ class Engine:
         events = aiter_sse(response, limits=self.limits, deadline=deadline, clock=self.clock)
         try:
             async for event in events:
-                with self._reading(name, response.status_code):
+                with parsing(name, response.status_code, self.limits):
                     text = parser.feed(event.event, event.data)
                 if text:
                     yield text
@@ -547,7 +528,7 @@ class Engine:
             raise too_large(err, name, response.status_code) from None
         finally:
             await events.aclose()
-        with self._reading(name, response.status_code):
+        with parsing(name, response.status_code, self.limits):
             reply = parser.reply()
         yield reply
 
@@ -573,7 +554,7 @@ class Engine:
         if error is None and received is not None:
             try:
                 # Tool-call arguments and structured output are upstream JSON too.
-                with self._reading(step.provider, draft.status_code):
+                with parsing(step.provider, draft.status_code, self.limits):
                     result, draft.repairs = accept(
                         received.reply,
                         call.request,
@@ -601,48 +582,5 @@ class Engine:
         return result, error
 
 
-def _refused_by_pacing(ended: AttemptEnd) -> bool:
-    """True for our own rate limiter's refusal: rate-limited with nothing sent."""
-    return isinstance(ended.error, RateLimited) and ended.attempt.requests_sent == 0
-
-
-def _moved_on_note(error: NvgwError, max_wait: float | None, next_step: Step | None) -> str | None:
-    """Why a rate-limited provider was left for `next_step` without waiting, or None;
-    the note is added to the error's message too (the final error says it)."""
-    if not isinstance(error, RateLimited) or error.retry_after_s is None:
-        return None
-    if max_wait is None or next_step is None or error.retry_after_s <= max_wait:
-        return None
-    note = (
-        f"not waiting {error.retry_after_s:g} s for it (more than NVGW_MAX_WAIT, "
-        f"{max_wait:g} s): moved on to {next_step.provider}"
-    )
-    error.message = f"{error.message}; {note}"
-    return note
-
-
-def _with_note(attempt: Attempt, note: str) -> Attempt:
-    """`attempt` with `note` added to its error (the trace says why the call moved on)."""
-    return attempt.model_copy(update={"error": f"{attempt.error}; {note}"})
-
-
 def _is_sse(response: httpx.Response) -> bool:
     return "text/event-stream" in response.headers.get("content-type", "")
-
-
-def _short(text: str | None, limits: Limits) -> str | None:
-    """An identifier from an upstream header, cut to a model name's length."""
-    return None if text is None else cut(text, limits.model_chars)
-
-
-def too_large(err: TooLarge, name: str, status: int) -> ResponseTooLarge:
-    """The error for a body, stream, line or event over its limit (`nvgw_nb.reading`)."""
-    sse = err.what.startswith("SSE")
-    setting = "NVGW_MAX_SSE_EVENT_BYTES" if sse else "NVGW_MAX_BODY_BYTES"
-    return ResponseTooLarge(
-        f"{name} answered HTTP {status} with {'an' if sse else 'a'} {err.what} over "
-        f"{err.limit} bytes; reading "
-        f"stopped there (raise {setting} if such answers are expected)",
-        provider=name,
-        status_code=status,
-    )

@@ -13,17 +13,30 @@ its typed errors.
 
 from __future__ import annotations
 
+import logging
 import re
 import zlib
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import anyio
 import httpx
 
-from nvgw_nb.untrusted import Limits
+from nvgw_nb.errors import MalformedResponse, NvgwError, ResponseTooLarge
+from nvgw_nb.untrusted import Limits, limits_in_force
 
-__all__ = ["ServerSentEvent", "TooLarge", "aiter_decoded", "aiter_sse", "read_body"]
+__all__ = [
+    "ServerSentEvent",
+    "TooLarge",
+    "aiter_decoded",
+    "aiter_sse",
+    "parsing",
+    "read_body",
+    "too_large",
+]
+
+logger = logging.getLogger("nvgw_nb")
 
 #: the most decoded bytes produced from one step of a decoder
 _PIECE = 64 * 1024
@@ -201,6 +214,8 @@ async def _close(iterator: AsyncIterator[bytes]) -> None:
 
 
 def _check(deadline: float, clock: Callable[[], float]) -> None:
+    """TimeoutError once `deadline` has passed: read after every chunk, since a cancel
+    scope only fires while a read waits, and a fast upstream never lets it wait."""
     if clock() >= deadline:
         raise TimeoutError
 
@@ -295,3 +310,38 @@ async def aiter_sse(
                     yield event
     finally:
         await chunks.aclose()
+
+
+# --- what the engine makes of it ---------------------------------------------------------
+def too_large(err: TooLarge, name: str, status: int) -> ResponseTooLarge:
+    """The error for a body, stream, line or event of `name`'s over its limit."""
+    sse = err.what.startswith("SSE")
+    setting = "NVGW_MAX_SSE_EVENT_BYTES" if sse else "NVGW_MAX_BODY_BYTES"
+    return ResponseTooLarge(
+        f"{name} answered HTTP {status} with {'an' if sse else 'a'} {err.what} over "
+        f"{err.limit} bytes; reading stopped there (raise {setting} if such answers are "
+        "expected)",
+        provider=name,
+        status_code=status,
+    )
+
+
+@contextmanager
+def parsing(name: str, status: int | None, limits: Limits) -> Iterator[None]:
+    """Around a provider's parsing of `name`'s answer (synchronous code only): `limits` in
+    force, and whatever else the parser raises on bytes it did not foresee becomes a
+    `MalformedResponse`, so only NvgwError leaves the engine and the next provider is
+    tried."""
+    with limits_in_force(limits):
+        try:
+            yield
+        except NvgwError:
+            raise
+        except Exception as err:
+            logger.debug("%s: an answer could not be read", name, exc_info=True)
+            raise MalformedResponse(
+                f"{name} answered HTTP {status} with a body that could not be read "
+                f"({type(err).__name__})",
+                provider=name,
+                status_code=status,
+            ) from None
