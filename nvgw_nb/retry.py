@@ -9,7 +9,10 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-__all__ = ["RetryPolicy"]
+from nvgw_nb.errors import NvgwError, RateLimited
+from nvgw_nb.results import Attempt
+
+__all__ = ["RetryPolicy", "long_wait_note", "refused_by_pacing", "with_note"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -74,3 +77,32 @@ class RetryPolicy:
             max_retry_after=base.max_retry_after * time_scale,
             poll_interval=base.poll_interval * time_scale,
         )
+
+
+def refused_by_pacing(error: NvgwError | None, requests_sent: int) -> bool:
+    """True for our own rate limiter's refusal (rate-limited with nothing sent): it says
+    nothing of the provider's health, so its circuit breaker is not told."""
+    return isinstance(error, RateLimited) and requests_sent == 0
+
+
+def long_wait_note(
+    error: NvgwError, max_wait: float | None, next_provider: str | None
+) -> str | None:
+    """Why a rate-limited provider was left for `next_provider` without waiting (its
+    Retry-After is above NVGW_MAX_WAIT), or None; the note is added to the error's message
+    too, so the final error says it."""
+    if not isinstance(error, RateLimited) or error.retry_after_s is None:
+        return None
+    if max_wait is None or next_provider is None or not error.retry_after_s > max_wait:
+        return None
+    note = (
+        f"not waiting {error.retry_after_s:g} s for it (more than NVGW_MAX_WAIT, "
+        f"{max_wait:g} s): moved on to {next_provider}"
+    )
+    error.message = f"{error.message}; {note}"
+    return note
+
+
+def with_note(attempt: Attempt, note: str) -> Attempt:
+    """`attempt` with `note` added to its error (the trace says why the call moved on)."""
+    return attempt.model_copy(update={"error": f"{attempt.error}; {note}"})
