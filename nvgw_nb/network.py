@@ -70,6 +70,7 @@ __all__ = [
     "proxy_named",
     "proxy_used",
     "proxy_variable",
+    "unreachable_host",
 ]
 
 #: the variables that choose a proxy, as messages name them
@@ -414,6 +415,25 @@ def certificate_problem(err: BaseException) -> tuple[str, str] | None:
     if reason is None:
         return None
     return reason, _CERT_SAYS.get(reason, "it failed verification")
+
+
+# How "no route / no name" reads in the errors of the OS, asyncio and aiohttp.
+_UNREACHABLE_WORDS = (
+    "name or service not known",
+    "nodename nor servname",
+    "temporary failure in name resolution",
+    "no address associated",
+    "getaddrinfo failed",
+    "network is unreachable",
+    "no route to host",
+)
+
+
+def unreachable_host(detail: str) -> bool:
+    """Whether a connect failure's text says the host has no name or no route (not a
+    refusal): what a host reachable only through a proxy looks like."""
+    text = detail.lower()
+    return any(words in text for words in _UNREACHABLE_WORDS)
 
 
 def proxy_used(err: httpx.HTTPError) -> str | None:

@@ -42,6 +42,7 @@ from nvgw_nb.network import (
     proxy_named,
     proxy_used,
     proxy_variable,
+    unreachable_host,
 )
 from nvgw_nb.providers import registry
 from nvgw_nb.providers.base import Provider, Reply
@@ -171,6 +172,8 @@ def transport_error(
             if "SSL" in detail or "TLS" in detail
             else ""
         )
+        if unreachable_host(detail):
+            hint = f"; {proxy_hint(via)}"  # off a proxy, a corporate network looks like this
         return ProviderUnreachable(
             f"{provider} unreachable: cannot connect to {host} ({detail}){hint}",
             provider=provider,

@@ -408,3 +408,66 @@ def test_http_proxy_credentials_for_plain_http(
         with _session(transport) as session:
             assert session.chat("hi", providers=[NIM]).served_by == NIM
         assert guarded.connections_to(sim_port) >= 1
+
+
+def _failed(cls: type[httpx.HTTPError], message: str, via: str | None) -> httpx.HTTPError:
+    request = httpx.Request("POST", "https://nim.example.test/v1/chat/completions")
+    if via is not None:
+        request.extensions["nvgw_proxy"] = via
+    return cls(message, request=request)
+
+
+@pytest.mark.parametrize(
+    ("case", "err", "words", "retries"),
+    [
+        (
+            "connect timeout, no proxy configured",
+            _failed(httpx.ConnectTimeout, "", None),
+            ["no proxy is in use", "HTTPS_PROXY", "NVGW_PROXY"],
+            0,
+        ),
+        (
+            "connect timeout through a proxy",
+            _failed(httpx.ConnectTimeout, "", "proxy.corp:3128 (HTTPS_PROXY)"),
+            ["through the proxy proxy.corp:3128 (HTTPS_PROXY)", "NO_PROXY"],
+            0,
+        ),
+        (
+            "connect timeout, sent directly by NO_PROXY",
+            _failed(httpx.ConnectTimeout, "", ""),
+            ["NO_PROXY sends it directly"],
+            0,
+        ),
+        (
+            "no such host, no proxy configured",
+            _failed(httpx.ConnectError, "[Errno -2] Name or service not known", None),
+            ["cannot connect to nim.example.test", "HTTPS_PROXY", "NVGW_PROXY"],
+            2,
+        ),
+        (
+            "the proxy refused the connection",
+            _failed(httpx.ConnectError, "[Errno 111] refused", "proxy.corp:3128 (NVGW_PROXY)"),
+            ["through the proxy proxy.corp:3128 (NVGW_PROXY)", "check the proxy address"],
+            2,
+        ),
+        (
+            "a refused connection says nothing of proxies",
+            _failed(httpx.ConnectError, "[Errno 111] Connection refused", None),
+            ["cannot connect to nim.example.test ([Errno 111] Connection refused)"],
+            2,
+        ),
+    ],
+    ids=lambda value: value if isinstance(value, str) else "",
+)
+def test_connect_failures_name_the_proxy_variables(
+    case: str, err: httpx.HTTPError, words: list[str], retries: int
+) -> None:
+    """Connect timeouts (never retried) and unreachable hosts say what to check."""
+    from nvgw_nb.outcomes import transport_error
+
+    error = transport_error(err, NIM, 0.5)
+    for word in words:
+        assert word in str(error), case
+    assert error.retries == retries
+    if "refused" in case and "proxy" not in case:
+        assert "PROXY" not in str(error)
