@@ -410,7 +410,7 @@ def test_http_proxy_credentials_for_plain_http(
         assert guarded.connections_to(sim_port) >= 1
 
 
-def _failed(cls: type[httpx.HTTPError], message: str, via: str | None) -> httpx.HTTPError:
+def _failed(cls: type[httpx.TransportError], message: str, via: str | None) -> httpx.TransportError:
     request = httpx.Request("POST", "https://nim.example.test/v1/chat/completions")
     if via is not None:
         request.extensions["nvgw_proxy"] = via
