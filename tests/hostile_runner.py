@@ -1,7 +1,9 @@
-"""One hostile case in a process of its own: `python -m tests.hostile_runner MODE CALL FALLBACK`.
+"""One hostile case in a process of its own:
+`python -m tests.hostile_runner MODE CALL FALLBACK [TRANSPORT]`.
 
 NIM is a `HostileServer` in `MODE`, the gateway the simulator; CALL is chat, stream or
-models; FALLBACK is 1 (the gateway is in the plan) or 0. Prints one JSON line: how long
+models; FALLBACK is 1 (the gateway is in the plan) or 0; TRANSPORT is the Session's
+(default: auto, i.e. aiohttp). Prints one JSON line: how long
 the call took, what it ended in, the longest error text it carried, and this process's
 peak RSS — so the parent can check time, type, fallback and memory.
 """
@@ -34,7 +36,7 @@ def _call(session: nv.Session, call: str, fallback: bool) -> Any:
     return session.chat("hi", providers=providers)
 
 
-def main(mode: str, call: str, fallback: bool) -> dict[str, Any]:
+def main(mode: str, call: str, fallback: bool, transport: str = "auto") -> dict[str, Any]:
     """Run the case; what it ended in."""
     report: dict[str, Any] = {"served_by": None, "raised": None, "texts": [0]}
     with Simulator(time_scale=0) as sim, HostileServer(mode) as server:
@@ -42,6 +44,7 @@ def main(mode: str, call: str, fallback: bool) -> dict[str, Any]:
             "nvidia_nim_base_url": server.url + "/v1",
             "attempt_deadline_s": ATTEMPT_S,
             "call_deadline_s": CALL_S,
+            "transport": transport,
         }
         with sim.session(**settings) as session:
             started = time.monotonic()
@@ -73,4 +76,4 @@ def main(mode: str, call: str, fallback: bool) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    print(json.dumps(main(sys.argv[1], sys.argv[2], sys.argv[3] == "1")))
+    print(json.dumps(main(*sys.argv[1:3], sys.argv[3] == "1", *sys.argv[4:5])))

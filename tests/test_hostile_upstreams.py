@@ -47,6 +47,8 @@ class Row:
     raises: str | None = None
     #: the longest error text allowed on the error and every attempt
     max_text: int = 400
+    #: the Session's transport (auto: aiohttp)
+    transport: str = "auto"
 
 
 TOO_LARGE = ("too_large",)
@@ -131,6 +133,25 @@ ROWS = [
         nim_kinds=("malformed",),
     ),
 ]
+# The same limits on httpx's own transport.
+ROWS += [
+    Row("H27 httpx: 200 body of 500 MB", "big_200", nim_kinds=TOO_LARGE, transport="httpx"),
+    Row("H28 httpx: gzip bomb 503", "gzip_bomb_503", nim_kinds=TOO_LARGE, transport="httpx"),
+    Row(
+        "H29 httpx: SSE line that never ends",
+        "sse_endless_line",
+        "stream",
+        nim_kinds=TOO_LARGE,
+        transport="httpx",
+    ),
+    Row(
+        "H30 httpx: SSE keep-alives past the deadline",
+        "sse_fast_comments",
+        "stream",
+        nim_kinds=TIMEOUTS,
+        transport="httpx",
+    ),
+]
 BASELINE = Row("baseline: a well-behaved NIM", "ok", nim_kinds=(None,), served_by=NIM)
 
 
@@ -143,6 +164,7 @@ def _run(row: Row) -> dict[str, Any]:
         row.mode,
         row.call,
         str(int(row.fallback)),
+        row.transport,
     ]
     try:
         done = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=CALL_S + 30)
