@@ -61,7 +61,6 @@ if TYPE_CHECKING:
 
 __all__ = [
     "PROXY_EXTENSION",
-    "PROXY_VARIABLES",
     "Network",
     "ProxyChoice",
     "certificate_problem",
@@ -73,8 +72,6 @@ __all__ = [
     "unreachable_host",
 ]
 
-#: the variables that choose a proxy, as messages name them
-PROXY_VARIABLES = ("NVGW_PROXY", "HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY", "NO_PROXY")
 #: set on each request by the transports when a proxy is configured: "host:port (VARIABLE)"
 #: of the proxy it went through, or "" when NO_PROXY sent it directly
 PROXY_EXTENSION = "nvgw_proxy"
@@ -84,6 +81,9 @@ def check_proxy_url(value: str) -> str:
     """`value` as a proxy URL (`host:port` gets http://); ValueError, never quoting the
     value (it may hold a password), when it is not an http(s) proxy with a host."""
     value = value.strip()
+    # Before urlsplit, which drops CR, LF and tab without a word.
+    if any(ch.isspace() or ord(ch) < 0x20 or ord(ch) == 0x7F for ch in value):
+        raise ValueError("contains whitespace or a control character")
     if "://" not in value:
         value = "http://" + value
     try:
@@ -100,8 +100,6 @@ def check_proxy_url(value: str) -> str:
         raise ValueError(f"must be an http:// or https:// proxy URL, not {scheme}://")
     if not host:
         raise ValueError("has no host (expected http://host:port)")
-    if any(ch.isspace() or ord(ch) < 0x20 for ch in value):
-        raise ValueError("contains whitespace or a control character")
     return value
 
 

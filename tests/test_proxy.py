@@ -258,6 +258,7 @@ def test_http_proxy_carries_plain_http(
         ("ftp://bob:hunter2@proxy.corp", "must be an http:// or https:// proxy URL"),
         ("http://bob:hunter2@proxy.corp:notaport", "not a valid proxy URL"),
         ("http://bob:hunter2@:3128", "has no host"),
+        ("http://bob:hunter2@proxy.corp:3128\r\nX-Evil: 1", "control character"),
     ],
 )
 @pytest.mark.parametrize("variable", ["NVGW_PROXY", "HTTPS_PROXY", "ALL_PROXY"])
