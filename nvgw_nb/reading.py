@@ -164,6 +164,17 @@ async def aiter_decoded(
 ) -> AsyncGenerator[bytes, None]:
     """The decoded body in bounded pieces; `TooLarge` past `limit` bytes, `TimeoutError`
     at `deadline` (by `clock`), waiting or not."""
+    try:
+        # Already in memory (a Response built with content=, as httpx.MockTransport's
+        # are): its stream is spent, and only its size is left to bound.
+        content = response.content
+    except httpx.ResponseNotRead:
+        pass
+    else:
+        if len(content) > limit:
+            raise TooLarge(what, limit)
+        yield content
+        return
     decoders = _decoders(response)
     raw = response.aiter_raw()
     total = 0

@@ -98,7 +98,7 @@ def test_tool_call_history_is_serialised_openai_style() -> None:
             ("tokens", "Rate limit"),
         ),
         ({"error": "invalid_client", "error_description": "bad"}, ("invalid_client", "bad")),
-        ({"error": {"message": "x" * 1000}}, (None, "x" * 300)),
+        ({"error": {"message": "x" * 1000}}, (None, "x" * 299 + "…")),
         ([1, 2], (None, None)),
     ],
 )
