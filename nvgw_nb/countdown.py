@@ -14,13 +14,24 @@ a `tqdm.auto` bar in its own thread, under the running cell, and counts it down.
 from __future__ import annotations
 
 import contextvars
+import logging
 import queue
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-__all__ = ["COUNTDOWN_AFTER_S", "Countdown", "Wait", "announce", "listening"]
+from nvgw_nb.errors import NvgwError, RateLimited
+
+__all__ = [
+    "COUNTDOWN_AFTER_S",
+    "Countdown",
+    "Wait",
+    "announce",
+    "listening",
+    "sleep_visibly",
+    "wait_reason",
+]
 
 T = TypeVar("T")
 
@@ -39,6 +50,8 @@ class Wait:
     #: when it ends, on `time.monotonic()`
     ends_at: float
 
+
+logger = logging.getLogger("nvgw_nb")
 
 Listener = Callable[[Wait], object]
 
@@ -131,3 +144,19 @@ class Countdown:
         if self._bar is not None:
             self._bar.close()
             self._bar = None
+
+
+def wait_reason(error: NvgwError, paced: bool) -> str:
+    """What a wait before a retry is for, in a word or two."""
+    asked = isinstance(error, RateLimited) and error.retry_after_s is not None
+    return "rate limit" if paced else "Retry-After" if asked else "backoff"
+
+
+async def sleep_visibly(
+    sleep: Callable[[float], Awaitable[None]], provider: str, seconds: float, reason: str
+) -> None:
+    """Sleep before a retry; a long sleep is logged and counted down for the caller."""
+    if seconds >= COUNTDOWN_AFTER_S:
+        logger.warning("%s: waiting %.1f s (%s) before retrying it", provider, seconds, reason)
+        announce(Wait(provider, seconds, reason, ends_at=time.monotonic() + seconds))
+    await sleep(seconds)

@@ -16,20 +16,19 @@ import logging
 import time
 from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping, Sequence
 from contextlib import aclosing
-from dataclasses import dataclass
 
 import anyio
 import httpx
 
 from nvgw_nb.breaker import CircuitBreaker
-from nvgw_nb.countdown import COUNTDOWN_AFTER_S, Wait, announce
+from nvgw_nb.countdown import sleep_visibly, wait_reason
 from nvgw_nb.errors import (
-    MalformedResponse,
     NvgwError,
     ProviderTimeout,
     RateLimited,
     StreamInterrupted,
 )
+from nvgw_nb.exchange import SIMULATOR_HEADER, events, is_sse, list_models, read, send
 from nvgw_nb.hedging import Branch, Hedger, InFlight, hedge_delay
 from nvgw_nb.latency import LatencyTracker
 from nvgw_nb.outcomes import (
@@ -47,15 +46,17 @@ from nvgw_nb.outcomes import (
 from nvgw_nb.pricing import Pricing, estimate_usage
 from nvgw_nb.providers.base import Provider, Reply
 from nvgw_nb.ratelimit import RateLimiter
-from nvgw_nb.reading import TooLarge, aiter_sse, parsing, read_body, too_large
+from nvgw_nb.reading import parsing
 from nvgw_nb.results import Attempt, ChatRequest, ChatResult, StreamChunk, Usage
 from nvgw_nb.retry import RetryPolicy, long_wait_note, refused_by_pacing, with_note
 from nvgw_nb.steps import (
     AttemptDraft,
     AttemptEnd,
     CallPolicy,
+    CallState,
     CountingAuth,
     Deadlines,
+    Received,
     Step,
     StepEnd,
     not_sent,
@@ -65,25 +66,6 @@ from nvgw_nb.untrusted import Limits, cut
 __all__ = ["CallPolicy", "Deadlines", "Engine", "Limits", "Step"]
 
 logger = logging.getLogger("nvgw_nb")
-
-SIMULATOR_HEADER = "x-nvgw-simulator"
-
-
-@dataclass
-class _Received:
-    """A whole answer as the provider sent it, and whether the simulator gave it."""
-
-    reply: Reply
-    simulated: bool
-
-
-@dataclass(frozen=True)
-class _Call:
-    """What every step of one call shares: the request, its policy, its deadline."""
-
-    request: ChatRequest
-    options: CallPolicy
-    deadline: float
 
 
 class Engine:
@@ -143,33 +125,23 @@ class Engine:
         return self._run(request, plan, options or CallPolicy())
 
     async def list_models(self, name: str) -> list[str]:
-        """Provider `name`'s model list (`Provider.models_request`), read as an attempt
-        is: within the attempt deadline and the read limits; every failure an NvgwError."""
-        provider = self.providers[name]
-        started = self.clock()
-        deadline = started + min(self.deadlines.attempt_s, self.deadlines.call_s)
-        response: httpx.Response | None = None
-        try:
-            with anyio.fail_after(max(0.0, deadline - self.clock())):
-                response = await self.client.send(
-                    provider.models_request(), auth=self.auths.get(name), stream=True
-                )
-            answer = await self._read(response, name, deadline)
-            with parsing(name, answer.status_code, self.limits):
-                return provider.parse_models(answer)
-        except (TimeoutError, httpx.HTTPError) as err:
-            error = attempt_error(err, name, self.clock() - started, self.auths.get(name))
-            raise error from None
-        finally:
-            if response is not None:
-                await response.aclose()
+        """Provider `name`'s model list, read as an attempt is (`exchange.list_models`)."""
+        deadline = self.clock() + min(self.deadlines.attempt_s, self.deadlines.call_s)
+        return await list_models(
+            self.client,
+            self.providers[name],
+            self.auths.get(name),
+            deadline=deadline,
+            limits=self.limits,
+            clock=self.clock,
+        )
 
     # --- the loop over providers --------------------------------------------------------
     async def _run(
         self, request: ChatRequest, plan: Sequence[Step], options: CallPolicy
     ) -> AsyncGenerator[StreamChunk | ChatResult, None]:
         started = self.clock()
-        call = _Call(request, options, deadline=started + self.deadlines.call_s)
+        call = CallState(request, options, deadline=started + self.deadlines.call_s)
         attempts: list[Attempt] = []
         errors: dict[str, NvgwError] = {}
         index = 0
@@ -197,7 +169,7 @@ class Engine:
         raise all_failed(plan, errors, attempts)
 
     async def _hedged(
-        self, call: _Call, plan: Sequence[Step], index: int, delay: float
+        self, call: CallState, plan: Sequence[Step], index: int, delay: float
     ) -> tuple[list[StepEnd], list[Attempt]]:
         """Step `index` raced by step `index + 1` after `delay` s (see `nvgw_nb.hedging`):
         their ends, and every attempt of both in the order they started."""
@@ -235,7 +207,7 @@ class Engine:
     # --- one provider with its retries --------------------------------------------------
     async def _step(
         self,
-        call: _Call,
+        call: CallState,
         step: Step,
         next_step: Step | None,
         attempts: list[Attempt],
@@ -288,26 +260,12 @@ class Engine:
                     yield closing_item
                 return
             retry += 1
-            await self._wait(step, ended.error, after, paced=paced)
+            await sleep_visibly(self.sleep, step.provider, after, wait_reason(ended.error, paced))
             backoff = after
-
-    async def _wait(self, step: Step, error: NvgwError, seconds: float, *, paced: bool) -> None:
-        """Sleep before a retry; a long sleep is logged and counted down for the caller."""
-        if seconds >= COUNTDOWN_AFTER_S:
-            asked = isinstance(error, RateLimited) and error.retry_after_s is not None
-            reason = "rate limit" if paced else "Retry-After" if asked else "backoff"
-            logger.warning(
-                "%s: waiting %.1f s (%s) before retrying it",
-                step.provider,
-                seconds,
-                reason,
-            )
-            announce(Wait(step.provider, seconds, reason, ends_at=time.monotonic() + seconds))
-        await self.sleep(seconds)
 
     def _after_failure(
         self,
-        call: _Call,
+        call: CallState,
         step: Step,
         next_step: Step | None,
         error: NvgwError,
@@ -359,7 +317,7 @@ class Engine:
     # --- one attempt --------------------------------------------------------------------
     async def _attempt(
         self,
-        call: _Call,
+        call: CallState,
         step: Step,
         number: int,
         backoff: float,
@@ -399,13 +357,13 @@ class Engine:
         if in_flight is not None:
             in_flight.draft = draft
         shown: list[str] = []
-        received: _Received | None = None
+        received: Received | None = None
         error: NvgwError | None = None
         try:
             exchange = self._exchange(call, provider, http_request, step, draft, shown)
             async with aclosing(exchange) as pieces:
                 async for piece in pieces:
-                    if isinstance(piece, _Received):
+                    if isinstance(piece, Received):
                         received = piece
                     else:
                         yield piece
@@ -417,7 +375,7 @@ class Engine:
             in_flight.draft = None
         yield AttemptEnd(attempt=draft.to_attempt(), result=result, error=clean(error))
 
-    async def _pace(self, call: _Call, step: Step) -> float:
+    async def _pace(self, call: CallState, step: Step) -> float:
         """Wait for the rate limiter's slot (seconds waited); `RateLimited` when that would
         take longer than NVGW_MAX_WAIT or pass the call's deadline."""
         if self.limiter is None:
@@ -428,13 +386,13 @@ class Engine:
 
     async def _exchange(
         self,
-        call: _Call,
+        call: CallState,
         provider: Provider,
         http_request: httpx.Request,
         step: Step,
         draft: AttemptDraft,
         shown: list[str],
-    ) -> AsyncGenerator[StreamChunk | _Received, None]:
+    ) -> AsyncGenerator[StreamChunk | Received, None]:
         """Send and read the answer: text chunks as they arrive (also kept in `shown`),
         then the whole answer. Raises a non-2xx answer's NvgwError, httpx's errors, and
         TimeoutError at the attempt's deadline; the response is closed however it ends."""
@@ -443,28 +401,36 @@ class Engine:
         response: httpx.Response | None = None
         try:
             with anyio.fail_after(max(0.0, deadline - self.clock())):
-                response = await self._send(provider, http_request, step, counted)
+                response = await send(
+                    self.client,
+                    provider,
+                    http_request,
+                    counted,
+                    sleep=self.sleep,
+                    poll_interval=self.policy.poll_interval,
+                )
             draft.status_code = response.status_code
             draft.correlation_id = provider.correlation_id(response.request)
             request_id = provider.request_id(response)
             draft.request_id = request_id and cut(request_id, self.limits.model_chars)
             if response.status_code >= 300:
                 # The error body is read within the deadline and the size limit too.
-                answer = await self._read(response, step.provider, deadline)
+                answer = await read(response, step.provider, deadline, self.limits, self.clock)
                 with parsing(step.provider, answer.status_code, self.limits):
                     raise status_error(provider, answer, step)
             reply: Reply | None = None
-            if call.request.stream and _is_sse(response):
+            if call.request.stream and is_sse(response):
                 # aclosing: a cancelled or abandoned attempt closes the event reader at once.
-                async with aclosing(self._events(provider, response, deadline)) as events:
-                    async for event in events:
-                        if isinstance(event, Reply):
-                            reply = event
+                stream = events(provider, response, deadline, self.limits, self.clock)
+                async with aclosing(stream) as pieces:
+                    async for piece in pieces:
+                        if isinstance(piece, Reply):
+                            reply = piece
                         else:
-                            shown.append(event)
-                            yield StreamChunk(text=event, provider=step.provider, model=step.model)
+                            shown.append(piece)
+                            yield StreamChunk(text=piece, provider=step.provider, model=step.model)
             else:
-                answer = await self._read(response, step.provider, deadline)
+                answer = await read(response, step.provider, deadline, self.limits, self.clock)
                 with parsing(step.provider, answer.status_code, self.limits):
                     reply = provider.parse_response(answer)
                 if call.request.stream and reply.content:
@@ -473,71 +439,17 @@ class Engine:
             assert reply is not None
             if reply.model is not None:
                 reply.model = cut(reply.model, self.limits.model_chars)
-            yield _Received(reply, simulated=response.headers.get(SIMULATOR_HEADER) == "1")
+            yield Received(reply, simulated=response.headers.get(SIMULATOR_HEADER) == "1")
         finally:
             if response is not None:
                 await response.aclose()
 
-    async def _read(self, response: httpx.Response, name: str, deadline: float) -> httpx.Response:
-        """`response` with its body read, within `deadline` and the body limit."""
-        try:
-            return await read_body(
-                response, limit=self.limits.body_bytes, deadline=deadline, clock=self.clock
-            )
-        except TooLarge as err:
-            raise too_large(err, name, response.status_code) from None
-
-    async def _send(
-        self, provider: Provider, http_request: httpx.Request, step: Step, auth: CountingAuth
-    ) -> httpx.Response:
-        response = await self.client.send(http_request, auth=auth, stream=True)
-        # NVCF long requests: 202 + NVCF-REQID, then poll the status URL (FAULTS.md N2).
-        while response.status_code == 202:
-            request_id = provider.request_id(response)
-            # Closed first: poll_request refuses (raises on) an id that would steer the poll.
-            await response.aclose()
-            poll = provider.poll_request(request_id) if request_id else None
-            if poll is None:
-                raise MalformedResponse(
-                    f"{step.provider} answered 202 Accepted without an NVCF-REQID to poll",
-                    provider=step.provider,
-                    status_code=202,
-                )
-            await self.sleep(self.policy.poll_interval)
-            response = await self.client.send(poll, auth=auth.inner, stream=True)
-        return response
-
-    async def _events(
-        self, provider: Provider, response: httpx.Response, deadline: float
-    ) -> AsyncGenerator[str | Reply, None]:
-        """The text of each event as it arrives, then the whole Reply. The events are read
-        within `deadline` and the stream and event limits (`nvgw_nb.reading.aiter_sse`:
-        httpx_sse has no limit on a line or an event)."""
-        parser = provider.stream_parser()
-        name = provider.name
-        events = aiter_sse(response, limits=self.limits, deadline=deadline, clock=self.clock)
-        try:
-            async for event in events:
-                with parsing(name, response.status_code, self.limits):
-                    text = parser.feed(event.event, event.data)
-                if text:
-                    yield text
-                if parser.done:
-                    break
-        except TooLarge as err:
-            raise too_large(err, name, response.status_code) from None
-        finally:
-            await events.aclose()
-        with parsing(name, response.status_code, self.limits):
-            reply = parser.reply()
-        yield reply
-
     def _conclude(
         self,
-        call: _Call,
+        call: CallState,
         step: Step,
         draft: AttemptDraft,
-        received: _Received | None,
+        received: Received | None,
         shown: str,
         error: NvgwError | None,
     ) -> tuple[ChatResult | None, NvgwError | None]:
@@ -580,7 +492,3 @@ class Engine:
             elif error is None:
                 self.limiter.succeeded(draft.provider)
         return result, error
-
-
-def _is_sse(response: httpx.Response) -> bool:
-    return "text/event-stream" in response.headers.get("content-type", "")

@@ -18,7 +18,8 @@ import httpx
 from pydantic import BaseModel
 
 from nvgw_nb.errors import NvgwError, RateLimited
-from nvgw_nb.results import Attempt, ChatResult, Outcome, Usage
+from nvgw_nb.providers.base import Reply
+from nvgw_nb.results import Attempt, ChatRequest, ChatResult, Outcome, Usage
 
 __all__ = [
     "AttemptDraft",
@@ -74,6 +75,23 @@ class Deadlines:
 
     attempt_s: float = 120.0
     call_s: float = 300.0
+
+
+@dataclass(frozen=True)
+class CallState:
+    """What every step of one call shares: the request, its policy, its deadline."""
+
+    request: ChatRequest
+    options: CallPolicy
+    deadline: float
+
+
+@dataclass
+class Received:
+    """A whole answer as the provider sent it, and whether the simulator gave it."""
+
+    reply: Reply
+    simulated: bool
 
 
 @dataclass

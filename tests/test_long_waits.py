@@ -332,7 +332,7 @@ def test_a_session_counts_a_long_wait_down_in_the_callers_thread(
             super().__init__(bar_factory=FakeBar)
 
     monkeypatch.setattr(portal, "Countdown", RecordingCountdown)
-    monkeypatch.setattr(engine, "COUNTDOWN_AFTER_S", 0.1)
+    monkeypatch.setattr(countdown, "COUNTDOWN_AFTER_S", 0.1)
     with Simulator(seed=0, time_scale=0.3) as sim:
         sim.inject("nvidia-nim", "R1")  # Retry-After: 0.3 s at this time scale
         with sim.session(max_wait_s=0.05) as session:
@@ -358,7 +358,7 @@ def test_an_async_caller_sees_the_countdown_on_its_own_loop(
             super().__init__(bar_factory=FakeBar)
 
     monkeypatch.setattr(portal, "Countdown", RecordingCountdown)
-    monkeypatch.setattr(engine, "COUNTDOWN_AFTER_S", 0.1)
+    monkeypatch.setattr(countdown, "COUNTDOWN_AFTER_S", 0.1)
     with Simulator(seed=0, time_scale=0.5) as sim:
         sim.inject("nvidia-nim", "R1")  # Retry-After: 0.5 s at this time scale
         with sim.session(max_wait_s=0.05) as session:
