@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 import nvgw_nb as nv
-from nvgw_nb import countdown, engine, portal
+from nvgw_nb import countdown, portal
 from nvgw_nb.breaker import CircuitBreaker
 from nvgw_nb.countdown import Countdown, Wait, listening
 from nvgw_nb.engine import Deadlines, Engine, Step
