@@ -17,6 +17,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import httpx
 
+from nvgw_nb import untrusted
 from nvgw_nb.breaker import CircuitBreaker
 from nvgw_nb.errors import (
     AllProvidersFailed,
@@ -184,16 +185,9 @@ def transport_error(
 
 
 def cut(text: str, limit: int) -> str:
-    """`text` in at most `limit` characters, cut at a word boundary (never mid-word),
-    with "…" when cut; any `user:password@` in a URL is dropped first."""
-    text = _USERINFO.sub("//", text)
-    if len(text) <= limit:
-        return text
-    head = text[: max(limit - 1, 1)]
-    space = head.rfind(" ")
-    if space > limit // 2:
-        head = head[:space]
-    return head.rstrip(" ,;:") + "…"
+    """`text` in at most `limit` characters, cut at a word boundary when there is one
+    (`nvgw_nb.untrusted.cut`); any `user:password@` in a URL is dropped first."""
+    return untrusted.cut(_USERINFO.sub("//", text), limit)
 
 
 _USERINFO = re.compile(r"//[^/@\s]+@")
