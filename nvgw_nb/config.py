@@ -16,12 +16,10 @@ from __future__ import annotations
 import contextvars
 import functools
 import os
-import re
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any, Literal
-from urllib.parse import urlsplit
 
 from dotenv import dotenv_values
 from pydantic import AliasChoices, Field, PrivateAttr, SecretStr, ValidationError, field_validator
@@ -41,7 +39,8 @@ from nvgw_nb.providers.gateway import GatewayProvider
 from nvgw_nb.providers.google import GoogleProvider
 from nvgw_nb.providers.nim import NimProvider
 from nvgw_nb.providers.openai import OpenAIProvider
-from nvgw_nb.redaction import has_control_chars, is_header_safe, is_loopback, mask
+from nvgw_nb.redaction import has_control_chars, mask
+from nvgw_nb.setting_values import check_plain, check_url, clean_secret
 
 __all__ = ["Settings", "check_provider_order"]
 
@@ -54,13 +53,6 @@ _OPENAI, _ANTHROPIC, _GOOGLE = OpenAIProvider, AnthropicProvider, GoogleProvider
 def _alias(variable: str, field_name: str) -> AliasChoices:
     """A field read from `variable` (or passed as `field_name=`)."""
     return AliasChoices(variable, field_name)
-
-
-# Shapes of real API keys: a plain field holding one is almost certainly a paste into
-# the wrong variable, and echoing it in an error would leak it.
-_KEY_SHAPES = re.compile(r"(nvapi-|sk-|sk-ant-|AIza)[A-Za-z0-9_\-]{8,}")
-# The placeholders of .env.example ("nvapi-YOUR_KEY_HERE", "your-starfleet-client-id").
-_PLACEHOLDER = re.compile(r"(?i)(^|[-_])your[-_]|_here$")
 
 
 # When set, `Settings` reads only the init arguments (an explicit env mapping), not
@@ -238,25 +230,7 @@ class Settings(BaseSettings):
     )
     @classmethod
     def _clean_secret(cls, value: Any) -> Any:
-        if isinstance(value, SecretStr):
-            value = value.get_secret_value()
-        if value is None or value == "":
-            return None
-        if isinstance(value, str):
-            if value != value.strip():
-                raise ValueError("has leading or trailing whitespace; remove it")
-            if value[:1] in "\"'" or value[-1:] in "\"'":
-                raise ValueError("is wrapped in quotes; remove them")
-            if any(ch in value for ch in "\r\n\t "):
-                raise ValueError("contains whitespace; paste the value again")
-            if not is_header_safe(value):
-                raise ValueError("contains a control or non-ASCII character; paste the value again")
-            if _PLACEHOLDER.search(value):
-                raise ValueError(
-                    "still holds the placeholder from .env.example: put the real value there, "
-                    "or delete the line to use the simulator"
-                )
-        return value
+        return clean_secret(value)
 
     @field_validator(
         "nvidia_nim_base_url",
@@ -269,43 +243,12 @@ class Settings(BaseSettings):
     )
     @classmethod
     def _check_url(cls, value: str) -> str:
-        value = value.strip().rstrip("/")
-        if has_control_chars(value):
-            # urlsplit drops CR/LF/tab silently, so check before parsing
-            raise ValueError("contains a control character (CR, LF, …); paste the URL again")
-        if _KEY_SHAPES.search(value):
-            raise ValueError("looks like it contains an API key; URLs must not carry keys")
-        parts = urlsplit(value)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError("must be an absolute http(s) URL, e.g. https://host/path")
-        if parts.username or parts.password:
-            raise ValueError("must not contain user:password@ — put credentials in their variables")
-        if parts.scheme == "http" and not is_loopback(parts.hostname):
-            raise ValueError(
-                "must use https:// (plain http is only allowed for 127.0.0.1/localhost, "
-                "e.g. the simulator): credentials are sent to it"
-            )
-        if parts.query or parts.fragment:
-            raise ValueError("must not have a query string or fragment")
-        if parts.path.endswith("/chat/completions"):
-            raise ValueError(
-                "must be the base URL, without /chat/completions (nvgw_nb adds the route)"
-            )
-        return value
+        return check_url(value)
 
     @field_validator("llm_gateway_api_version", "llm_gateway_model", "nim_model", "token_scope")
     @classmethod
     def _check_plain(cls, value: str) -> str:
-        value = value.strip()
-        if not value:
-            raise ValueError("is blank")
-        if _KEY_SHAPES.search(value):
-            raise ValueError("looks like an API key — was a key pasted into the wrong variable?")
-        if any(ch.isspace() for ch in value):
-            raise ValueError("must not contain whitespace")
-        if has_control_chars(value):
-            raise ValueError("contains a control character; type the value again")
-        return value
+        return check_plain(value)
 
     @field_validator("llm_gateway_model")
     @classmethod
@@ -445,7 +388,7 @@ class Settings(BaseSettings):
             value = getattr(self, field)
             return value if isinstance(value, SecretStr) or value is None else None
         try:
-            cleaned = Settings._clean_secret(self.variable(name))
+            cleaned = clean_secret(self.variable(name))
         except ValueError as err:
             raise ConfigError(f"Invalid configuration:\n  {name.upper()} {err}") from None
         return None if cleaned is None else SecretStr(cleaned)
@@ -457,7 +400,7 @@ class Settings(BaseSettings):
         if field is not None:
             return str(getattr(self, field))
         try:
-            return Settings._check_url(self.variable(name) or default)
+            return check_url(self.variable(name) or default)
         except ValueError as err:
             raise ConfigError(f"Invalid configuration:\n  {name.upper()} {err}") from None
 
