@@ -42,7 +42,7 @@ from nvgw_nb.options import (
 from nvgw_nb.planning import ProviderSet
 from nvgw_nb.portal import LoopThread
 from nvgw_nb.pricing import Price, Pricing
-from nvgw_nb.providers import Provider, registry
+from nvgw_nb.providers import registry
 from nvgw_nb.ratelimit import RateLimiter
 from nvgw_nb.replay import CachingEngine
 from nvgw_nb.results import ChatRequest, ChatResult
@@ -132,7 +132,7 @@ class Session:
             max_wait_s=s.max_wait_s,
             limits=Limits.from_settings(s),
         )
-        self._latencies = engine.latencies
+        self._core = engine  # the engine itself, under the cache layer when there is one
         self._engine: Engine | CachingEngine = (
             engine
             if self.cache is None
@@ -182,7 +182,7 @@ class Session:
     def latencies(self) -> LatencyTracker:
         """Recent latencies per provider, as `hedge_after="p95"` sees them (read it; the
         engine feeds it): `session.latencies.p95("nvidia-nim")`, `.snapshot()`."""
-        return self._latencies
+        return self._core.latencies
 
     @property
     def closed(self) -> bool:
@@ -444,15 +444,10 @@ class Session:
                 configured
                 | {r.models[provider] for r in self.roles.values() if provider in r.models}
             )
-        listing = self._providers.get(provider)
-        if listing is None:
+        if provider not in self._providers:
             raise ConfigError(f"{provider} is not configured in this Session")
-        return self._portal.run(self._list_models(listing))
-
-    async def _list_models(self, provider: Provider) -> list[str]:
-        """Within the attempt deadline and the read limits, as a chat's attempt is."""
-        engine = self._engine.engine if isinstance(self._engine, CachingEngine) else self._engine
-        return await engine.list_models(provider.name)
+        # Within the attempt deadline and the read limits, as a chat's attempt is.
+        return self._portal.run(self._core.list_models(provider))
 
     # --- lifetime -----------------------------------------------------------------------
     def close(self) -> None:
