@@ -145,6 +145,8 @@ class ChaosReport:
     fell_back: int = 0
     errors: Counter[str] = field(default_factory=Counter)
     unexpected_errors: Counter[str] = field(default_factory=Counter)
+    #: the first few unexpected errors in full, to diagnose a failed check
+    unexpected_samples: list[str] = field(default_factory=list)
     untyped: Counter[str] = field(default_factory=Counter)
     kinds: Counter[str] = field(default_factory=Counter)
     attempts: Counter[str] = field(default_factory=Counter)
@@ -480,6 +482,11 @@ def _tally_error(report: ChaosReport, err: NvgwError) -> None:
     report.errors[name] += 1
     if not _by_design(err):
         report.unexpected_errors[name] += 1
+        if len(report.unexpected_samples) < 3:
+            tried = "; ".join(
+                f"{a.provider} {a.error_kind}: {a.error}" for a in getattr(err, "attempts", [])
+            )
+            report.unexpected_samples.append(f"{name}: {err} [attempts: {tried}]")
     _tally_attempts(report, getattr(err, "attempts", []))
 
 

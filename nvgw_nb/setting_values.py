@@ -1,7 +1,7 @@
 """How each kind of setting value is checked: secrets, base URLs and plain names.
 
 Each check returns the cleaned value or raises `ValueError` with words that follow the
-variable's name ("NVIDIA_NIM_BASE_URL must use https://…"); `Settings` runs them for its
+variable's name ("…_BASE_URL must use https://…"); `Settings` runs them for its
 fields, and `Settings.secret` / `Settings.url` for variables no field declares. A message
 never repeats the value: it may be a key pasted into the wrong place.
 """

@@ -25,7 +25,7 @@ def test_every_call_ends_in_a_result_or_a_typed_error(report: ChaosReport) -> No
     assert not report.untyped
     assert report.served + sum(report.errors.values()) == report.calls
     # With the gateway healthy, only faults that must not be routed around surface.
-    assert not report.unexpected_errors
+    assert not report.unexpected_errors, report.unexpected_samples
     assert set(report.errors) <= {
         "ContentFiltered",
         "BadRequest",
