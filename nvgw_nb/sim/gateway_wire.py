@@ -278,15 +278,7 @@ def _error_object() -> dict[str, JSON]:
     return {"code": "InternalServerError", "message": "The model produced an invalid response."}
 
 
-def b3_document(chat: SimChat, doc: dict[str, JSON], variant: int) -> dict[str, JSON]:
-    """No `choices`, or an error object with status 200."""
-    return wire.b3_completion_document(doc, variant, _error_object())
-
-
-def b3_stream(chat: SimChat, events: Events, prologue: int, variant: int) -> Events:
-    """Chunks without `choices`, or an error event after the prologue."""
-    return wire.b3_completion_stream(events, prologue, variant, _error_object())
-
+b3_document, b3_stream = wire.completion_b3(_error_object)
 
 DIALECT = Dialect(
     response_id=_response_id,

@@ -305,15 +305,7 @@ def _server_error() -> dict[str, JSON]:
     return {"message": _SERVER_ERROR, "type": "server_error", "param": None, "code": None}
 
 
-def b3_document(chat: SimChat, doc: dict[str, JSON], variant: int) -> dict[str, JSON]:
-    """No `choices`, or an error object with status 200."""
-    return wire.b3_completion_document(doc, variant, _server_error())
-
-
-def b3_stream(chat: SimChat, events: Events, prologue: int, variant: int) -> Events:
-    """Chunks without `choices`, or an error event after the first chunk."""
-    return wire.b3_completion_stream(events, prologue, variant, _server_error())
-
+b3_document, b3_stream = wire.completion_b3(_server_error)
 
 DIALECT = Dialect(
     response_id=_response_id,

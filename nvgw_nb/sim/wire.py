@@ -136,6 +136,24 @@ def tool_call_events(answer: Answer, chunk: Callable[[dict[str, JSON]], bytes]) 
     return events
 
 
+def completion_b3(
+    error: Callable[[], dict[str, JSON]],
+) -> tuple[
+    Callable[[Any, dict[str, JSON], int], dict[str, JSON]],
+    Callable[[Any, Events, int, int], Events],
+]:
+    """A chat-completion dialect's B3 renderers (document, stream), with `error()` as the
+    in-band error object of the variants that send one."""
+
+    def document(chat: Any, doc: dict[str, JSON], variant: int) -> dict[str, JSON]:
+        return b3_completion_document(doc, variant, error())
+
+    def stream(chat: Any, events: Events, prologue: int, variant: int) -> Events:
+        return b3_completion_stream(events, prologue, variant, error())
+
+    return document, stream
+
+
 def b3_completion_document(
     doc: dict[str, JSON], variant: int, error: dict[str, JSON]
 ) -> dict[str, JSON]:
