@@ -48,6 +48,7 @@ from nvgw_nb.errors import (
     AllProvidersFailed,
     AuthError,
     BadRequest,
+    CircuitOpen,
     ContentFiltered,
     ContextTooLong,
     NvgwError,
@@ -100,11 +101,17 @@ def _by_design(err: NvgwError) -> bool:
     """E3/X1/X3, or G1 twice in one call: the gateway turned down the token and, after the
     refresh, the new one too (two injected G1s, when a replay waited on a slow token fetch
     past the next injection). FAULTS.md makes that an AuthError; the "401s from expired
-    tokens" row checks that no other 401 happened."""
+    tokens" row checks that no other 401 happened.
+
+    That AuthError also opens the gateway's circuit breaker ("auth broken"), so a call in
+    flight whose NIM attempts failed meanwhile finds the gateway skipped for the cooldown:
+    a consequence of the same event, by design too."""
     if isinstance(err, _BY_DESIGN):
         return True
     if isinstance(err, AllProvidersFailed):
         err = err.errors.get("nvidia-gateway", err)
+    if isinstance(err, CircuitOpen) and "auth broken" in str(err):
+        return True
     return isinstance(err, AuthError) and err.phase == "replay"
 
 
@@ -206,7 +213,8 @@ class ChaosReport:
             ),
             ("fell back to the gateway", f"{self.fell_back:,}", ""),
             (
-                "errors by design (E3, X1, X3: never routed around; G1 twice in one call)",
+                "errors by design (E3, X1, X3: never routed around; G1 twice in one call, and the "
+                "breaker it opens)",
                 _counts(self.errors - self.unexpected_errors) or "none",
                 "",
             ),
