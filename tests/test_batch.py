@@ -177,7 +177,9 @@ def test_rate_limited_batch_paces_without_429s() -> None:
             unpaced.batch(["x"] * 60, providers=["nvidia-nim"], fallbacks=False, progress=False)
         assert sim.stats()["responses"]["nvidia-nim"].get("429", 0) > 0
     with Simulator(profile="rate-limited", time_scale=0.01) as sim:
-        limits = {"nvidia-nim": (40, window)}
+        # 5% under the server's 40 per window, as the README advises: requests paced at
+        # exactly the limit can arrive closer together than they were sent (loop jitter).
+        limits = {"nvidia-nim": (38, window)}
         with sim.session(rate_limits=limits, retry=nv.RetryPolicy.no_wait()) as paced:
             started = time.monotonic()
             items = paced.batch(
@@ -191,7 +193,7 @@ def test_rate_limited_batch_paces_without_429s() -> None:
         responses = sim.stats()["responses"]["nvidia-nim"]
     assert all(i.ok for i in items)
     assert responses.get("429", 0) == 0
-    expected = 80 / 40 * window
+    expected = 80 / 38 * window
     assert expected * 0.9 <= elapsed <= expected * 1.8
     assert max(a.paced_s for i in items for a in i.result.attempts) > 0  # type: ignore[union-attr]
 
