@@ -1,8 +1,9 @@
 """The fallback engine: providers in order, retries, circuit breakers, the Attempt trace.
 
 The engine runs on the Session's private event loop. It sends what providers build,
-classifies every outcome into the FAULTS.md matrix (`nvgw_nb.outcomes`), and records an
-`Attempt` for each try — also when the call finally fails (the error carries them).
+classifies every outcome into the fault matrix (the README's fault ids;
+`nvgw_nb.outcomes`), and records an `Attempt` for each try — also when the call finally
+fails (the error carries them).
 
 With `hedge_after=`, a step that has not answered in time races the next one
 (`nvgw_nb.hedging`). The response cache is a layer around the engine

@@ -67,9 +67,9 @@ async def send(
     poll_interval: float,
 ) -> httpx.Response:
     """Send `http_request`; an NVCF `202 Accepted` is polled at the status URL until it
-    is answered (FAULTS.md N2). The response comes back unread (`stream=True`)."""
+    is answered (fault N2). The response comes back unread (`stream=True`)."""
     response = await client.send(http_request, auth=auth, stream=True)
-    # NVCF long requests: 202 + NVCF-REQID, then poll the status URL (FAULTS.md N2).
+    # NVCF long requests: 202 + NVCF-REQID, then poll the status URL (fault N2).
     while response.status_code == 202:
         request_id = provider.request_id(response)
         # Closed first: poll_request refuses (raises on) an id that would steer the poll.

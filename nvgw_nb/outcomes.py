@@ -1,9 +1,10 @@
 """How the engine reads what happened: failures as errors, errors as decisions.
 
 Pure functions of what came back: a transport failure or a non-2xx answer becomes the
-`NvgwError` of the FAULTS.md matrix; an error becomes a verdict for the provider's
-circuit breaker and a wait before the next retry (or none: move on); the errors of a call
-that failed become the one error its caller sees, carrying every attempt. The wording
+`NvgwError` of the fault matrix (the README's table of fault ids); an error becomes a
+verdict for the provider's circuit breaker and a wait before the next retry (or none:
+move on); the errors of a call that failed become the one error its caller sees,
+carrying every attempt. The wording
 specific to a provider or its auth comes from them (`Provider.rejected_after_refresh`,
 `Provider.url_variable`, `StarfleetAuth.token_request_error`), never from a branch here.
 """
@@ -308,7 +309,7 @@ def _phase(err: httpx.HTTPError) -> str:
 def accept(
     reply: Reply, request: ChatRequest, step: Step, options: CallPolicy, *, simulated: bool
 ) -> tuple[ChatResult, list[str]]:
-    """The result of a whole answer and the repairs applied; raises its FAULTS.md B/E error
+    """The result of a whole answer and the repairs applied; raises its B/E fault's error
     (content filter, no content, bad tool calls or structured output, the validator's)."""
     provider = step.provider
     if reply.finish_reason == "content_filter":

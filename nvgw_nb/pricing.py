@@ -89,7 +89,7 @@ class Pricing:
     def note(self) -> str:
         """How to label these numbers in a table or plot."""
         trial = ", NIM at the trial price of $0" if self.mode == "nvidia_trial" else ""
-        return f"estimate, {self.as_of}{trial}; see FACTS.md"
+        return f"estimate, {self.as_of}{trial}; see nvgw_nb.pricing for sources"
 
 
 def estimate_usage(request: ChatRequest, completion_text: str) -> Usage:

@@ -384,7 +384,7 @@ def _how_to_read(cmp: Comparison) -> str:
         "facts differently, so low agreement alone is not an error: read the answers side by "
         "side.",
         "<b>Costs are estimates</b>: token counts × dated list prices per model "
-        "(<code>nvgw_nb.pricing</code>, sources in FACTS.md). NVIDIA publishes no per-token "
+        "(<code>nvgw_nb.pricing</code>, each price with its source). NVIDIA publishes no per-token "
         "price for its hosted API, so NIM uses a third-party list price "
         "(<code>NVGW_PRICING_MODE=nvidia_trial</code> prices it at $0). Billed failed attempts "
         "count too.",
@@ -392,9 +392,9 @@ def _how_to_read(cmp: Comparison) -> str:
     if cmp.simulated:
         items.append(
             "<b>Simulated</b>: latencies, failures and answers come from the simulator's model "
-            "(modelling choices listed in FACTS.md, not measurements), usually with latencies "
-            "scaled down (see the note at the top). Use the numbers to learn the tools; run "
-            "against the real endpoints for numbers about NIM and the gateway."
+            "(modelling choices of <code>nvgw_nb.sim</code>, not measurements), usually with "
+            "latencies scaled down (see the note at the top). Use the numbers to learn the "
+            "tools; run against the real endpoints for numbers about NIM and the gateway."
         )
     return '<ul class="read">' + "".join(f"<li>{item}</li>" for item in items) + "</ul>"
 
