@@ -18,6 +18,7 @@ from nvgw_nb.sim.chat_request import SimChat, cut_to_max_tokens
 from nvgw_nb.sim.dialects import DIALECTS
 from nvgw_nb.sim.nim_wire import REQUEST_ID_HEADER
 from nvgw_nb.sim.plan import SimResponse
+from nvgw_nb.sim.quality import QualityModel
 from nvgw_nb.sim.rendering import SimReply
 
 __all__ = ["ChatPlan", "plan_chat"]
@@ -55,22 +56,27 @@ def plan_chat(
     latency_multiplier: float,
     in_flight: int,
     created: int,
+    quality: QualityModel | None = None,
 ) -> ChatPlan:
     """The answer to `chat` under `fault` (one that does not replace the answer), as a plan.
 
     Delays are scaled by `time_scale`; `in_flight` slows the model down past 8 concurrent
-    requests; `created` is the wall-clock second the completion reports.
+    requests; `created` is the wall-clock second the completion reports. `quality`
+    (SIMULATED, `quality.py`) answers learned cases and judge prompts; every other prompt
+    gets `content.compose_answer`, as before.
     """
     rng = content.derive_rng("request", seed, chat.provider, chat.key, chat.occurrence)
-    answer = content.compose_answer(
-        seed=seed,
-        provider=chat.provider,
-        model=chat.served_model,
-        messages=chat.body["messages"],
-        tools=chat.tools,
-        tool_choice=chat.body.get("tool_choice"),
-        response_format=chat.body.get("response_format"),
-    )
+    answer = quality.answer(chat) if quality is not None else None
+    if answer is None:
+        answer = content.compose_answer(
+            seed=seed,
+            provider=chat.provider,
+            model=chat.served_model,
+            messages=chat.body["messages"],
+            tools=chat.tools,
+            tool_choice=chat.body.get("tool_choice"),
+            response_format=chat.body.get("response_format"),
+        )
     answer = cut_to_max_tokens(answer, chat.max_tokens)
     answer = faults.mutate_answer(answer, fault, variant, chat, rng)
     usage = wire.count_usage(chat.body["messages"], answer)

@@ -50,6 +50,7 @@ from nvgw_nb.sim.external import ExternalHandlers
 from nvgw_nb.sim.nvidia import API_VERSIONS, GATEWAY_DEPLOYMENTS, NIM_MODELS, NvidiaHandlers
 from nvgw_nb.sim.plan import SimRequest, SimResponse
 from nvgw_nb.sim.profiles import FAULT_IDS, PROVIDERS, Profile
+from nvgw_nb.sim.quality import QualityModel
 from nvgw_nb.sim.routes import match_route, provider_of, request_kinds
 
 __all__ = [
@@ -87,8 +88,11 @@ class SimCore:
         token_auth: str = "either",  # noqa: S107  (an encoding, not a password)
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
+        quality: QualityModel | None = None,
     ) -> None:
         self.profile = profile
+        #: SIMULATED answer quality and the simulated judge (`quality.py`, `judging.py`)
+        self.quality = quality or QualityModel(seed=seed)
         self.seed = seed
         self.time_scale = time_scale
         self.token_lifetime = token_lifetime
@@ -372,6 +376,7 @@ class SimCore:
             latency_multiplier=self._multiplier(chat.provider),
             in_flight=in_flight,
             created=int(self._wall_clock()),
+            quality=self.quality,
         )
         if plan.held is not None:
             self._nvidia.hold(*plan.held)

@@ -7,6 +7,7 @@ import ipaddress
 import math
 import shlex
 import threading
+from collections.abc import Iterable, Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -15,6 +16,7 @@ import httpx
 from nvgw_nb.sim.core import SimCore
 from nvgw_nb.sim.credentials import SimCredentials
 from nvgw_nb.sim.profiles import PROFILES, Profile
+from nvgw_nb.sim.quality import QualityModel
 from nvgw_nb.sim.routes import base_path
 from nvgw_nb.sim.server import SimServer, make_mock_transport
 
@@ -37,6 +39,13 @@ class Simulator:
     `httpx.post(url, auth=(id, secret))` sends) with `token_auth="either"` (the default),
     only one of them with `token_auth="form"` or `"raw"`.
 
+    Answer quality is SIMULATED (`nvgw_nb.sim.quality`, `nvgw_nb.sim.judging`): after
+    `learn(cases)` the models know the cases' gold answers and are right with probability
+    `accuracy` ({provider_or_model: p}; defaults per model in `quality.DEFAULT_ACCURACY`),
+    answer bare when a system prompt asks for a terse format with probability `obedience`
+    (else in their family's chatty prose), and a judge prompt gets a verdict that follows
+    the answers, with the biases of `judge_bias` ({"position", "length", "self"}: 0..1).
+
     Example::
 
         with Simulator(profile="flaky-nim", seed=7, time_scale=0.1) as sim:
@@ -55,6 +64,9 @@ class Simulator:
         port: int = 0,
         token_auth: str = "either",  # noqa: S107  (an encoding, not a password)
         credentials: SimCredentials | None = None,
+        accuracy: Mapping[str, float] | None = None,
+        obedience: Mapping[str, float] | None = None,
+        judge_bias: Mapping[str, float] | None = None,
     ) -> None:
         if isinstance(profile, str):
             if profile not in PROFILES:
@@ -89,6 +101,9 @@ class Simulator:
             raise ValueError(f"token_auth: expected either, form or raw, got {token_auth!r}")
         if credentials is not None and not isinstance(credentials, SimCredentials):
             raise ValueError(f"credentials: expected SimCredentials, got {type(credentials)}")
+        quality = QualityModel(
+            seed=seed, accuracy=accuracy, obedience=obedience, judge_bias=judge_bias
+        )
         self._profile = profile
         self._seed = seed
         self._host = "127.0.0.1" if host == "localhost" else host
@@ -100,6 +115,7 @@ class Simulator:
             token_lifetime=token_lifetime,
             credentials=credentials,
             token_auth=token_auth,
+            quality=quality,
         )
         self._server: SimServer | None = None
         self._lock = threading.Lock()
@@ -213,6 +229,22 @@ class Simulator:
         `google-genai`, whose retry hint is in the body).
         """
         self._core.inject(provider, fault_id, times)
+
+    def learn(self, cases: Iterable[object]) -> int:
+        """SIMULATED knowledge: the models learn (add or replace) the gold answers of
+        `cases`; returns how many. Thread-safe.
+
+        Each case is an object (e.g. `nvgw_nb.experiments.Case`: `case.text()` is the
+        prompt) or a dict with `text` (the exact last user message the client sends; else
+        `prompt`), `reference`, `check` ("equals" | "contains" | "json" | "python" | None),
+        `vars` and `cluster`. Only prompts learned here are answered by the quality model;
+        every other prompt is answered as before.
+
+        Example::
+
+            sim.learn([{"text": "Label: 'great!'", "reference": "positive", "check": "equals"}])
+        """
+        return self._core.quality.learn(cases)
 
     def revoke_tokens(self) -> None:
         """Invalidate every issued Starfleet token (the gateway then answers 401)."""
