@@ -106,13 +106,17 @@ class CacheKey:
     digest: str
 
     @classmethod
-    def of(cls, request: ChatRequest, provider: str, model: str) -> CacheKey:
-        """The key of `request` sent to `provider` as `model` (the stream flag is ignored)."""
+    def of(cls, request: ChatRequest, provider: str, model: str, salt: str = "") -> CacheKey:
+        """The key of `request` sent to `provider` as `model` (the stream flag is ignored);
+        a `salt` (an experiment's repeat index) keeps otherwise equal calls apart."""
         # Every wire field but `stream`, unset ones dropped: a field added to ChatRequest
         # later is part of new keys without changing the keys already stored.
         body = request.model_dump(mode="json", exclude={"stream"}, exclude_none=True)
+        fields = {"v": KEY_VERSION, "provider": provider, "model": model, "request": body}
+        if salt:  # unsalted keys stay as they were, so existing caches still replay
+            fields["salt"] = salt
         material = json.dumps(
-            {"v": KEY_VERSION, "provider": provider, "model": model, "request": body},
+            fields,
             sort_keys=True,
             separators=(",", ":"),
             ensure_ascii=False,

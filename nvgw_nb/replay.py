@@ -68,7 +68,11 @@ class CachingEngine:
     ) -> AsyncGenerator[StreamChunk | ChatResult, None]:
         started = self.engine.clock()
         # Steps that policy skips are not replayed either: the call must not use them.
-        keys = {s.provider: CacheKey.of(request, s.provider, s.model) for s in plan if not s.skip}
+        keys = {
+            s.provider: CacheKey.of(request, s.provider, s.model, options.cache_salt)
+            for s in plan
+            if not s.skip
+        }
         for key in keys.values():
             stored = await _cache_io(self.cache.get, key)
             replay = self._replay(stored, options) if stored is not None else None

@@ -67,6 +67,9 @@ class CallPolicy:
     #: read and feed the response cache (when the Session has one); `cache=False` on a call
     #: and pinned comparisons (which measure) turn it off
     use_cache: bool = True
+    #: added to the cache key: an experiment salts it with the repeat index, so repeats are
+    #: cached apart and a repeat is never served another repeat's answer
+    cache_salt: str = ""
 
 
 @dataclass(frozen=True)
