@@ -8,11 +8,14 @@ offers. A wrong gold answer would make every model look worse than it is.
 from __future__ import annotations
 
 import ast
+import asyncio
+import json
 import re
 import subprocess
 import sys
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import jsonschema
 import pytest
@@ -199,3 +202,54 @@ def test_no_urls_other_than_example_com() -> None:
     text = CASES_FILE.read_text(encoding="utf-8")
     for url in re.findall(r"[a-z]+://[^\s\"'\\]+", text):
         assert re.match(r"[a-z]+://(?:[a-z0-9-]+\.)*example\.com(?:[/:]|$)", url), url
+
+
+# --- the gold answers through checks.expected() (the scorer the demo uses) ------------------
+
+
+def _expected(case: Case, answer: str) -> Any:
+    """checks.expected()'s Score for `answer` to `case`, through the Scorer API."""
+    from nvgw_nb.experiments.checks import expected
+    from nvgw_nb.experiments.scoring import ScoringContext, Subject
+
+    return asyncio.run(
+        expected(timeout_s=CODE_TIMEOUT_S).ascore(Subject(case, answer), ScoringContext())
+    )
+
+
+def _gold_answer(case: Case) -> str:
+    """The reference written as a model would answer: JSON in a fence, code in a fence."""
+    if case.check == "json":
+        return "Here it is:\n```json\n" + json.dumps(case.reference, indent=2) + "\n```"
+    if case.check == "python":
+        return "```python\n" + case.reference + "```\n"
+    return str(case.reference)
+
+
+def _wrong_answer(case: Case) -> str:
+    """An answer that is plainly wrong for `case` but has the right shape."""
+    if case.check == "equals":
+        return next(label for label in ROUTER_LABELS if label != case.reference)
+    if case.check == "json":
+        schema = case.vars["schema"]
+        key = next(k for k, spec in schema["properties"].items() if "enum" in spec)
+        other = next(v for v in schema["properties"][key]["enum"] if v != case.reference[key])
+        return json.dumps({**case.reference, key: other})
+    if case.check == "python":
+        return f"def {_function_name(case.reference)}(*args, **kwargs):\n    return None\n"
+    return "I am not sure."
+
+
+@pytest.mark.parametrize("case", CASES, ids=_ids(CASES))
+def test_gold_answer_passes_checks_expected(case: Case) -> None:
+    """Each case's own reference, answered as a model would, passes checks.expected()."""
+    score = _expected(case, _gold_answer(case))
+    assert score.passed is True, score.reason
+    assert score.value == 1.0
+
+
+@pytest.mark.parametrize("case", CASES, ids=_ids(CASES))
+def test_wrong_answer_fails_checks_expected(case: Case) -> None:
+    """A plainly wrong answer of the right shape fails checks.expected()."""
+    score = _expected(case, _wrong_answer(case))
+    assert score.passed is False, score.reason
