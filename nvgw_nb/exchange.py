@@ -8,6 +8,7 @@ bounds bytes, and turns what a provider's parser raises into `NvgwError`s.
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Awaitable, Callable
+from typing import TypeVar
 
 import anyio
 import httpx
@@ -19,7 +20,9 @@ from nvgw_nb.reading import TooLarge, aiter_sse, parsing, read_body, too_large
 from nvgw_nb.steps import CountingAuth
 from nvgw_nb.untrusted import Limits
 
-__all__ = ["SIMULATOR_HEADER", "events", "is_sse", "list_models", "read", "send"]
+__all__ = ["SIMULATOR_HEADER", "embeddings", "events", "is_sse", "list_models", "read", "send"]
+
+T = TypeVar("T")
 
 #: the header the built-in simulator marks its answers with
 SIMULATOR_HEADER = "x-nvgw-simulator"
@@ -50,6 +53,35 @@ async def list_models(
         answer = await read(response, name, deadline, limits, clock)
         with parsing(name, answer.status_code, limits):
             return provider.parse_models(answer)
+    except (TimeoutError, httpx.HTTPError) as err:
+        raise attempt_error(err, name, clock() - started, auth) from None
+    finally:
+        if response is not None:
+            await response.aclose()
+
+
+async def embeddings(
+    client: httpx.AsyncClient,
+    name: str,
+    request: httpx.Request,
+    auth: httpx.Auth | None,
+    parse: Callable[[httpx.Response], T],
+    *,
+    deadline: float,
+    limits: Limits,
+    clock: Callable[[], float],
+) -> T:
+    """One embeddings request to provider `name`, read as an attempt is (within
+    `deadline` and the read limits), then `parse`d — `parse` sees any status and raises
+    the status error of a non-2xx; every failure is an NvgwError."""
+    started = clock()
+    response: httpx.Response | None = None
+    try:
+        with anyio.fail_after(max(0.0, deadline - clock())):
+            response = await client.send(request, auth=auth, stream=True)
+        answer = await read(response, name, deadline, limits, clock)
+        with parsing(name, answer.status_code, limits):
+            return parse(answer)
     except (TimeoutError, httpx.HTTPError) as err:
         raise attempt_error(err, name, clock() - started, auth) from None
     finally:

@@ -54,6 +54,10 @@ from nvgw_nb.transport import TransportName, make_client
 from nvgw_nb.untrusted import Limits
 
 if TYPE_CHECKING:
+    from nvgw_nb.embeddings import Embeddings
+    from nvgw_nb.experiments.cases import Case
+    from nvgw_nb.experiments.grid import Experiment, ExperimentOptions
+    from nvgw_nb.experiments.scoring import Scorer
     from nvgw_nb.sim import Simulator
     from nvgw_nb.widgets import CompareBoard, Playground
 
@@ -421,6 +425,33 @@ class Session:
             names, items, jobs, done, repeats=repeats, simulated=self.simulated
         )
 
+    def experiment(
+        self,
+        cases: Iterable[Case | str | Mapping[str, Any]],
+        *,
+        vary: Mapping[str, Any] | None = None,
+        repeats: int = 1,
+        scorers: Sequence[Scorer] = (),
+        seed: int = 0,
+        **options: Unpack[ExperimentOptions],
+    ) -> Experiment:
+        """Cases × a grid over any call setting × repeats, scored → `Experiment` (lazy).
+
+        `vary` axes: provider, model (a list, or {provider: [models]}), system and
+        template (lists, or {label: text}), temperature, top_p, max_tokens, role, or any
+        other call keyword; other keywords apply to every cell. Each cell pins its
+        provider. `exp.plan()` before spending, `exp.run()` / `await exp.arun()`.
+
+        >>> exp = session.experiment(nv.load_cases("examples/cases.jsonl"),
+        ...     vary={"provider": ["nvidia-nim", "nvidia-gateway"]},
+        ...     scorers=[nv.checks.expected()])                      # doctest: +SKIP
+        """
+        from nvgw_nb.experiments.grid import Experiment
+
+        return Experiment(
+            self, cases, vary=vary, repeats=repeats, scorers=scorers, seed=seed, options=options
+        )
+
     # --- widgets (loaded on first use: `import nvgw_nb` stays free of ipywidgets) ---------
     def playground(self, prompt: str = "") -> Playground:
         """Prompt box, pickers, streaming output and trace: `nv.widgets.Playground(self)`."""
@@ -448,6 +479,48 @@ class Session:
             raise ConfigError(f"{provider} is not configured in this Session")
         # Within the attempt deadline and the read limits, as a chat's attempt is.
         return self._portal.run(self._core.list_models(provider))
+
+    def embed(
+        self,
+        texts: str | Sequence[str],
+        *,
+        input_type: str = "passage",
+        truncate: str = "NONE",
+        model: str | None = None,
+    ) -> Embeddings:
+        """Embedding vectors from NIM's `/v1/embeddings` (NIM only): `input_type` "query"
+        or "passage" (use the same on both sides when comparing answers), `truncate`
+        "NONE" (an over-long text is an error), "START" or "END". `model` defaults to
+        the first id with "embed" in NIM's `/v1/models`. See `nvgw_nb.embeddings`.
+
+        >>> session.embed(["an answer", "the reference"]).vectors  # doctest: +SKIP
+        """
+        from nvgw_nb.embeddings import check_texts, embed
+
+        if self.closed:
+            raise SessionClosed("This Session is closed; create a new one with nv.connect()")
+        checked = check_texts(texts, input_type, truncate, model)
+        return self._portal.run(
+            embed(self._core, checked, input_type=input_type, truncate=truncate, model=model)
+        )
+
+    async def aembed(
+        self,
+        texts: str | Sequence[str],
+        *,
+        input_type: str = "passage",
+        truncate: str = "NONE",
+        model: str | None = None,
+    ) -> Embeddings:
+        """`embed` for `await`, from any event loop."""
+        from nvgw_nb.embeddings import check_texts, embed
+
+        if self.closed:
+            raise SessionClosed("This Session is closed; create a new one with nv.connect()")
+        checked = check_texts(texts, input_type, truncate, model)
+        return await self._portal.arun(
+            embed(self._core, checked, input_type=input_type, truncate=truncate, model=model)
+        )
 
     # --- lifetime -----------------------------------------------------------------------
     def close(self) -> None:

@@ -6,8 +6,10 @@ polled at the NVCF status URL, on a different host (FAULTS.md N2).
 
 from __future__ import annotations
 
+import math
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
 import httpx
@@ -17,7 +19,7 @@ from nvgw_nb.providers import openai_format
 from nvgw_nb.providers.base import first_header
 from nvgw_nb.providers.openai_format import OpenAICompatible
 from nvgw_nb.results import ChatRequest
-from nvgw_nb.untrusted import cut
+from nvgw_nb.untrusted import cut, token_count
 
 if TYPE_CHECKING:
     from nvgw_nb.config import Settings
@@ -26,11 +28,25 @@ if TYPE_CHECKING:
 LLAMA4_SCOUT = "meta/llama-4-scout-17b-16e-instruct"
 LLAMA4_MAVERICK = "meta/llama-4-maverick-17b-128e-instruct"
 
-__all__ = ["NimProvider"]
+__all__ = ["EmbeddingReply", "NimProvider"]
 
 #: what an NVCF request id may look like (UUIDs in practice): nothing that can leave
 #: its path segment, since it is put after the status URL as is
 _NVCF_REQUEST_ID = re.compile(r"[A-Za-z0-9-]{1,128}")
+
+
+@dataclass(frozen=True)
+class EmbeddingReply:
+    """An embeddings answer in neutral form: vectors in input order, the prompt tokens
+    NIM reported (None: not reported) and the model it names."""
+
+    vectors: list[list[float]]
+    prompt_tokens: int | None
+    model: str | None
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 class NimProvider(OpenAICompatible):
@@ -112,6 +128,67 @@ class NimProvider(OpenAICompatible):
 
     def request_id(self, response: httpx.Response) -> str | None:
         return first_header(response, "nvcf-reqid", "x-request-id")
+
+    def embeddings_request(
+        self, texts: Sequence[str], model: str, *, input_type: str, truncate: str
+    ) -> httpx.Request:
+        """POST /v1/embeddings: NIM's retrieval-embedding shape (`input_type` "query" or
+        "passage", `truncate` "NONE", "START" or "END"), float vectors."""
+        body = {
+            "model": model,
+            "input": list(texts),
+            "input_type": input_type,
+            "truncate": truncate,
+            "encoding_format": "float",
+        }
+        return httpx.Request(
+            "POST", f"{self.base_url}/embeddings", json=body, headers={"Accept": "application/json"}
+        )
+
+    def parse_embeddings(self, response: httpx.Response, count: int) -> EmbeddingReply:
+        """The vectors (in input order), prompt tokens and model of a 200 answer to an
+        embeddings request of `count` texts; `MalformedResponse` when it is not that."""
+
+        def malformed(what: str) -> MalformedResponse:
+            return MalformedResponse(
+                f"{self.name} answered its embeddings with {what}",
+                provider=self.name,
+                status_code=response.status_code,
+            )
+
+        body = openai_format.read_json(response, self.name)
+        data = body.get("data") if isinstance(body, dict) else None
+        if not isinstance(data, list) or len(data) != count:
+            got = f"{len(data)} vectors" if isinstance(data, list) else "no `data` list"
+            raise malformed(f"{got} for {count} texts")
+        vectors: list[list[float] | None] = [None] * count
+        width: int | None = None
+        for position, item in enumerate(data):
+            index = item.get("index", position) if isinstance(item, dict) else None
+            vector = item.get("embedding") if isinstance(item, dict) else None
+            if not isinstance(index, int) or isinstance(index, bool) or not 0 <= index < count:
+                raise malformed(f"an item without a valid `index` (item {position})")
+            if vectors[index] is not None:
+                raise malformed(f"index {index} twice")
+            if not isinstance(vector, list) or not vector:
+                raise malformed(f"item {position} holding no list of floats (base64?)")
+            floats = [float(x) for x in vector if _is_number(x)]
+            if len(floats) != len(vector) or not all(math.isfinite(x) for x in floats):
+                raise malformed(f"item {position} holding something other than finite floats")
+            if width is not None and len(floats) != width:
+                raise malformed("vectors of different lengths")
+            width = len(floats)
+            vectors[index] = floats
+        usage = body.get("usage") if isinstance(body, dict) else None
+        tokens: int | None = None  # None: not reported (estimated from the texts)
+        if isinstance(usage, dict) and "prompt_tokens" in usage:
+            tokens = token_count(usage["prompt_tokens"])
+        model = body.get("model") if isinstance(body, dict) else None
+        return EmbeddingReply(
+            vectors=[v for v in vectors if v is not None],
+            prompt_tokens=tokens,
+            model=cut(model, 200) if isinstance(model, str) and model else None,
+        )
 
     def url_variable(self, url: httpx.URL) -> str:
         """Polls of a 202 go to the NVCF status URL, which has a variable of its own."""
