@@ -60,9 +60,15 @@ def unauthorized(description: str) -> SimResponse:
 
 
 def model_list(models: Sequence[str]) -> SimResponse:
-    """NIM's `GET /v1/models` answer."""
+    """NIM's `GET /v1/models` answer; `owned_by` is the id's organisation ("meta", "nvidia")."""
     data = [
-        {"id": m, "object": "model", "created": _CREATED, "owned_by": "meta", "root": m}
+        {
+            "id": m,
+            "object": "model",
+            "created": _CREATED,
+            "owned_by": m.partition("/")[0],
+            "root": m,
+        }
         for m in models
     ]
     return wire.json_response(200, {"object": "list", "data": data})

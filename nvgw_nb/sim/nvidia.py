@@ -2,7 +2,8 @@
 the Gateway.
 
 `NvidiaHandlers` answers `POST /starfleet/token`, `POST /nim/v1/chat/completions`,
-`GET /nim/v1/models`, `GET /nvcf/v2/nvcf/pexec/status/{reqid}` and
+`GET /nim/v1/models`, `POST /nim/v1/embeddings` (SIMULATED vectors, `embeddings.py`),
+`GET /nvcf/v2/nvcf/pexec/status/{reqid}` and
 `POST /llm/v1/azure/openai/deployments/{deployment}/chat/completions`. It owns the state
 only these routes have (issued tokens, NVCF requests awaiting a poll, correlationIds) and
 asks the core (`NvidiaServices`) for what every route shares: fault draws, rate windows,
@@ -23,10 +24,11 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 from urllib.parse import parse_qs, unquote_plus
 
-from nvgw_nb.sim import faults, gateway_wire, nim_wire, starfleet_wire
+from nvgw_nb.sim import embeddings, faults, gateway_wire, nim_wire, starfleet_wire
 from nvgw_nb.sim.chat_request import SimChat, content_key, parse_body, validate_chat
 from nvgw_nb.sim.credentials import SimCredentials
 from nvgw_nb.sim.plan import SimRequest, SimResponse
+from nvgw_nb.sim.profiles import Profile
 
 __all__ = [
     "API_VERSIONS",
@@ -66,6 +68,9 @@ class NvidiaServices(Protocol):
 
     @property
     def token_auth(self) -> str: ...
+
+    @property
+    def profile(self) -> Profile: ...
 
     def clock(self) -> float: ...
 
@@ -229,7 +234,32 @@ class NvidiaHandlers:
     def models(self, req: SimRequest) -> SimResponse:
         """`GET /nim/v1/models`."""
         denied = self._nim_authorized(req)
-        return denied if denied is not None else nim_wire.model_list(NIM_MODELS)
+        if denied is not None:
+            return denied
+        return nim_wire.model_list((*NIM_MODELS, *embeddings.EMBEDDING_MODELS))
+
+    def nim_embeddings(self, req: SimRequest) -> SimResponse:
+        """`POST /nim/v1/embeddings`: NIM's key check and rate window, no fault draws
+        (queued faults wait for the next chat); 503 as N1 while the profile has NIM down."""
+        denied = self._nim_authorized(req)
+        if denied is not None:
+            return denied
+        if "nvidia-nim" in self._services.profile.down:
+            return nim_wire.problem(
+                503,
+                "Service Unavailable",
+                "Worker local total request limit reached (33/32)",
+                **{nim_wire.REQUEST_ID_HEADER: str(uuid.uuid4()), "nvcf-status": "errored"},
+            )
+        auth = req.headers.get("authorization", "")
+        limited, _, _ = self._services.rate_check(
+            "nvidia-nim", hashlib.sha256(auth.encode()).hexdigest()
+        )
+        if limited:
+            return nim_wire.problem(429, "Too Many Requests")
+        resp = embeddings.respond(parse_body(req.body))
+        resp.delay_s = self._services.quick_delay("nvidia-nim", ("embeddings", req.body))
+        return resp
 
     def nim_chat(self, req: SimRequest) -> SimResponse:
         """`POST /nim/v1/chat/completions`."""

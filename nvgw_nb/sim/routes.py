@@ -120,6 +120,10 @@ ROUTES: tuple[Route, ...] = (
         lambda h, req, _: h.nvidia.models(req),
     ),
     Route(
+        "POST", "/nim/v1", "/embeddings", "nvidia-nim", "embeddings",
+        lambda h, req, _: h.nvidia.nim_embeddings(req),
+    ),
+    Route(
         "GET", "/nvcf/v2/nvcf/pexec/status", "/{reqid}", "nvidia-nim", "status",
         lambda h, req, p: h.nvidia.nvcf_status(req, p["reqid"]),
     ),

@@ -365,7 +365,8 @@ def test_nim_success_shape() -> None:
 
 
 def test_models_list() -> None:
-    """GET /v1/models lists the three NIM models with constant `created`."""
+    """GET /v1/models lists the three NIM chat models and the embedding model, `created`
+    constant."""
     core = make_core()
     auth = {"authorization": f"Bearer {core.credentials.nim_api_key}"}
     resp = core.handle(SimRequest("GET", "/nim/v1/models", headers=auth))
@@ -375,6 +376,7 @@ def test_models_list() -> None:
         "meta/llama-4-scout-17b-16e-instruct",
         "meta/llama-4-maverick-17b-128e-instruct",
         "meta/llama-3.3-70b-instruct",
+        "nvidia/llama-3.2-nv-embedqa-1b-v2",
     ]
     assert {m["created"] for m in body["data"]} == {735790403}
     assert core.handle(SimRequest("GET", "/nim/v1/models")).status == 401
@@ -940,7 +942,7 @@ def test_stats_shape_and_reset() -> None:
     assert json.loads(json.dumps(stats)) == stats
     assert stats["requests"] == {
         "starfleet": {"token": 2},
-        "nvidia-nim": {"chat": 1, "models": 0, "status": 0},
+        "nvidia-nim": {"chat": 1, "models": 0, "embeddings": 0, "status": 0},
         "nvidia-gateway": {"chat": 1},
         "openai": {"chat": 0},
         "anthropic": {"messages": 0},

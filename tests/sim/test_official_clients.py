@@ -136,10 +136,11 @@ def test_nim_streaming_with_usage(nim: openai.OpenAI) -> None:
 
 
 def test_nim_models_list(nim: openai.OpenAI) -> None:
-    """models.list() returns the simulated catalogue."""
+    """models.list() returns the simulated catalogue: three chat models, one embedding model."""
     ids = [model.id for model in nim.models.list()]
     assert NIM_MODEL in ids
-    assert len(ids) == 3
+    assert len(ids) == 4
+    assert "nvidia/llama-3.2-nv-embedqa-1b-v2" in ids
 
 
 @pytest.mark.parametrize(

@@ -346,7 +346,7 @@ def test_routes_over_http(sim: Simulator, wire: WireClient) -> None:
         env["NVIDIA_NIM_BASE_URL"] + "/models",
         headers={"Authorization": f"Bearer {env['NVIDIA_NIM_API_KEY']}"},
     )
-    assert len(models.json()["data"]) == 3
+    assert len(models.json()["data"]) == 4  # three chat models, one embedding model
     gateway = wire.gateway_chat(chat_body(), deployment="gpt-4o")
     assert gateway.status == 200
     assert gateway.json()["model"] == "gpt-4o-2024-11-20"
