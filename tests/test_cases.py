@@ -1,7 +1,7 @@
 """Case, number_cases and load_cases through their public API: templates, checks, ids, files.
 
-Tests marked xfail(strict=True) record bugs found in cases.py; once one is fixed the test
-passes, strict xfail turns that into a failure, and the marker should be removed.
+Several tests here first recorded bugs (as strict xfails) that are now fixed: a single
+dict as cases, pydantic round trips, non-object CSV vars, a UTF-8 byte-order mark.
 """
 
 from __future__ import annotations
@@ -231,14 +231,12 @@ def test_bad_case_lists_are_config_errors(cases: Any, fragment: str) -> None:
     assert fragment in str(caught.value)
 
 
-@pytest.mark.xfail(strict=True, reason="bug: a single dict is iterated as its keys")
 def test_a_single_dict_is_not_a_list_of_cases() -> None:
     """One dict passed where a list belongs is a ConfigError, not one case per key."""
     with pytest.raises(ConfigError):
         number_cases({"prompt": "hi", "id": "x"})  # type: ignore[arg-type]
 
 
-@pytest.mark.xfail(strict=True, reason="bug: positional-only __init__ breaks model_validate")
 def test_case_round_trips_through_model_dump() -> None:
     """Case.model_validate(case.model_dump()) gives the case back (needed to reload runs)."""
     case = Case("Hi {x}", id="q", vars={"x": "y"}, reference="a", check="contains")
@@ -413,7 +411,6 @@ def test_csv_without_prompt_column_is_rejected(tmp_path: Path) -> None:
     assert str(path) in str(caught.value)
 
 
-@pytest.mark.xfail(strict=True, reason="bug: JSON vars that is not an object raises TypeError")
 @pytest.mark.parametrize("cell", ['"[1, 2]"', "5", "null"])
 def test_csv_vars_that_is_not_an_object_names_the_line(tmp_path: Path, cell: str) -> None:
     """A vars cell holding JSON that is not an object is a CasesFileError naming the line."""
@@ -422,7 +419,6 @@ def test_csv_vars_that_is_not_an_object_names_the_line(tmp_path: Path, cell: str
         load_cases(path)
 
 
-@pytest.mark.xfail(strict=True, reason="bug: a UTF-8 BOM (Excel's CSV UTF-8) hides 'prompt'")
 def test_csv_with_a_byte_order_mark_loads(tmp_path: Path) -> None:
     """A CSV saved with a UTF-8 byte order mark loads like one without."""
     path = tmp_path / "excel.csv"

@@ -56,8 +56,16 @@ class Case(BaseModel):
     role: str | None = None
     check: str | None = None
 
-    def __init__(self, prompt: str, /, **fields: Any) -> None:
-        super().__init__(prompt=prompt, **fields)
+    def __init__(self, prompt: str | None = None, /, **fields: Any) -> None:
+        # Positional for people (`Case("...")`), by keyword for pydantic (model_validate).
+        if prompt is not None:
+            fields["prompt"] = prompt
+        try:
+            super().__init__(**fields)
+        except ValidationError as err:
+            first = err.errors()[0]
+            field = ".".join(str(p) for p in first["loc"]) or "case"
+            raise ConfigError(f"Case: {field}: {first['msg']}") from None
         self._check_fields()
 
     def _check_fields(self) -> None:
@@ -98,7 +106,7 @@ class Case(BaseModel):
 def number_cases(cases: Iterable[Case | str | Mapping[str, Any]]) -> list[Case]:
     """Cases (strings and dicts accepted) with ids filled in (`case-<n>`, 1-based) and
     checked unique; a ConfigError names the first duplicate or bad entry."""
-    if isinstance(cases, (str, Case)):
+    if isinstance(cases, (str, Case, Mapping)):
         raise ConfigError("cases must be a list of cases, not one case")
     out: list[Case] = []
     for index, item in enumerate(cases, start=1):
@@ -137,7 +145,8 @@ def load_cases(path: str | Path) -> list[Case]:
     """
     source = Path(path)
     try:
-        text = source.read_text(encoding="utf-8")
+        # utf-8-sig: Excel's "CSV UTF-8" starts with a byte-order mark
+        text = source.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as err:
         reason = err.strerror if isinstance(err, OSError) and err.strerror else str(err)
         raise CasesFileError(f"cannot read {source}: {reason}") from None
@@ -189,7 +198,10 @@ def _csv_cases(source: Path, text: str) -> list[Case]:
                 continue
             (data if key in _FIELDS else extra)[key] = value
         try:
-            data["vars"] = {**json.loads(data.get("vars", "{}")), **extra}
+            found = json.loads(data.get("vars", "{}"))
+            if not isinstance(found, dict):
+                raise ValueError("vars must be a JSON object")
+            data["vars"] = {**found, **extra}
             if data.get("check") == "json" and "reference" in data:
                 data["reference"] = json.loads(data["reference"])
         except ValueError as err:
@@ -207,8 +219,11 @@ def _case_from_mapping(
     prompt = data.get("prompt")
     if not isinstance(prompt, str):
         raise error(f"{where}: 'prompt' must be a string")
-    if data.get("id") is not None and not isinstance(data["id"], (str, int)):
-        raise error(f"{where}: 'id' must be a string")
+    case_id = data.get("id")
+    if case_id is not None and (
+        isinstance(case_id, bool) or not isinstance(case_id, (str, int)) or not str(case_id)
+    ):
+        raise error(f"{where}: 'id' must be a string (not empty)")
     if "vars" in data and not isinstance(data["vars"], Mapping):
         raise error(f"{where}: 'vars' must be an object")
     fields = {k: v for k, v in data.items() if k != "prompt"}
