@@ -83,6 +83,12 @@ def _p(value: float) -> str:
     return f"{value:.2f}"
 
 
+def _p_is(value: float) -> str:
+    """ "= 0.03" or "< 0.0001", to follow a "p"."""
+    text = _p(value)
+    return text if text.startswith("<") else f"= {text}"
+
+
 def _percent(confidence: float) -> str:
     return f"{confidence * 100:g}%"
 
@@ -289,9 +295,9 @@ def _paired_verdict(c: PairedComparison) -> str:
         )
     level = _percent(c.confidence)
     holm = f"Holm's correction for {c.comparisons} comparisons" if c.p_adjusted is not None else ""
-    p_text = f"{c.test} p = {_p(c.p_value)}"
+    p_text = f"{c.test} p {_p_is(c.p_value)}"
     if c.p_adjusted is not None:
-        p_text += f", adjusted p = {_p(c.p_adjusted)} after {holm}"
+        p_text += f", adjusted p {_p_is(c.p_adjusted)} after {holm}"
     if c.significant:
         if c.ratio:
             size = f"`{c.metric}` is {c.format(c.delta)} {c.b}'s"
@@ -690,7 +696,7 @@ def _pairwise_verdict(r: PairwiseResult) -> str:
         head = (
             f"{prefix}On {cases}, {r.judge} prefers {better}: win rate of {r.a} over {r.b} "
             f"{_number(r.win_rate, 2)} ({_percent(r.confidence)} CI {_number(low, 2)} to "
-            f"{_number(high, 2)}; sign test p = {_p(r.p_value)}): {better} is better by "
+            f"{_number(high, 2)}; sign test p {_p_is(r.p_value)}): {better} is better by "
             "this judge."
         )
     else:
@@ -698,7 +704,7 @@ def _pairwise_verdict(r: PairwiseResult) -> str:
         head = (
             f"{prefix}No preference shown on {cases}: win rate of {r.a} over {r.b} "
             f"{_number(r.win_rate, 2)} ({_percent(r.confidence)} CI {_number(low, 2)} to "
-            f"{_number(high, 2)}, sign test p = {_p(r.p_value)}). The data could miss a "
+            f"{_number(high, 2)}, sign test p {_p_is(r.p_value)}). The data could miss a "
             f"win rate as far from 0.5 as {_number(0.5 + worst, 2)}."
         )
     notes = []
