@@ -131,6 +131,9 @@ def test_clusters_use_the_clustered_standard_error() -> None:
     assert clustered.delta == pytest.approx(naive.delta)
     assert clustered.ci[1] - clustered.ci[0] > 2 * (naive.ci[1] - naive.ci[0])
     assert "clustered, 6 clusters" in clustered._repr_markdown_()
+    one = _compare(a, b, unit="", clusters=dict.fromkeys(a, "same"))
+    assert math.isnan(one.ci[0])
+    assert "come from one cluster" in one.verdict
 
 
 # --- verdict rules -----------------------------------------------------------------------------
@@ -402,6 +405,8 @@ def test_position_bias_is_cancelled_by_the_swap_and_reported() -> None:
     assert swapped.first_slot_rate == 1.0
     assert not swapped.significant
     assert "No preference shown" in swapped.verdict
+    worst = max(swapped.ci, key=lambda v: abs(v - 0.5))
+    assert f"as far from 0.5 as {worst:.2f}" in swapped.verdict
     assert "0% of cases" in swapped.verdict
     assert "first slot 100% of its wins" in swapped.verdict
     once = analysis.pairwise_result(

@@ -288,6 +288,11 @@ def _paired_verdict(c: PairedComparison) -> str:
     tail = _left_out_sentence(c.left_out)
     cases = f"{c.n_cases} case{'' if c.n_cases == 1 else 's'}"
     low, high = c.ci
+    if c.clusters is not None and c.clusters < 2 and c.n_cases >= 2:
+        return (
+            f"{prefix}All {cases} shared by {c.a} and {c.b} come from one cluster, so a "
+            f"clustered interval for `{c.metric}` cannot be formed: no verdict.{tail}"
+        )
     if c.n_cases < 2 or math.isnan(low) or math.isnan(high):
         return (
             f"{prefix}Too few shared cases to compare {c.a} with {c.b} on `{c.metric}` "
@@ -700,12 +705,12 @@ def _pairwise_verdict(r: PairwiseResult) -> str:
             "this judge."
         )
     else:
-        worst = max(abs(low - 0.5), abs(high - 0.5))
+        worst = max(low, high, key=lambda v: abs(v - 0.5))
         head = (
             f"{prefix}No preference shown on {cases}: win rate of {r.a} over {r.b} "
             f"{_number(r.win_rate, 2)} ({_percent(r.confidence)} CI {_number(low, 2)} to "
             f"{_number(high, 2)}, sign test p {_p_is(r.p_value)}). The data could miss a "
-            f"win rate as far from 0.5 as {_number(0.5 + worst, 2)}."
+            f"win rate as far from 0.5 as {_number(worst, 2)}."
         )
     notes = []
     if not r.swapped:
