@@ -213,7 +213,7 @@ class PairedComparison:
             return False
         if low <= self.null <= high:
             return False
-        return not (self.p >= 1 - self.confidence)
+        return self.p < 1 - self.confidence  # a NaN p is never significant
 
     @property
     def winner(self) -> str | None:
