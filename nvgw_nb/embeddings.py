@@ -85,6 +85,14 @@ class Embeddings(BaseModel):
     def __len__(self) -> int:
         return len(self.vectors)
 
+    def __repr__(self) -> str:  # the vectors would fill a notebook
+        width = len(self.vectors[0]) if self.vectors else 0
+        marks = ", SIMULATED" if self.simulated else ""
+        return (
+            f"<Embeddings {len(self.vectors)} × {width} from {self.model}, "
+            f"{self.prompt_tokens} tokens, ${self.cost_usd:.6f}{marks}>"
+        )
+
 
 def check_texts(
     texts: str | Sequence[str], input_type: str, truncate: str, model: str | None

@@ -54,6 +54,7 @@ __all__ = [
     "json_schema",
     "normalise",
     "python",
+    "reference_text",
     "regex",
     "semantic_agreement",
     "similar",
@@ -88,7 +89,7 @@ def _shown(text: str) -> str:
     return repr(cut(text, 60))
 
 
-def _as_text(value: object) -> str:
+def reference_text(value: object) -> str:
     """A reference as text: strings as they are, anything else as JSON."""
     if isinstance(value, str):
         return value
@@ -102,7 +103,7 @@ def _alternatives(value: object) -> list[str]:
     """A reference that is a list of strings means "any of these"."""
     if isinstance(value, (list, tuple)) and value and all(isinstance(v, str) for v in value):
         return list(value)
-    return [_as_text(value)]
+    return [reference_text(value)]
 
 
 def _name(name: str | None, default: str) -> str:
@@ -159,7 +160,7 @@ class Equals(Check):
         for option in _alternatives(wanted):
             if answer == normalise(option):
                 return verdict(True, f"equals {_shown(option)}")
-        return verdict(False, f"{_shown(subject.text)} is not {_shown(_as_text(wanted))}")
+        return verdict(False, f"{_shown(subject.text)} is not {_shown(reference_text(wanted))}")
 
 
 class Regex(Check):
@@ -290,7 +291,7 @@ def _mismatch(answer: Any, reference: Any, where: str) -> str | None:
         return None
     if _same_scalar(answer, reference):
         return None
-    got, want = cut(_as_text(answer), 40), cut(_as_text(reference), 40)
+    got, want = cut(reference_text(answer), 40), cut(reference_text(reference), 40)
     return f"{where or '(root)'}: {got!r} is not {want!r}"
 
 
@@ -558,7 +559,7 @@ class Similar(Scorer):
         session = ctx.require_session(f"checks.similar ({self.name!r})")
         try:
             found = await session.aembed(
-                [subject.text, _as_text(subject.case.reference)],
+                [subject.text, reference_text(subject.case.reference)],
                 input_type=self.input_type,  # the same on both sides: answer vs reference
                 truncate=self.truncate,
                 model=self.model,
