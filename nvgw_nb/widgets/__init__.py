@@ -1,4 +1,5 @@
-"""Notebook panels over a Session: Playground, CompareBoard and their parts.
+"""Notebook panels over a Session: Playground, CompareBoard and their parts, and the
+ExperimentMatrix of a run.
 
 >>> from nvgw_nb.widgets import Playground, CompareBoard   # doctest: +SKIP
 >>> Playground(session)                                     # doctest: +SKIP
@@ -17,12 +18,14 @@ from nvgw_nb.widgets.state import PanelState
 
 if TYPE_CHECKING:
     from nvgw_nb.widgets.compare_board import CompareBoard
+    from nvgw_nb.widgets.matrix import ExperimentMatrix
     from nvgw_nb.widgets.playground import Playground
     from nvgw_nb.widgets.routing import ModelPicker, ProviderOrder, RolePicker
     from nvgw_nb.widgets.token_status import TokenStatus
 
 __all__ = [
     "CompareBoard",
+    "ExperimentMatrix",
     "ModelPicker",
     "PanelState",
     "Playground",
@@ -34,6 +37,7 @@ __all__ = [
 #: panel → module; loaded on first use, so `PanelState` stays importable without ipywidgets
 _PANELS = {
     "CompareBoard": "nvgw_nb.widgets.compare_board",
+    "ExperimentMatrix": "nvgw_nb.widgets.matrix",
     "ModelPicker": "nvgw_nb.widgets.routing",
     "Playground": "nvgw_nb.widgets.playground",
     "ProviderOrder": "nvgw_nb.widgets.routing",
