@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -39,21 +39,15 @@ def execute(
     progress: bool,
 ) -> Run:
     """`Experiment.run`: block until done (Ctrl-C keeps finished calls in `last_run`)."""
-    jobs, done, target = _prepare(experiment, concurrency, budget_usd, max_calls, save_to)
-    records: list[CallRecord] = list(done.values())
-    todo = [job for job in jobs if job.key not in done]
-    bar = progress_bar(len(todo), "experiment") if progress and todo else None
-    stopped: list[str] = []
+    work = _Work(experiment, concurrency, budget_usd, max_calls, save_to, progress)
+    coro = work.calls()
     try:
-        experiment.session._portal.run(
-            _run(
-                experiment, todo, records, stopped, concurrency, budget_usd, max_calls, target, bar
-            )
-        )
+        experiment.session._portal.run(coro)
     except BaseException:
-        experiment.last_run = _finish(experiment, jobs, records, ["interrupted"], target)
+        coro.close()  # never started when interrupted early: no "never awaited" warning
+        work.finish(interrupted=True)
         raise
-    return _finish(experiment, jobs, records, stopped, target)
+    return work.finish()
 
 
 async def aexecute(
@@ -66,21 +60,56 @@ async def aexecute(
     progress: bool,
 ) -> Run:
     """`Experiment.arun` (task cancellation keeps finished calls in `last_run`)."""
-    jobs, done, target = _prepare(experiment, concurrency, budget_usd, max_calls, save_to)
-    records: list[CallRecord] = list(done.values())
-    todo = [job for job in jobs if job.key not in done]
-    bar = progress_bar(len(todo), "experiment") if progress and todo else None
-    stopped: list[str] = []
+    work = _Work(experiment, concurrency, budget_usd, max_calls, save_to, progress)
+    coro = work.calls()
     try:
-        await experiment.session._portal.arun(
-            _run(
-                experiment, todo, records, stopped, concurrency, budget_usd, max_calls, target, bar
-            )
-        )
+        await experiment.session._portal.arun(coro)
     except BaseException:
-        experiment.last_run = _finish(experiment, jobs, records, ["interrupted"], target)
+        coro.close()
+        work.finish(interrupted=True)
         raise
-    return _finish(experiment, jobs, records, stopped, target)
+    return work.finish()
+
+
+class _Work:
+    """One run's jobs, the records made so far (the file's first) and why it stopped."""
+
+    def __init__(
+        self,
+        experiment: Experiment,
+        concurrency: int,
+        budget_usd: float | None,
+        max_calls: int | None,
+        save_to: str | Path | None,
+        progress: bool,
+    ) -> None:
+        self.experiment = experiment
+        self.jobs, done, self.target = _prepare(
+            experiment, concurrency, budget_usd, max_calls, save_to
+        )
+        self.records: list[CallRecord] = list(done.values())
+        self.todo = [job for job in self.jobs if job.key not in done]
+        self.bar = progress_bar(len(self.todo), "experiment") if progress and self.todo else None
+        self.stopped: list[str] = []
+        self.limits = (concurrency, budget_usd, max_calls)
+
+    def calls(self) -> Coroutine[Any, Any, None]:
+        concurrency, budget_usd, max_calls = self.limits
+        return _run(
+            self.experiment,
+            self.todo,
+            self.records,
+            self.stopped,
+            concurrency,
+            budget_usd,
+            max_calls,
+            self.target,
+            self.bar,
+        )
+
+    def finish(self, *, interrupted: bool = False) -> Run:
+        stopped = ["interrupted"] if interrupted else self.stopped
+        return _finish(self.experiment, self.jobs, self.records, stopped, self.target)
 
 
 def _prepare(
@@ -233,10 +262,17 @@ def _stop_reason(
         return f"max_calls={cap} reached: {left} of {total} calls not made"
     if budget is not None and spent >= budget:
         return (
-            f"budget of ${budget:.4f} reached (${spent:.4f} spent): {left} of {total} "
-            "calls not made"
+            f"budget of {_dollars(budget)} reached ({_dollars(spent)} spent): {left} of "
+            f"{total} calls not made"
         )
     return None
+
+
+def _dollars(value: float) -> str:
+    """Dollars with the digits that matter: $0.00005, $0.0123, $12.50."""
+    if value >= 1:
+        return f"${value:.2f}"
+    return "$" + (f"{value:.6f}".rstrip("0").rstrip(".") or "0")
 
 
 async def _call(experiment: Experiment, job: ExperimentJob, context: ScoringContext) -> CallRecord:
