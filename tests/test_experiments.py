@@ -40,9 +40,9 @@ def facts(n: int, *, cluster: bool = False) -> list[Case]:
 @pytest.fixture
 def graded() -> Iterator[nv.Session]:
     """A Session on a simulator whose NIM is right 60% of the time and the gateway 90%."""
-    with Simulator(time_scale=0, accuracy={"nvidia-nim": 0.6, "nvidia-gateway": 0.9}) as sim:
-        with sim.session(retry=nv.RetryPolicy.no_wait()) as session:
-            yield session
+    sim = Simulator(time_scale=0, accuracy={"nvidia-nim": 0.6, "nvidia-gateway": 0.9})
+    with sim, sim.session(retry=nv.RetryPolicy.no_wait()) as session:
+        yield session
 
 
 # --- the grid -----------------------------------------------------------------------------
@@ -77,7 +77,8 @@ def test_model_axis_per_provider_and_template_axis(session: nv.Session) -> None:
     assert len(labels) == 6
     jobs = exp.jobs()
     models = {(j.cell.provider, j.steps[0].model) for j in jobs}
-    assert ("nvidia-gateway", "gpt-4o") in models and ("nvidia-gateway", "gpt-4o-mini") in models
+    assert ("nvidia-gateway", "gpt-4o") in models
+    assert ("nvidia-gateway", "gpt-4o-mini") in models
     careful = [j for j in jobs if j.cell.axes["template"] == "careful"]
     assert all(j.request.messages[-1].content == "Think first. Is 7 a prime?" for j in careful)
 
@@ -119,7 +120,8 @@ def test_plan_counts_calls_cost_time_and_power(session: nv.Session) -> None:
     # 300 NIM calls at ~40/min (the limiter keeps a small safety margin) ≈ 7.5+ min
     assert 7 <= plan.minutes <= 9
     assert "nvidia-nim paced at" in text
-    assert "provider" in plan.mde and 0.1 < plan.mde["provider"] < 0.3
+    assert "provider" in plan.mde
+    assert 0.1 < plan.mde["provider"] < 0.3
     assert "SIMULATED" in text
 
 
@@ -152,7 +154,8 @@ def test_rerun_with_the_same_file_makes_only_missing_calls(sim: Simulator, tmp_p
         exp = session.experiment(facts(10), vary=BOTH, scorers=[checks.expected()])
         first = exp.run(progress=False, save_to=path, max_calls=7, concurrency=1)
         assert len(first.records) == 7
-        assert first.stopped is not None and "max_calls=7" in first.stopped
+        assert first.stopped is not None
+        assert "max_calls=7" in first.stopped
         assert "13 of 20 calls not made" in first.stopped
         sim.reset_stats()
         second = exp.run(progress=False, save_to=path)
@@ -161,10 +164,12 @@ def test_rerun_with_the_same_file_makes_only_missing_calls(sim: Simulator, tmp_p
             + sim.stats()["requests"]["nvidia-gateway"]["chat"]
         )
         assert made == 13
-        assert len(second.records) == 20 and second.stopped is None
+        assert len(second.records) == 20
+        assert second.stopped is None
         sim.reset_stats()
         third = exp.run(progress=False, save_to=path)
-        assert sim.stats()["requests"]["nvidia-nim"]["chat"] == 0 and len(third.records) == 20
+        assert sim.stats()["requests"]["nvidia-nim"]["chat"] == 0
+        assert len(third.records) == 20
 
 
 def test_a_file_from_another_experiment_is_not_resumed(session: nv.Session, tmp_path: Path) -> None:
@@ -184,7 +189,8 @@ def test_budget_stops_cleanly_and_says_so(session: nv.Session) -> None:
     exp = session.experiment(facts(20), vary=BOTH)
     run = exp.run(progress=False, budget_usd=0.00005, concurrency=1)
     assert 0 < len(run.records) < 40
-    assert run.stopped is not None and "budget of $0.00005 reached" in run.stopped
+    assert run.stopped is not None
+    assert "budget of $0.00005 reached" in run.stopped
     assert "calls not made" in run.stopped
     assert "stopped" in repr(run)
 
@@ -205,7 +211,8 @@ def test_cancelling_keeps_finished_calls(sim: Simulator, tmp_path: Path) -> None
                 await task
 
         asyncio.run(main())
-    assert exp.last_run is not None and exp.last_run.stopped == "interrupted"
+    assert exp.last_run is not None
+    assert exp.last_run.stopped == "interrupted"
     kept = len(exp.last_run.records)
     assert 3 <= kept < 80
     assert len(Run.load(path).records) == kept
@@ -241,7 +248,8 @@ def test_compare_finds_a_real_difference(graded: nv.Session) -> None:
     run = graded.experiment(facts(60), vary=BOTH, scorers=[checks.expected()]).run(progress=False)
     result = run.compare(a=NIM, b=GATEWAY)
     assert result.n_cases == 60
-    assert result.ci[1] < 0 and result.significant
+    assert result.ci[1] < 0
+    assert result.significant
     assert "nvidia-gateway is better" in result.verdict
     assert result.verdict.startswith("SIMULATED")
 
@@ -250,18 +258,18 @@ def test_equal_accuracy_rarely_shows_a_difference() -> None:
     """Equal accuracy, 40 seeds × 60 cases: the interval excludes zero in ≤ ~5% of runs."""
     false_alarms = 0
     for seed in range(40):
-        with Simulator(
-            time_scale=0, seed=seed, accuracy={"nvidia-nim": 0.75, "nvidia-gateway": 0.75}
-        ) as sim:
-            with sim.session() as session:
-                exp = session.experiment(
-                    facts(60), vary=BOTH, scorers=[checks.expected()], seed=seed
-                )
-                result = exp.run(progress=False, concurrency=16).compare(a=NIM, b=GATEWAY)
-                false_alarms += result.significant
-                if not result.significant:
-                    assert "better" not in result.verdict
-                    assert "could miss" in result.verdict
+        with (
+            Simulator(
+                time_scale=0, seed=seed, accuracy={"nvidia-nim": 0.75, "nvidia-gateway": 0.75}
+            ) as sim,
+            sim.session() as session,
+        ):
+            exp = session.experiment(facts(60), vary=BOTH, scorers=[checks.expected()], seed=seed)
+            result = exp.run(progress=False, concurrency=16).compare(a=NIM, b=GATEWAY)
+            false_alarms += result.significant
+            if not result.significant:
+                assert "better" not in result.verdict
+                assert "could miss" in result.verdict
     assert false_alarms <= 4
 
 
@@ -311,7 +319,8 @@ def test_fell_back_calls_are_left_out_and_counted() -> None:
     assert result.left_out.get("fell back to another provider") == 1
     assert "fell back" in result.verdict
     summary = run.summary()
-    assert summary.rows[0].fell_back == 1 and summary.rows[0].n_cases == 2
+    assert summary.rows[0].fell_back == 1
+    assert summary.rows[0].n_cases == 2
 
 
 # --- saved runs -----------------------------------------------------------------------------
@@ -326,7 +335,8 @@ def test_two_saved_runs_compare_paired_on_case_ids(graded: nv.Session, tmp_path:
     new.run(progress=False, save_to=tmp_path / "new.jsonl")
     before, after = Run.load(tmp_path / "old.jsonl"), Run.load(tmp_path / "new.jsonl")
     result = after.compare(against=before)
-    assert result.n_cases == 40 and result.delta > 0
+    assert result.n_cases == 40
+    assert result.delta > 0
     assert result.simulated
 
 
@@ -358,7 +368,8 @@ def test_human_ratings_persist_and_measure_the_judge(graded: nv.Session, tmp_pat
     assert len([x for x in loaded.ratings if x.kind == "pass"]) == 12
     assert any(x.kind == "prefer" for x in loaded.ratings)
     agreement = loaded.judge_agreement("expected")
-    assert agreement.n == 12 and agreement.agreement == 1.0
+    assert agreement.n == 12
+    assert agreement.agreement == 1.0
     human = loaded.rescore([checks.human()])
     assert all(r.scores["human"].value in (0.0, 1.0) for r in human.records)
     with pytest.raises(nv.ConfigError, match="no case"):
@@ -378,6 +389,7 @@ def test_summary_by_axis_pools_the_other_axes(graded: nv.Session) -> None:
     assert [r.label for r in summary.rows] == ["nvidia-nim", "nvidia-gateway"]
     assert all(r.n_calls == 10 for r in summary.rows)
     text = summary.to_markdown()
-    assert "\\$" in text and " $" not in text.replace("\\$", "")
+    assert "\\$" in text
+    assert " $" not in text.replace("\\$", "")
     with pytest.raises(nv.ConfigError, match="no axis"):
         run.summary(by="colour")
