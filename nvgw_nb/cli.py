@@ -6,6 +6,7 @@
     nvgw-nb chat "hi" --providers nvidia-gateway --json
     nvgw-nb compare examples/prompts.jsonl --out compare-output --repeats 3
     nvgw-nb compare prompts.txt --out out/cmp --simulator --profile flaky-nim
+    nvgw-nb experiment examples/experiment.toml --out out/exp --sim   # exit 1: expectation failed
     nvgw-nb sim --profile flaky-nim    # a standalone simulator; prints `export` lines
     nvgw-nb cache stats                # what the response cache (NVGW_CACHE) holds
     nvgw-nb cache clear --yes          # empty it
@@ -25,6 +26,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
+from nvgw_nb import experiment_cli
 from nvgw_nb.cache import DEFAULT_CACHE_PATH, ResponseCache
 from nvgw_nb.config import Settings, check_provider_order
 from nvgw_nb.errors import ConfigError, NvgwError
@@ -186,6 +188,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     compare.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     compare.set_defaults(handler=_compare)
+
+    experiment_cli.add_parser(commands)  # `nvgw-nb experiment SPEC --out DIR [--sim]`
 
     cache = commands.add_parser(
         "cache",
