@@ -1,5 +1,6 @@
 """Plots of comparisons and batches: latency, tokens, cost, success, answer agreement,
-who served each role, and a timeline of every attempt.
+who served each role, and a timeline of every attempt; of experiments: paired differences
+(`forest`) and quality against cost or latency (`pareto`).
 
 >>> nv.plots.latency(cmp)                      # doctest: +SKIP
 >>> nv.plots.timeline(results, ax=my_axes)     # doctest: +SKIP
@@ -30,13 +31,16 @@ lines `"median"`; in `timeline`, attempt bars have gid `"attempt"`, backoff wait
 
 from nvgw_nb.plots.batches import fallbacks, timeline
 from nvgw_nb.plots.comparison import cost, latency, overview, similarity, success, tokens
+from nvgw_nb.plots.experiments import forest, pareto
 from nvgw_nb.providers.registry import provider_color
 
 __all__ = [
     "cost",
     "fallbacks",
+    "forest",
     "latency",
     "overview",
+    "pareto",
     "provider_color",
     "similarity",
     "success",
