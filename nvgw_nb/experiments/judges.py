@@ -154,6 +154,7 @@ async def _ask(
             models={judge: model},
             temperature=0,
             response_format=kind,
+            repair=True,  # a verdict in a ```json fence is still a verdict
         )
     except ConfigError:
         raise
