@@ -52,6 +52,12 @@ if TYPE_CHECKING:
     from nvgw_nb.cache import ResponseCache
     from nvgw_nb.compare import Comparison
     from nvgw_nb.config import Settings
+    from nvgw_nb.experiments import checks, judges
+    from nvgw_nb.experiments.cases import Case, CasesFileError, load_cases
+    from nvgw_nb.experiments.grid import Experiment
+    from nvgw_nb.experiments.plan import Plan
+    from nvgw_nb.experiments.run import Run
+    from nvgw_nb.experiments.scoring import Score
     from nvgw_nb.connect import connect
     from nvgw_nb.prompts import PromptsFileError, read_prompts
     from nvgw_nb.results import (
@@ -78,6 +84,8 @@ __all__ = [
     "AuthError",
     "BadRequest",
     "BatchItem",
+    "Case",
+    "CasesFileError",
     "ChatRequest",
     "ChatResult",
     "ChatStream",
@@ -87,11 +95,13 @@ __all__ = [
     "ContentFiltered",
     "ContextTooLong",
     "EmptyResponse",
+    "Experiment",
     "MalformedResponse",
     "Message",
     "MissingCredentials",
     "ModelNotFound",
     "NvgwError",
+    "Plan",
     "PolicyError",
     "PromptsFileError",
     "ProviderAuthError",
@@ -105,6 +115,8 @@ __all__ = [
     "ResponseTooLarge",
     "RetryPolicy",
     "Role",
+    "Run",
+    "Score",
     "ServerError",
     "Session",
     "SessionClosed",
@@ -119,7 +131,10 @@ __all__ = [
     "UnsupportedParameter",
     "Usage",
     "ValidationFailed",
+    "checks",
     "connect",
+    "judges",
+    "load_cases",
     "load_results",
     "plots",
     "read_prompts",
@@ -133,6 +148,13 @@ _LAZY = {
     "Attempt": "nvgw_nb.results",
     "AsyncChatStream": "nvgw_nb.streams",
     "BatchItem": "nvgw_nb.batch",
+    "Case": "nvgw_nb.experiments.cases",
+    "CasesFileError": "nvgw_nb.experiments.cases",
+    "Experiment": "nvgw_nb.experiments.grid",
+    "Plan": "nvgw_nb.experiments.plan",
+    "Run": "nvgw_nb.experiments.run",
+    "Score": "nvgw_nb.experiments.scoring",
+    "load_cases": "nvgw_nb.experiments.cases",
     "ChatRequest": "nvgw_nb.results",
     "ChatResult": "nvgw_nb.results",
     "ChatStream": "nvgw_nb.streams",
@@ -153,7 +175,12 @@ _LAZY = {
     "PromptsFileError": "nvgw_nb.prompts",
     "read_prompts": "nvgw_nb.prompts",
 }
-_LAZY_MODULES = ("plots", "widgets")
+_LAZY_MODULES = {
+    "plots": "nvgw_nb.plots",
+    "widgets": "nvgw_nb.widgets",
+    "checks": "nvgw_nb.experiments.checks",
+    "judges": "nvgw_nb.experiments.judges",
+}
 
 
 def __getattr__(name: str) -> Any:
@@ -162,7 +189,7 @@ def __getattr__(name: str) -> Any:
         globals()[name] = value  # later lookups skip this function
         return value
     if name in _LAZY_MODULES:
-        return importlib.import_module(f"nvgw_nb.{name}")
+        return importlib.import_module(_LAZY_MODULES[name])
     raise AttributeError(f"module 'nvgw_nb' has no attribute {name!r}")
 
 

@@ -33,6 +33,9 @@ def _normalise(name: str) -> str:
 
 
 def _split(requirement: str) -> tuple[str, str]:
+    # An environment marker (tomli only on Python < 3.11) is pip's business: conda lists
+    # the package plainly.
+    requirement = requirement.split(";", 1)[0]
     match = _REQUIREMENT.match(requirement)
     assert match, requirement
     name, spec = match.groups()
