@@ -33,7 +33,6 @@ __all__ = [
 ]
 
 ScoreKind = Literal["check", "judge", "embedding", "human"]
-_KINDS = ("check", "judge", "embedding", "human")
 
 
 @dataclass(frozen=True)
