@@ -15,7 +15,8 @@ truth to recover:
   with another answer, the JSON with one value changed, code that fails its tests).
 - **obedience** — when the system prompt asks for a terse format ("only", "just the",
   "one word", "no explanation", "JSON", "label"), the answer is bare with this probability
-  (`DEFAULT_OBEDIENCE`, per model family); otherwise it is wrapped in the family's chatty
+  (`DEFAULT_OBEDIENCE`, per model family; `obedience=` keys may be a provider, a model or a
+  family: "gpt", "llama", "claude", "gemini"); otherwise it is wrapped in the family's chatty
   prose (`STYLES`), which still passes contains / json / python checks but fails "equals".
 - **repeats** — at temperature 0 (<= 0.01) the same request gets the same answer. Above it,
   or with no temperature (the providers' defaults are all above 0), the draw also depends

@@ -43,8 +43,11 @@ class Simulator:
     `learn(cases)` the models know the cases' gold answers and are right with probability
     `accuracy` ({provider_or_model: p}; defaults per model in `quality.DEFAULT_ACCURACY`),
     answer bare when a system prompt asks for a terse format with probability `obedience`
-    (else in their family's chatty prose), and a judge prompt gets a verdict that follows
-    the answers, with the biases of `judge_bias` ({"position", "length", "self"}: 0..1).
+    ({provider_or_model_or_family: p}, families "gpt", "llama", "claude", "gemini"; else
+    they answer in their family's chatty prose), and a judge prompt gets a verdict that
+    follows the answers, with the biases of `judge_bias` ({"position", "length", "self"}:
+    0..1). Anthropic requests: the simulator's canonical body does not carry `temperature`,
+    so their repeats always vary.
 
     Example::
 
