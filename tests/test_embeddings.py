@@ -289,3 +289,18 @@ def test_closed_session_refuses(fake: FakeNim) -> None:
     s.close()
     with pytest.raises(SessionClosed):
         s.embed(["a"])
+
+
+def test_on_the_simulator(session: nv.Session) -> None:
+    """The simulator's NIM: the model comes from its /v1/models, the answer is marked
+    simulated, and texts sharing words are closer than texts that share none."""
+    from nvgw_nb.experiments.checks import cosine
+
+    found = session.embed(["red apple pie", "red apple tart", "quantum tunnelling"])
+    assert "embed" in found.model
+    assert found.simulated
+    assert "SIMULATED" in repr(found)
+    near = cosine(found.vectors[0], found.vectors[1])
+    far = cosine(found.vectors[0], found.vectors[2])
+    assert near > far
+    assert found.prompt_tokens > 0
