@@ -308,7 +308,7 @@ class ExperimentMatrix(VBox):
         answer = HTML(self.cell_html(case_id, cell.id), layout=self._layouts["text"])
         self.answers[key] = answer
         self._page_widgets.append(answer)
-        has_answer = self._first(case_id, cell.id) is not None
+        has_answer = self._answered(case_id, cell.id)
         good = self._button("✓ pass", "a human's mark: this answer passes", not has_answer)
         bad = self._button("✗ fail", "a human's mark: this answer fails", not has_answer)
         good.on_click(partial(self._on_rate, key, True))
@@ -317,7 +317,7 @@ class ExperimentMatrix(VBox):
         self._style_pass(key)
         children: list[HTML | HBox] = [answer, self._hbox((good, bad))]
         if cell.id != baseline:
-            off = not has_answer or self._first(case_id, baseline) is None
+            off = not has_answer or not self._answered(case_id, baseline)
             buttons: dict[Winner, Button] = {
                 "a": self._button("◀ baseline", "the baseline's answer is better", off),
                 "tie": self._button("tie", "neither answer is better", off),
@@ -346,6 +346,11 @@ class ExperimentMatrix(VBox):
         box = HBox(children=children, layout=self._layouts["plain"])
         self._page_widgets.append(box)
         return box
+
+    def _answered(self, case_id: str, cell_id: str) -> bool:
+        """True when repeat 0 came back with an answer (there is something to rate)."""
+        first = self._first(case_id, cell_id)
+        return first is not None and first.ok and first.text is not None
 
     def _first(self, case_id: str, cell_id: str) -> CallRecord | None:
         for record in self._records.get((case_id, cell_id), []):
@@ -466,8 +471,11 @@ class ExperimentMatrix(VBox):
 
     def _show_footer(self) -> None:
         ratings = self.run.ratings
-        marks = sum(1 for r in ratings if r.kind == "pass")
-        prefs = sum(1 for r in ratings if r.kind == "prefer")
+        # a reloaded file may hold a changed mark twice: count each answer / pair once
+        marks = len({(r.case_id, r.cell, r.repeat) for r in ratings if r.kind == "pass"})
+        prefs = len(
+            {(r.case_id, frozenset((r.cell, r.other_cell))) for r in ratings if r.kind == "prefer"}
+        )
         lines = [f"Human ratings: {marks} pass/fail marks, {prefs} preferences."]
         if marks:
             for name in _judge_scorers(self.run):
