@@ -81,11 +81,17 @@ def test_text_fills_templates(
     assert Case(prompt, vars=variables).text(template=template) == expected
 
 
+def test_a_case_without_vars_is_sent_as_written() -> None:
+    """No vars, no template filling: code and JSON with braces need no escaping."""
+    code = "def f(x):\n    return {x: 1}  # fix {name}"
+    assert Case(code).text() == code
+    assert Case(code).text(template="Review: {prompt}") == f"Review: {code}"
+
+
 @pytest.mark.parametrize(
     ("make", "named"),
     [
         (lambda: Case("Hi {name}", id="greet"), "greet"),
-        (lambda: Case("Hi {name}"), "Hi {name}"),
         (lambda: Case("Hi {name}", id="greet", vars={"nme": "Ada"}), "greet"),
         (lambda: Case("Hi", id="greet").text(template="{prompt} in {lang}"), "greet"),
     ],

@@ -39,7 +39,8 @@ class CasesFileError(ConfigError):
 class Case(BaseModel):
     """One question of an experiment.
 
-    `prompt` may hold `{var}` fields, filled from `vars` when the case is sent. `id`
+    `prompt` may hold `{var}` fields, filled from `vars` when the case is sent (a case
+    without vars is sent as written, so code with braces needs no escaping). `id`
     pairs the case across cells and saved runs (default `case-<n>`, by position).
     `reference` is the gold answer; `check` says how `checks.expected()` grades it:
     "equals", "contains", "json" (vars["schema"] validates) or "python" (vars["tests"]
@@ -73,9 +74,7 @@ class Case(BaseModel):
         if not self.prompt.strip():
             raise ConfigError(f"{where} has an empty prompt")
         if self.check is not None and self.check not in CHECKS:
-            raise ConfigError(
-                f"{where}: check {self.check!r} is not one of {', '.join(CHECKS)}"
-            )
+            raise ConfigError(f"{where}: check {self.check!r} is not one of {', '.join(CHECKS)}")
         if self.check is not None and self.reference is None and self.check != "python":
             raise ConfigError(f"{where}: check {self.check!r} needs a reference")
         if self.check == "python" and not isinstance(self.vars.get("tests"), str):
@@ -87,7 +86,7 @@ class Case(BaseModel):
         with `{var}` fields filled from `vars`. A field with no var is a ConfigError."""
         values = {**self.vars, "prompt": self.prompt}
         try:
-            prompt = _fill(self.prompt, self.vars)
+            prompt = _fill(self.prompt, self.vars) if self.vars else self.prompt
             if template is None:
                 return prompt
             return _fill(template, {**values, "prompt": prompt})

@@ -89,7 +89,8 @@ class _Work:
         )
         self.records: list[CallRecord] = list(done.values())
         self.todo = [job for job in self.jobs if job.key not in done]
-        self.bar = progress_bar(len(self.todo), "experiment") if progress and self.todo else None
+        label = experiment.label
+        self.bar = progress_bar(len(self.todo), label) if progress and self.todo else None
         self.stopped: list[str] = []
         self.limits = (concurrency, budget_usd, max_calls)
 
@@ -283,13 +284,23 @@ async def _call(experiment: Experiment, job: ExperimentJob, context: ScoringCont
         "case_id": job.case.id,
         "repeat": job.repeat,
         "provider_asked": job.cell.provider,
+        "role": _role(experiment, job),
         "simulated": experiment.simulated,
         "key": job.key,
     }
     try:
         result = await session._engine.chat(job.request, job.steps, job.policy)
     except NvgwError as err:
-        record = CallRecord(**base, ok=False, error_kind=err.kind, error=str(err))
+        record = CallRecord(
+            **base,
+            ok=False,
+            error_kind=err.kind,
+            error=str(err),
+            # what the failure took and cost: it counts against the budget too
+            latency_s=sum(a.elapsed_s + a.backoff_s for a in err.attempts),
+            cost_usd=sum(a.cost_usd for a in err.attempts),
+            attempts=err.attempts,
+        )
         scores = await score_answer(experiment.scorers, _subject(job, None), context)
         return record.model_copy(update={"scores": scores})
     record = CallRecord(**{**base, **_answered(result, job.cell.provider)})
@@ -310,7 +321,13 @@ def _answered(result: ChatResult, asked: str) -> dict[str, Any]:
         "completion_tokens": result.usage.completion_tokens,
         "cost_usd": result.cost_usd,
         "text": result.content,
+        "attempts": result.attempts,
     }
+
+
+def _role(experiment: Experiment, job: ExperimentJob) -> str | None:
+    role = job.cell.options.get("role") or experiment.options.get("role") or job.case.role
+    return role if isinstance(role, str) else getattr(role, "name", None)
 
 
 def _subject(job: ExperimentJob, result: ChatResult | None) -> Subject:

@@ -203,6 +203,8 @@ class Experiment:
         scorers: Sequence[Scorer] = (),
         seed: int = 0,
         options: Mapping[str, Any] | None = None,
+        cache: bool = True,
+        label: str = "experiment",
     ) -> None:
         if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
             raise ConfigError(f"repeats must be a whole number ≥ 1, got {repeats!r}")
@@ -217,6 +219,10 @@ class Experiment:
         self.seed = seed
         self.options = fixed
         self.vary = dict(vary or {})
+        #: read and feed the Session's response cache (compare() measures: it does not)
+        self.cache = cache
+        #: the progress bar's name
+        self.label = label
         self.cells: tuple[Cell, ...] = tuple(
             expand_grid(self.vary, session.provider_order[0], fixed)
         )
@@ -251,7 +257,7 @@ class Experiment:
                     policy = dataclasses.replace(
                         policy,
                         use_breakers=False,
-                        use_cache=policy.use_cache and has_cache,
+                        use_cache=policy.use_cache and has_cache and self.cache,
                         cache_salt=f"repeat={repeat}",
                     )
                     jobs.append(ExperimentJob(cell, case, repeat, request, steps, policy, key))

@@ -13,6 +13,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, field_serializer, field_validator
 
 from nvgw_nb.experiments.scoring import Score
+from nvgw_nb.results import Attempt
 
 __all__ = ["CallRecord", "Judgement", "Rating", "call_key"]
 
@@ -28,6 +29,7 @@ class CallRecord(BaseModel):
     case_id: str
     repeat: int
     provider_asked: str | None
+    role: str | None = None
     provider: str | None = None
     model: str | None = None
     fell_back: bool = False
@@ -42,6 +44,8 @@ class CallRecord(BaseModel):
     cost_usd: float = 0.0
     text: str | None = None
     scores: dict[str, Score] = {}
+    #: every attempt that led to the answer or the failure (the trace: who was tried)
+    attempts: list[Attempt] = []
     #: the call's identity (cell, case, repeat and request): a resumed run skips it
     key: str = ""
 
