@@ -188,12 +188,15 @@ def test_pages() -> None:
 
 
 def test_html_in_an_answer_is_escaped() -> None:
-    """An answer holding a <script> shows as text, in the cell and in its diff."""
+    """An answer holding a <script> shows as text: as the baseline, in a diff, plain."""
     matrix = ExperimentMatrix(make_run(), baseline=B)
-    for key, widget in matrix.answers.items():
-        assert "<script>" not in widget.value, key
-        assert "<b>bold" not in widget.value
-    assert "&lt;script&gt;" in matrix.answers[("q3", A)].value
+    for baseline, diff in ((B, True), (A, True), (B, False)):
+        matrix.baseline.value = baseline
+        matrix.show_diff.value = diff
+        for key, widget in matrix.answers.items():
+            assert "<script>" not in widget.value, key
+            assert "<b>bold" not in widget.value
+        assert "&lt;script&gt;" in matrix.answers[("q3", A)].value
 
 
 def test_long_answer_folds_into_details() -> None:
