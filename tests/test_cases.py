@@ -91,7 +91,7 @@ def test_a_case_without_vars_is_sent_as_written() -> None:
 @pytest.mark.parametrize(
     ("make", "named"),
     [
-        (lambda: Case("Hi {name}", id="greet"), "greet"),
+        (lambda: Case("Hi {name}", id="greet", vars={"x": 1}), "greet"),
         (lambda: Case("Hi {name}", id="greet", vars={"nme": "Ada"}), "greet"),
         (lambda: Case("Hi", id="greet").text(template="{prompt} in {lang}"), "greet"),
     ],
@@ -227,7 +227,7 @@ def test_duplicate_ids_are_rejected_naming_the_id(cases: list[Any], duplicate: s
         ([{"prompt": "a", "colour": "red"}], "cases[0]: unknown field 'colour'"),
         ([{"reference": "x"}], "cases[0]: 'prompt' must be a string"),
         ([{"prompt": "a", "vars": "x=1"}], "cases[0]: 'vars' must be an object"),
-        ([{"prompt": "Hi {who}"}], "{who}"),
+        ([{"prompt": "Hi {who}", "vars": {"x": 1}}], "{who}"),
     ],
 )
 def test_bad_case_lists_are_config_errors(cases: Any, fragment: str) -> None:
@@ -304,7 +304,7 @@ def test_upper_case_suffix_is_accepted(tmp_path: Path) -> None:
         ('{"prompt": "x", "check": "nope", "reference": "a"}', "'nope' is not one of"),
         ('{"prompt": "x", "check": "equals"}', "needs a reference"),
         ('{"prompt": "x", "check": "python", "reference": "y"}', "vars['tests']"),
-        ('{"prompt": "Hi {name}"}', "{name}"),
+        ('{"prompt": "Hi {name}", "vars": {"x": 1}}', "{name}"),
         ('{"prompt": ""}', "empty prompt"),
     ],
 )
@@ -393,7 +393,7 @@ def test_csv_python_case_takes_tests_from_a_column(tmp_path: Path) -> None:
         ('Q,"{not json",,', "vars/reference is not JSON"),
         ("Q,,json,{bad", "vars/reference is not JSON"),
         ("Q,,equals,", "needs a reference"),
-        ("Hi {who},,,", "{who}"),
+        ('Hi {who},"{""x"": 1}",,', "{who}"),
         ("Q,,,,extra", "more cells than header columns"),
         (",,,", "'prompt' must be a string"),
         ("Q,,bogus,x", "'bogus' is not one of"),
