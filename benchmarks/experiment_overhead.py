@@ -23,9 +23,9 @@ the bytes the kept results hold (freed when dropped) and the peak above the star
 All numbers are SIMULATED: they measure the SDK's overhead plus the simulator's CPU on this
 machine, and say nothing about how fast NIM or the LLM Gateway answer.
 
-    .venv/bin/python benchmarks/experiment_overhead.py               # 2,000 calls × 5 rounds
-    .venv/bin/python benchmarks/experiment_overhead.py --calls 4000 --rounds 7
-    .venv/bin/python benchmarks/experiment_overhead.py --quick       # a smoke run, not for quoting
+    .venv/bin/python benchmarks/experiment_overhead.py            # 2,000 calls × 7 rounds, ~4 min
+    .venv/bin/python benchmarks/experiment_overhead.py --calls 4000 --rounds 9
+    .venv/bin/python benchmarks/experiment_overhead.py --quick    # a smoke run, not for quoting
 """
 
 from __future__ import annotations
@@ -179,6 +179,14 @@ def spread(values: Sequence[float]) -> str:
     return f"{statistics.median(values):.3f} ({min(values):.3f}–{max(values):.3f})"
 
 
+def iqr(values: Sequence[float]) -> str:
+    """`, IQR a–b` (quartiles) when there are at least 4 values, else nothing."""
+    if len(values) < 4:
+        return ""
+    q1, _, q3 = statistics.quantiles(values, n=4)
+    return f", IQR {q1:.2f}–{q3:.2f}"
+
+
 # --- memory ----------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Memory:
@@ -220,7 +228,7 @@ def per_10k(value: int, rows: int) -> float:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--calls", type=int, default=2000, help="calls per variant per round")
-    parser.add_argument("--rounds", type=int, default=5, help="timed rounds (default: 5)")
+    parser.add_argument("--rounds", type=int, default=7, help="timed rounds (default: 7)")
     parser.add_argument("--concurrency", type=int, default=8, help="calls in flight (8)")
     parser.add_argument("--repeats", type=int, default=2, help="experiment repeats (2)")
     parser.add_argument("--rows", type=int, default=10_000, help="rows for the memory figure")
@@ -302,7 +310,7 @@ def report(per_call: dict[str, list[float]], memory: dict[str, Memory], rounds: 
     lines += [
         "",
         f"experiment / floor: median {statistics.median(ratio):.2f}× "
-        f"(min–max {min(ratio):.2f}–{max(ratio):.2f}×, n={rounds} rounds)",
+        f"(min–max {min(ratio):.2f}–{max(ratio):.2f}×{iqr(ratio)}, n={rounds} rounds)",
         f"experiment − floor: median {statistics.median(extra):.0f} µs per call "
         f"(min–max {min(extra):.0f}–{max(extra):.0f} µs, n={rounds} rounds)",
         "",
