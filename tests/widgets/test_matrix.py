@@ -4,8 +4,10 @@ simulator."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
+import ipywidgets
 import pytest
 
 import nvgw_nb as nv
@@ -311,3 +313,38 @@ def test_matrix_of_a_simulated_experiment() -> None:
     assert len(matrix.header.children) == 1 + 4
     assert all("/2 pass" in w.value for w in matrix.answers.values())
     assert "SIMULATED" in matrix.banner.value
+
+
+def test_no_widget_state_holds_a_secret() -> None:
+    """After a simulated experiment (token fetched, some calls failing), no state of any
+    widget in the matrix holds a key, the client secret or the Starfleet token."""
+    cases = load_cases(EXAMPLES)[:3]
+    with nv.Simulator(time_scale=0) as sim, sim.session() as session:
+        sim.inject("nvidia-nim", "X4")  # NIM rejects the key: failed calls, errors recorded
+        exp = session.experiment(
+            cases, vary={"provider": ["nvidia-nim", "nvidia-gateway"]}, scorers=[expected()]
+        )
+        run = exp.run(progress=False)
+        env = sim.env()
+        secrets = [env[n] for n in ("NVIDIA_NIM_API_KEY", "STARFLEET_ID", "STARFLEET_SECRET")]
+        token = session._auths["nvidia-gateway"].cache.usable()  # type: ignore[attr-defined]
+        assert token is not None
+        secrets.append(token.get_secret_value())
+    assert any(not r.ok for r in run.records)
+    matrix = run.matrix()
+    seen: set[int] = set()
+    stack: list[ipywidgets.Widget] = [matrix]
+    while stack:
+        widget = stack.pop()
+        if id(widget) in seen:
+            continue
+        seen.add(id(widget))
+        state = json.dumps(widget.get_state(), default=repr)
+        for secret in secrets:
+            assert secret not in state
+        for key in widget.keys:
+            value = getattr(widget, key, None)
+            for item in value if isinstance(value, (tuple, list)) else (value,):
+                if isinstance(item, ipywidgets.Widget):
+                    stack.append(item)
+    assert len(seen) > 20
