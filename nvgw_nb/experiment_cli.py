@@ -203,13 +203,13 @@ def _run(spec: Spec, out_dir: Path, args: argparse.Namespace, simulator: Simulat
         out.write(f"  {path}\n")
     out.flush()
     failed = sum(1 for r in results if not r.passed)
+    if run.stopped:
+        print(
+            f"{PROG}: the run stopped early ({run.stopped}); run again to resume", file=sys.stderr
+        )
     if failed:
         print(f"{PROG}: {failed} of {len(results)} expectations failed", file=sys.stderr)
-        return 1
-    if run.stopped:
-        print(f"{PROG}: the run stopped early ({run.stopped})", file=sys.stderr)
-        return 1
-    return 0
+    return 1 if failed or run.stopped else 0
 
 
 def _s(n: int) -> str:
