@@ -49,9 +49,10 @@ def judge_pairs(
         raise ConfigError("pairwise() calls a judge: load the run with Run.load(path, session=)")
     arms = _arms(run, axis, values, where)
     pairs = list(itertools.combinations(arms, 2))
-    label = f"{judge.judge_provider}/{judge.judge_model}"
+    provider, model = judge.resolve(run.session)
+    label = f"{provider}/{model}"
     found = run.session._portal.run(_judge_all(run, judge, label, pairs, repeat, swap, concurrency))
-    warnings = _warnings(run, judge, arms, repeat)
+    warnings = _warnings(run, judge, model, arms, repeat)
     if len(arms) == 2:
         (_, cell_a), (_, cell_b) = arms
         outcomes = found[(cell_a.id, cell_b.id)]
@@ -141,7 +142,8 @@ async def _judge_all(
             found = await judge.ajudge(
                 run.cases[case_id], first.text or "", second.text or "", context
             )
-        winner = _arm(found.winner, a_first)
+        # A failed judge call gives no verdict: the case is left out, never a tie.
+        winner = None if found.failed else _arm(found.winner, a_first)
         judgement = Judgement(
             judge=label,
             case_id=case_id,
@@ -196,7 +198,7 @@ def _usable(record: CallRecord | None) -> bool:
 
 
 def _warnings(
-    run: Run, judge: PairwiseJudge, arms: Sequence[tuple[Any, Cell]], repeat: int
+    run: Run, judge: PairwiseJudge, model: str, arms: Sequence[tuple[Any, Cell]], repeat: int
 ) -> list[str]:
     """Self-preference: the judge's model family is one of the contestants'."""
     from nvgw_nb.experiments.judges import model_family, suggest_other_judge
@@ -208,10 +210,11 @@ def _warnings(
         if r.cell in ids and r.repeat == repeat and r.usable
     }
     families.discard("other")
-    if judge.family not in families:
+    family = model_family(model)
+    if family not in families:
         return []
     warning = (
-        f"the judge ({judge.judge_model}, {judge.family} family) is also a contestant's "
+        f"the judge ({model}, {family} family) is also a contestant's "
         "family: judges tend to prefer their own family's answers (self-preference)"
     )
     other = suggest_other_judge(families, run.session) if run.session is not None else None

@@ -130,7 +130,11 @@ class Run:
             records=list(records.values()),
             path=Path(path),
             session=session,
-            ratings=contents.ratings,
+            ratings=list(
+                {  # a changed mark is appended: the last one for an answer wins
+                    (r.kind, r.case_id, r.cell, r.repeat, r.other_cell): r for r in contents.ratings
+                }.values()
+            ),
             judgements=contents.judgements,
         )
 

@@ -167,6 +167,9 @@ def translate(body: Mapping[str, Any]) -> tuple[str, dict[str, JSON]] | str:
         "max_tokens": body["max_tokens"],
         "stream": body.get("stream") is True,
     }
+    temperature = body.get("temperature")
+    if isinstance(temperature, (int, float)) and not isinstance(temperature, bool):
+        canonical["temperature"] = temperature  # the simulated model's repeats follow it
     if tools:
         canonical["tools"] = tools
     if tool_choice is not None:
