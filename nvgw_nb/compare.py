@@ -1,7 +1,10 @@
 """`Comparison`: the same prompts pinned to each provider, repeated, with honest statistics.
 
-Every prompt runs on every provider with no fallback (so each column really is that
-provider), `repeats` times. The summary reports n, success rate, median latency with a
+A comparison is an experiment that varies the provider (`nvgw_nb.experiments`: one
+engine): every prompt runs on every provider with no fallback (so each column really is
+that provider), `repeats` times, never from the cache. Scorers given to `compare()` add
+answer quality: `Comparison.run` is the experiment's `Run`, and the summary gains a
+quality table and the paired verdicts. The summary reports n, success rate, median latency with a
 bootstrap 95% CI, p90, tokens, cost per 1k requests and a paired latency ratio against
 the first provider; anything from the simulator is marked simulated.
 """
@@ -14,14 +17,14 @@ import html
 import json
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict
 
 from nvgw_nb import stats
-from nvgw_nb.batch import BatchItem, BatchPrompt, Job, PrepareCall, plan_jobs
+from nvgw_nb.batch import BatchPrompt, normalise_prompts
 from nvgw_nb.config import check_provider_order
 from nvgw_nb.errors import ConfigError
 from nvgw_nb.private_files import open_private
@@ -31,7 +34,12 @@ if TYPE_CHECKING:
     import pandas
     from matplotlib.figure import Figure
 
-__all__ = ["Comparison", "ComparisonRow", "ProviderSummary", "Summary", "plan_comparison"]
+    from nvgw_nb.experiments.cases import Case
+    from nvgw_nb.experiments.records import CallRecord
+    from nvgw_nb.experiments.run import Run
+    from nvgw_nb.experiments.summary import RunSummary
+
+__all__ = ["Comparison", "ComparisonRow", "ProviderSummary", "Summary", "comparison_cases"]
 
 CSV_COLUMNS = (
     "prompt_index",
@@ -75,41 +83,25 @@ class ComparisonRow(BaseModel):
     attempts: list[Attempt] = []
 
     @classmethod
-    def from_item(
-        cls, item: BatchItem, *, prompt_index: int, provider: str, repeat: int, simulated: bool
-    ) -> ComparisonRow:
-        """A row from one pinned batch item (a result or a recorded failure)."""
-        result = item.result
-        if result is not None:
-            return cls(
-                prompt_index=prompt_index,
-                prompt=item.prompt,
-                role=item.role,
-                provider=provider,
-                repeat=repeat,
-                ok=True,
-                latency_s=result.latency_s,
-                prompt_tokens=result.usage.prompt_tokens,
-                completion_tokens=result.usage.completion_tokens,
-                cost_usd=result.cost_usd,
-                model=result.model,
-                content=result.content,
-                simulated=result.simulated or simulated,
-                attempts=result.attempts,
-            )
+    def from_record(cls, record: CallRecord, *, prompt_index: int, prompt: str) -> ComparisonRow:
+        """A row from one call of the comparison's experiment (a result or a failure)."""
         return cls(
             prompt_index=prompt_index,
-            prompt=item.prompt,
-            role=item.role,
-            provider=provider,
-            repeat=repeat,
-            ok=False,
-            failure_kind=item.error_kind,
-            error=item.error,
-            latency_s=sum(a.elapsed_s + a.backoff_s for a in item.attempts),
-            cost_usd=sum(a.cost_usd for a in item.attempts),
-            simulated=simulated,
-            attempts=item.attempts,
+            prompt=prompt,
+            role=record.role,
+            provider=str(record.provider_asked),
+            repeat=record.repeat,
+            ok=record.ok,
+            failure_kind=record.error_kind,
+            error=record.error,
+            latency_s=record.latency_s or 0.0,
+            prompt_tokens=record.prompt_tokens,
+            completion_tokens=record.completion_tokens,
+            cost_usd=record.cost_usd,
+            model=record.model,
+            content=record.text or "",
+            simulated=record.simulated,
+            attempts=record.attempts,
         )
 
 
@@ -140,6 +132,10 @@ class Summary:
     providers: list[ProviderSummary]
     statements: list[str]
     simulated: bool
+    #: answer quality per provider, when the comparison had scorers
+    quality: RunSummary | None = None
+    #: each score's paired verdict, from its interval
+    verdicts: list[str] = field(default_factory=list)
 
     def to_markdown(self) -> str:
         """A Markdown table plus the statements (what `summary.md` holds)."""
@@ -160,7 +156,19 @@ class Summary:
             else ""
         )
         notes = "".join(f"- {s}\n" for s in self.statements)
-        return f"{mark}{head}{body}\n{notes}"
+        return f"{mark}{head}{body}\n{notes}{self.quality_markdown()}"
+
+    def quality_markdown(self) -> str:
+        """The answer-quality section (empty without scorers): the table and verdicts."""
+        if self.quality is None:
+            return ""
+        from nvgw_nb.experiments.summary import escape_markdown
+
+        table = self.quality.to_markdown().replace(
+            "**SIMULATED data** (built-in simulator, not real endpoints).\n\n", ""
+        )
+        verdicts = "".join(f"- {escape_markdown(v)}\n" for v in self.verdicts)
+        return f"\n### Answer quality\n\n{table}\n{verdicts}"
 
     def __str__(self) -> str:
         return self.to_markdown()
@@ -169,23 +177,27 @@ class Summary:
         return self.to_markdown()
 
 
-def plan_comparison(
+def comparison_cases(
     prompts: Iterable[str | Mapping[str, Any] | BatchPrompt],
     providers: Sequence[str],
-    role: str | None,
-    options: Mapping[str, Any],
-    prepare: PrepareCall,
-    repeats: int,
-    concurrency: int,
-) -> tuple[tuple[str, ...], list[BatchPrompt], list[Job]]:
-    """The providers, prompts and pinned jobs of a comparison, all checked up front."""
+    role: object,
+) -> tuple[tuple[str, ...], list[BatchPrompt], list[Case]]:
+    """The providers, prompts and the experiment's cases of a comparison, checked."""
+    from nvgw_nb.experiments.cases import Case
+
     names = check_provider_order(providers) if providers else ()
     if not names:
         raise ConfigError("compare() needs at least one provider")
-    items, jobs = plan_jobs(
-        prompts, role, options, prepare, concurrency=concurrency, pins=names, repeats=repeats
-    )
-    return names, items, jobs
+    if role is not None and not isinstance(role, str):
+        raise ConfigError("batch() and compare() take a role name; set roles= on the Session")
+    if isinstance(prompts, str):
+        raise ConfigError("prompts must be a list of prompts, not one string")
+    items = normalise_prompts(prompts, role)
+    cases = [
+        Case(item.prompt, id=f"prompt-{index + 1}", role=item.role)
+        for index, item in enumerate(items)
+    ]
+    return names, items, cases
 
 
 class Comparison:
@@ -198,37 +210,30 @@ class Comparison:
         providers: Sequence[str],
         prompts: Sequence[BatchPrompt],
         repeats: int,
+        run: Run | None = None,
     ) -> None:
         self.rows = list(rows)
         self.providers = tuple(providers)
         self.prompts = list(prompts)
         self.repeats = repeats
+        #: the experiment behind the comparison (its scores, when scorers were given)
+        self.run = run
 
     @classmethod
-    def from_jobs(
-        cls,
-        providers: Sequence[str],
-        prompts: Sequence[BatchPrompt],
-        jobs: Sequence[Job],
-        done: Sequence[BatchItem],
-        *,
-        repeats: int,
-        simulated: bool,
+    def from_run(
+        cls, run: Run, providers: Sequence[str], prompts: Sequence[BatchPrompt]
     ) -> Comparison:
-        """The comparison of the finished items of pinned jobs (`plan_jobs` with pins)."""
-        rows = []
-        for item in done:
-            job = jobs[item.index]
-            rows.append(
-                ComparisonRow.from_item(
-                    item,
-                    prompt_index=job.prompt_index,
-                    provider=str(job.provider),
-                    repeat=job.repeat,
-                    simulated=simulated,
-                )
+        """The comparison of an experiment that varied the provider (`Session.compare`)."""
+        index = {f"prompt-{i + 1}": i for i in range(len(prompts))}
+        rows = [
+            ComparisonRow.from_record(
+                record,
+                prompt_index=index[record.case_id],
+                prompt=prompts[index[record.case_id]].prompt,
             )
-        return cls(rows, providers=providers, prompts=prompts, repeats=repeats)
+            for record in run.records
+        ]
+        return cls(rows, providers=providers, prompts=prompts, repeats=run.header.repeats, run=run)
 
     @property
     def simulated(self) -> bool:
@@ -246,7 +251,24 @@ class Comparison:
         first one, stated plainly."""
         per = [self._provider_summary(p) for p in self.providers]
         statements = [self._paired_statement(self.providers[0], p) for p in self.providers[1:]]
-        return Summary(per, [s for s in statements if s], self.simulated)
+        quality, verdicts = self._quality()
+        return Summary(
+            per, [s for s in statements if s], self.simulated, quality=quality, verdicts=verdicts
+        )
+
+    def _quality(self) -> tuple[RunSummary | None, list[str]]:
+        """With scorers: quality per provider, and each score's paired verdict of every
+        provider against the first."""
+        if self.run is None or not self.run.scorer_names:
+            return None, []
+        quality = self.run.summary(by="provider")
+        first = self.providers[0]
+        verdicts = [
+            self.run.compare(a={"provider": other}, b={"provider": first}, metric=name).verdict
+            for name in self.run.scorer_names
+            for other in self.providers[1:]
+        ]
+        return quality, verdicts
 
     def _provider_summary(self, provider: str) -> ProviderSummary:
         rows = self.rows_for(provider)

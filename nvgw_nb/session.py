@@ -22,7 +22,7 @@ from typing_extensions import Unpack
 from nvgw_nb.auth import StarfleetAuth
 from nvgw_nb.batch import BatchItem, BatchPrompt, Job, plan_jobs, progress_bar, run_jobs
 from nvgw_nb.cache import ResponseCache, open_cache
-from nvgw_nb.compare import Comparison, plan_comparison
+from nvgw_nb.compare import Comparison, comparison_cases
 from nvgw_nb.config import Settings
 from nvgw_nb.engine import Engine
 from nvgw_nb.errors import ConfigError, SessionClosed
@@ -57,6 +57,7 @@ if TYPE_CHECKING:
     from nvgw_nb.embeddings import Embeddings
     from nvgw_nb.experiments.cases import Case
     from nvgw_nb.experiments.grid import Experiment, ExperimentOptions
+    from nvgw_nb.experiments.records import CallRecord
     from nvgw_nb.experiments.scoring import Scorer
     from nvgw_nb.sim import Simulator
     from nvgw_nb.widgets import CompareBoard, Playground
@@ -101,6 +102,9 @@ class Session:
         self.rate_limiter = RateLimiter(rate_limits or {})
         #: the items of the latest batch or comparison, kept even when it was interrupted
         self.last_batch: list[BatchItem] = []
+        #: the calls of the experiment (or comparison) running or last run, filled as they
+        #: finish (a new list per run): what progress views poll
+        self.last_calls: list[CallRecord] = []
         #: keywords every call gets unless it passes its own (role, models, temperature, …);
         #: the widgets' state model writes here
         self.defaults: dict[str, Any] = {}
@@ -361,19 +365,34 @@ class Session:
         bar = progress_bar(len(jobs), "batch") if progress else None
         return await self._run_jobs(jobs, concurrency=concurrency, bar=bar, save_to=save_to)
 
-    def _compare_jobs(
+    def _comparison(
         self,
         prompts: Iterable[str | Mapping[str, Any] | BatchPrompt],
         providers: Sequence[str],
         role: str | None,
         repeats: int,
         concurrency: int,
+        scorers: Sequence[Scorer],
         options: Mapping[str, Any],
-    ) -> tuple[tuple[str, ...], list[BatchPrompt], list[Job]]:
+    ) -> tuple[Experiment, tuple[str, ...], list[BatchPrompt]]:
+        """A comparison is an experiment that varies the provider, measured: no cache."""
+        from nvgw_nb.experiments.grid import Experiment
+
         check_options("compare", options, RequestOptions)
-        return plan_comparison(
-            prompts, providers, role, options, self._prepare_job, repeats, concurrency
+        if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
+            raise ConfigError("concurrency must be at least 1")
+        names, items, cases = comparison_cases(prompts, providers, role)
+        experiment = Experiment(
+            self,
+            cases,
+            vary={"provider": list(names)},
+            repeats=repeats,
+            scorers=scorers,
+            options=options,
+            cache=False,
+            label="compare",
         )
+        return experiment, names, items
 
     def compare(
         self,
@@ -384,25 +403,23 @@ class Session:
         repeats: int = 1,
         concurrency: int = 8,
         progress: bool = True,
+        scorers: Sequence[Scorer] = (),
         **options: Unpack[RequestOptions],
     ) -> Comparison:
         """Every prompt on every provider, pinned (no fallback), `repeats` times.
 
-        Jobs are interleaved across providers so load over time hits both alike.
+        An experiment that varies the provider: jobs are interleaved across providers so
+        load over time hits both alike. `scorers=[nv.checks....]` adds answer quality
+        (`cmp.run` is the experiment's Run; the summary gains the paired verdicts).
 
         >>> cmp = session.compare(prompts, repeats=3)   # doctest: +SKIP
         >>> cmp.summary(); cmp.plot()                   # doctest: +SKIP
         """
-        names, items, jobs = self._compare_jobs(
-            prompts, providers, role, repeats, concurrency, options
+        experiment, names, items = self._comparison(
+            prompts, providers, role, repeats, concurrency, scorers, options
         )
-        bar = progress_bar(len(jobs), "compare") if progress else None
-        done = self._portal.run(
-            self._run_jobs(jobs, concurrency=concurrency, bar=bar, save_to=None)
-        )
-        return Comparison.from_jobs(
-            names, items, jobs, done, repeats=repeats, simulated=self.simulated
-        )
+        run = experiment.run(concurrency=concurrency, progress=progress)
+        return Comparison.from_run(run, names, items)
 
     async def acompare(
         self,
@@ -413,17 +430,15 @@ class Session:
         repeats: int = 1,
         concurrency: int = 8,
         progress: bool = True,
+        scorers: Sequence[Scorer] = (),
         **options: Unpack[RequestOptions],
     ) -> Comparison:
         """`compare` for `await`."""
-        names, items, jobs = self._compare_jobs(
-            prompts, providers, role, repeats, concurrency, options
+        experiment, names, items = self._comparison(
+            prompts, providers, role, repeats, concurrency, scorers, options
         )
-        bar = progress_bar(len(jobs), "compare") if progress else None
-        done = await self._run_jobs(jobs, concurrency=concurrency, bar=bar, save_to=None)
-        return Comparison.from_jobs(
-            names, items, jobs, done, repeats=repeats, simulated=self.simulated
-        )
+        run = await experiment.arun(concurrency=concurrency, progress=progress)
+        return Comparison.from_run(run, names, items)
 
     def experiment(
         self,

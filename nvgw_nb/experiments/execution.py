@@ -88,6 +88,7 @@ class _Work:
             experiment, concurrency, budget_usd, max_calls, save_to
         )
         self.records: list[CallRecord] = list(done.values())
+        experiment.session.last_calls = self.records  # progress views poll its length
         self.todo = [job for job in self.jobs if job.key not in done]
         label = experiment.label
         self.bar = progress_bar(len(self.todo), label) if progress and self.todo else None

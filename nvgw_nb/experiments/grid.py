@@ -39,7 +39,7 @@ __all__ = ["AXES", "Cell", "Experiment", "ExperimentJob", "expand_grid"]
 #: axes with a meaning of their own; any other call keyword (seed, stop, ...) works too
 AXES = ("provider", "model", "system", "template", "temperature", "top_p", "max_tokens", "role")
 #: keywords an axis or the experiment's fixed options may not set: the grid owns them
-_OWNED = frozenset({"providers", "fallbacks", "messages", "cache", "models"})
+_OWNED = frozenset({"providers", "fallbacks", "messages", "cache"})
 
 
 class ExperimentOptions(TypedDict, total=False):
@@ -49,6 +49,7 @@ class ExperimentOptions(TypedDict, total=False):
 
     system: str | None
     role: str | None
+    models: Mapping[str, str] | None
     temperature: float | None
     top_p: float | None
     max_tokens: int | None
@@ -129,7 +130,7 @@ def expand_grid(
     """
     vary = dict(vary)
     for axis in vary:
-        if axis in _OWNED:
+        if axis in _OWNED or axis == "models":
             hint = (
                 " (vary 'provider' and 'model' instead)" if axis in ("providers", "models") else ""
             )
@@ -211,7 +212,11 @@ class Experiment:
         if isinstance(seed, bool) or not isinstance(seed, int):
             raise ConfigError(f"seed must be an integer, got {seed!r}")
         fixed = dict(options or {})
-        check_options("experiment", fixed, ExperimentOptions)
+        # `seed` here is the wire seed (compare() passes it through); session.experiment's
+        # own `seed` is the statistics' seed: vary {"seed": [...]} to send one from there.
+        check_options(
+            "experiment", {k: v for k, v in fixed.items() if k != "seed"}, ExperimentOptions
+        )
         self.session = session
         self.cases: tuple[Case, ...] = tuple(number_cases(cases))
         self.scorers: tuple[Scorer, ...] = tuple(validate_scorers(scorers))

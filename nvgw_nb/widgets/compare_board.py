@@ -53,8 +53,8 @@ class CompareBoard(VBox):
     `board.comparison` is the latest `Comparison`.
 
     Progress is per request: `acompare` has no per-item hook, so while it runs the
-    bar polls the length of `session.last_batch` — the public list the Session fills
-    as each request finishes (another batch on the same Session at the same time
+    bar polls the length of `session.last_calls` — the public list the Session fills
+    as each request finishes (another experiment on the same Session at the same time
     would be counted too).
 
     >>> nv.widgets.CompareBoard(session)  # doctest: +SKIP
@@ -175,7 +175,7 @@ class CompareBoard(VBox):
         self._progress(0, total, "info")
         self.message.value = ""
         ticker: asyncio.Task[None] | None = None
-        before = self.session.last_batch
+        before = self.session.last_calls
         try:
             if not prompts:
                 raise ConfigError("Type at least one prompt (one per line), then press Run.")
@@ -192,7 +192,7 @@ class CompareBoard(VBox):
                 progress=False,
             )
         except asyncio.CancelledError:
-            current = self.session.last_batch
+            current = self.session.last_calls
             done = len(current) if current is not before else 0
             self._progress(done, total, "warning")
             self.message.value = note_html(
@@ -221,10 +221,10 @@ class CompareBoard(VBox):
             self._show_running(False)
 
     async def _tick(self, before: object, total: int) -> None:
-        """Move the bar as `session.last_batch` (a new list for this run) fills."""
+        """Move the bar as `session.last_calls` (a new list for this run) fills."""
         while True:
             await asyncio.sleep(_TICK_S)
-            current = self.session.last_batch
+            current = self.session.last_calls
             if current is not before:
                 self._progress(len(current), total, "info")
 
