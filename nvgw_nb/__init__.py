@@ -52,13 +52,13 @@ if TYPE_CHECKING:
     from nvgw_nb.cache import ResponseCache
     from nvgw_nb.compare import Comparison
     from nvgw_nb.config import Settings
+    from nvgw_nb.connect import connect
     from nvgw_nb.experiments import checks, judges
     from nvgw_nb.experiments.cases import Case, CasesFileError, load_cases
     from nvgw_nb.experiments.grid import Experiment
     from nvgw_nb.experiments.plan import Plan
     from nvgw_nb.experiments.run import Run
     from nvgw_nb.experiments.scoring import Score
-    from nvgw_nb.connect import connect
     from nvgw_nb.prompts import PromptsFileError, read_prompts
     from nvgw_nb.results import (
         Attempt,
