@@ -186,6 +186,18 @@ def _parser() -> argparse.ArgumentParser:
         help=f"multiply simulated latencies and retry waits by this (0 = none; default: "
         f"{SIM_TIME_SCALE:g}; needs --simulator)",
     )
+    compare.add_argument(
+        "--cases",
+        metavar="FILE",
+        help="labelled cases (.jsonl/.csv, e.g. examples/cases.jsonl): adds an answer-quality "
+        "section — pass rates with intervals and the paired verdict",
+    )
+    compare.add_argument(
+        "--judge",
+        metavar="PROVIDER",
+        help="with --cases, a judge of another model family (e.g. anthropic) compares the "
+        "first two providers' answers in both orders, with its bias diagnostics",
+    )
     compare.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     compare.set_defaults(handler=_compare)
 
@@ -327,6 +339,16 @@ def _compare(args: argparse.Namespace) -> int:
         prompts = read_prompts(args.prompts)
     except PromptsFileError as err:
         return _usage_error("compare", str(err))
+    if args.judge is not None and args.cases is None:
+        return _usage_error("compare", "--judge needs --cases")
+    cases = None
+    if args.cases is not None:
+        from nvgw_nb.experiments.cases import load_cases
+
+        try:
+            cases = load_cases(args.cases)
+        except ConfigError as err:
+            return _usage_error("compare", f"--cases {err}")
 
     try:
         make_private_dir(args.out)  # it will hold prompts and answers: owner only
@@ -352,6 +374,8 @@ def _compare(args: argparse.Namespace) -> int:
                     env_file=None,
                     simulator=sim,
                     retry=RetryPolicy.for_simulator(scale),
+                    # the simulator's judge may be any provider: nothing leaves the machine
+                    allow_external=args.judge is not None,
                 )
             )
             note = _sim_note(profile, seed, scale)
@@ -381,12 +405,28 @@ def _compare(args: argparse.Namespace) -> int:
             progress=not args.no_progress,
         )
         elapsed = time.perf_counter() - started
+        quality = None
+        if cases is not None:
+            from nvgw_nb.quality import measure_quality
+
+            out.write(f"Answer quality: {len(cases)} labelled cases on {', '.join(providers)}…\n")
+            out.flush()
+            quality = measure_quality(
+                session,
+                cases,
+                providers=providers,
+                judge=args.judge,
+                concurrency=args.concurrency,
+                progress=not args.no_progress,
+            )
     out.write(f"Compared in {elapsed:.1f} s; writing the report into {args.out}…\n")
     out.flush()
-    files = write_report(cmp, Path(args.out), note=note)
+    files = write_report(cmp, Path(args.out), note=note, quality=quality)
 
     out.write("\n")
     out.write(cmp.summary().to_markdown())
+    if quality is not None:
+        out.write("\n" + quality.markdown())
     out.write("\nWrote:\n")
     for path in files.paths:
         out.write(f"  {path}\n")

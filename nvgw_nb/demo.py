@@ -5,6 +5,10 @@
 2. The main job: every prompt of ``examples/prompts.jsonl`` on NIM and on the gateway,
    pinned, repeated, on the ``flaky-nim`` profile, written as a report into
    ``demo-output/`` (report.html first). What `nvgw-nb compare --simulator` does.
+3. Answer quality on ``examples/cases.jsonl`` (labelled cases): pass rates with
+   intervals, the paired difference with its verdict, and a pairwise judge of a third
+   model family, asked in both orders, with its bias diagnostics — the report's quality
+   section (`nvgw-nb compare --cases`).
 
 Everything runs on the built-in simulator (no network, no credentials) and is marked as
 simulated.
@@ -18,20 +22,29 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Protocol, TextIO
+from typing import TYPE_CHECKING, Protocol, TextIO
 
 from nvgw_nb.batch import BatchPrompt
 from nvgw_nb.prompts import PromptsFileError, read_prompts
 from nvgw_nb.retry import RetryPolicy
 from nvgw_nb.trace import summary_line
 
-__all__ = ["DEFAULT_OUT_DIR", "PROFILE", "find_prompts", "main"]
+if TYPE_CHECKING:
+    from nvgw_nb.quality import QualitySection
+
+__all__ = ["DEFAULT_OUT_DIR", "PROFILE", "find_cases", "find_prompts", "main"]
 
 #: where `make demo` writes, relative to the current directory
 DEFAULT_OUT_DIR = Path("demo-output")
 #: NIM fails about a third of the time in mixed ways, so failures and retries show
 PROFILE = "flaky-nim"
 _PROMPTS_FILE = Path("examples") / "prompts.jsonl"
+_CASES_FILE = Path("examples") / "cases.jsonl"
+#: the quality section's judge: a third model family, so neither contestant judges itself
+JUDGE = "anthropic"
+#: SIMULATED: the simulated judge picks the first slot this often whatever it reads, so the
+#: report shows what judging both orders is for
+JUDGE_POSITION_BIAS = 0.2
 _FIRST_PROMPT = "Summarise this diff: fix the off-by-one in the parser's line counter"
 _SECOND_PROMPT = "Review this change: the retry loop now honours Retry-After"
 
@@ -42,10 +55,18 @@ class _Say(Protocol):
 
 def find_prompts() -> Path:
     """``examples/prompts.jsonl`` of the current directory, else of this checkout."""
-    here = _PROMPTS_FILE
-    if here.is_file():
-        return here
-    return Path(__file__).resolve().parent.parent / _PROMPTS_FILE
+    return _example(_PROMPTS_FILE)
+
+
+def find_cases() -> Path:
+    """``examples/cases.jsonl`` of the current directory, else of this checkout."""
+    return _example(_CASES_FILE)
+
+
+def _example(path: Path) -> Path:
+    if path.is_file():
+        return path
+    return Path(__file__).resolve().parent.parent / path
 
 
 def main(
@@ -161,16 +182,25 @@ def _compare(
         sim.session(retry=RetryPolicy.for_simulator(time_scale)) as session,
     ):
         cmp = session.compare(prompts, repeats=repeats, progress=progress)
-    say(f"   Compared in {time.perf_counter() - started:.1f} s; writing the report…")
+    say(f"   Compared in {time.perf_counter() - started:.1f} s.")
+    say()
+    quality = _quality(say, time_scale=time_scale, seed=seed, progress=progress)
+    say("Writing the report…")
     note = (
         f"make demo: simulator profile {PROFILE}, seed {seed}; simulated latencies and retry "
         f"waits ×{time_scale:g} of the simulator's model"
     )
     files = write_report(
-        cmp, out_dir, title="nvgw_nb demo: NVIDIA NIM vs the LLM Gateway", note=note
+        cmp,
+        out_dir,
+        title="nvgw_nb demo: NVIDIA NIM vs the LLM Gateway",
+        note=note,
+        quality=quality,
     )
     say()
     say(cmp.summary().to_markdown().rstrip())
+    say()
+    say(quality.markdown().rstrip())
     say()
     say(f"Wrote {len(files.paths)} files into {out_dir}/:")
     say("   " + ", ".join(path.name for path in files.paths))
@@ -182,6 +212,32 @@ def _compare(
         "against your real endpoints (.env)."
     )
     return 0
+
+
+def _quality(say: _Say, *, time_scale: float, seed: int, progress: bool) -> QualitySection:
+    """Part 3: answer quality on the labelled example cases, on a healthy simulator."""
+    from nvgw_nb.experiments.cases import load_cases
+    from nvgw_nb.quality import measure_quality
+    from nvgw_nb.sim import Simulator
+
+    cases = load_cases(find_cases())
+    say(f"Part 3 — answer quality: {len(cases)} labelled cases (examples/cases.jsonl) on")
+    say("   NIM and on the gateway, each graded by its own check; then a judge from a third")
+    say(f"   model family ({JUDGE}) compares the answers, asked in both orders.")
+    say("   SIMULATED: the simulator is told the gold answers and answers right with a")
+    say(
+        "   per-model probability; its judge has an injected first-slot bias of "
+        f"{JUDGE_POSITION_BIAS:.0%}."
+    )
+    with (
+        Simulator(
+            seed=seed, time_scale=time_scale, judge_bias={"position": JUDGE_POSITION_BIAS}
+        ) as sim,
+        sim.session(retry=RetryPolicy.for_simulator(time_scale), allow_external=True) as session,
+    ):
+        section = measure_quality(session, cases, judge=JUDGE, seed=seed, progress=progress)
+    say()
+    return section
 
 
 def _indent(text: str, prefix: str = "   ") -> str:

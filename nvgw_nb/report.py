@@ -28,6 +28,8 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
+    from nvgw_nb.quality import QualitySection
+
 __all__ = ["PLOTS", "ReportFiles", "default_title", "write_report"]
 
 #: the PNGs written, in the order the report shows them, with what each one shows
@@ -51,6 +53,13 @@ PLOTS: dict[str, str] = {
         "words in the same order). It measures wording, not correctness."
     ),
 }
+#: the answer-quality plot, written when the report has a quality section
+QUALITY_PLOT = (
+    "quality",
+    "Each row is one paired comparison of pass rates on the labelled cases: the dot is the "
+    "difference in points, the line its 95% interval; filled only when the interval "
+    "excludes 0 (no difference).",
+)
 #: the 2×2 overview is written as a PNG too (for slides) but not repeated in the page
 OVERVIEW = "overview"
 #: pixels per inch of every PNG
@@ -72,15 +81,19 @@ class ReportFiles:
     summary_md: Path
     report_html: Path
     plots: dict[str, Path] = field(default_factory=dict)
+    #: the quality run's calls (`nv.Run.load` reads it), when there was a quality section
+    quality_jsonl: Path | None = None
 
     @property
     def paths(self) -> list[Path]:
         """Every file, the page first."""
+        quality = [self.quality_jsonl] if self.quality_jsonl is not None else []
         return [
             self.report_html,
             self.summary_md,
             self.results_csv,
             self.results_jsonl,
+            *quality,
             *self.plots.values(),
         ]
 
@@ -92,6 +105,7 @@ def write_report(
     title: str | None = None,
     note: str | None = None,
     side_by_side_limit: int = 50,
+    quality: QualitySection | None = None,
 ) -> ReportFiles:
     """Write results.csv, results.jsonl, summary.md, one PNG per plot and report.html.
 
@@ -99,7 +113,9 @@ def write_report(
     this creates is readable by its owner only (`nvgw_nb.private_files`). `note`
     is a line shown under the title and as a footnote on every PNG (e.g. the simulator's
     profile and time scale);
-    `side_by_side_limit` caps how many prompts the page shows side by side.
+    `side_by_side_limit` caps how many prompts the page shows side by side. `quality`
+    (`nvgw_nb.quality.measure_quality`) adds the answer-quality section, its plot and
+    quality.jsonl.
     `Comparison.load(files.results_jsonl)` reads the run back.
 
     >>> files = write_report(cmp, "compare-output")   # doctest: +SKIP
@@ -113,13 +129,17 @@ def write_report(
     results_csv = cmp.to_csv(out / "results.csv")
     results_jsonl = cmp.to_jsonl(out / "results.jsonl")
     plots = _write_plots(cmp, out, note)
+    quality_jsonl = None
+    if quality is not None:
+        quality_jsonl = quality.run.to_jsonl(out / "quality.jsonl")
+        plots[QUALITY_PLOT[0]] = _quality_plot(quality, out, note)
 
     summary_md = out / "summary.md"
     with open_private(summary_md) as handle:
-        handle.write(_markdown(cmp, summary, heading, note))
+        handle.write(_markdown(cmp, summary, heading, note, quality))
     report_html = out / "report.html"
     with open_private(report_html) as handle:
-        handle.write(_html(cmp, summary, heading, note, plots, side_by_side_limit))
+        handle.write(_html(cmp, summary, heading, note, plots, side_by_side_limit, quality))
     return ReportFiles(
         out_dir=out,
         results_csv=results_csv,
@@ -127,6 +147,7 @@ def write_report(
         summary_md=summary_md,
         report_html=report_html,
         plots=plots,
+        quality_jsonl=quality_jsonl,
     )
 
 
@@ -157,6 +178,18 @@ def _write_plots(cmp: Comparison, out: Path, note: str | None) -> dict[str, Path
         written[name] = _save(figure, out / f"{name}.png", note)
     written[OVERVIEW] = _save(plots.overview(cmp), out / f"{OVERVIEW}.png", note)
     return written
+
+
+def _quality_plot(quality: QualitySection, out: Path, note: str | None) -> Path:
+    from matplotlib.figure import Figure
+
+    from nvgw_nb.plots import forest
+
+    figure = Figure(
+        figsize=(_FIGSIZE[0], 1.6 + 0.6 * len(quality.comparisons)), layout="constrained"
+    )
+    forest(quality.comparisons, ax=figure.add_subplot())
+    return _save(figure, out / f"{QUALITY_PLOT[0]}.png", note)
 
 
 def _save(figure: Figure, path: Path, note: str | None) -> Path:
@@ -203,7 +236,13 @@ def _failures(provider: ProviderSummary) -> str:
 
 
 # --- summary.md -------------------------------------------------------------------------------
-def _markdown(cmp: Comparison, summary: Summary, title: str, note: str | None) -> str:
+def _markdown(
+    cmp: Comparison,
+    summary: Summary,
+    title: str,
+    note: str | None,
+    quality: QualitySection | None = None,
+) -> str:
     lines = [f"# {title}", ""]
     if cmp.simulated:
         lines += [f"> **{_SIM_BANNER}**", ""]
@@ -212,6 +251,8 @@ def _markdown(cmp: Comparison, summary: Summary, title: str, note: str | None) -
         lines.append(f"- note: {note}")
     lines += ["", "## Summary", "", summary.to_markdown().rstrip(), "", "Failures by kind:", ""]
     lines += [f"- {p.provider}: {_failures(p)}" for p in summary.providers]
+    if quality is not None:
+        lines += ["", quality.markdown().rstrip()]
     lines += [
         "",
         "Open report.html for the plots, the answers side by side and how to read these "
@@ -255,6 +296,7 @@ def _html(
     note: str | None,
     plots: dict[str, Path],
     side_by_side_limit: int,
+    quality: QualitySection | None = None,
 ) -> str:
     esc = html.escape
     parts = [
@@ -279,21 +321,26 @@ def _html(
     if summary.statements:
         parts.append("<ul>" + "".join(f"<li>{esc(s)}</li>" for s in summary.statements) + "</ul>")
 
+    if quality is not None:
+        parts.append(quality.html())
+        parts.append(_figure(plots[QUALITY_PLOT[0]], QUALITY_PLOT[1], cmp.simulated))
+
     parts.append("<h2>Plots</h2>")
     for name, caption in PLOTS.items():
-        data = base64.b64encode(plots[name].read_bytes()).decode("ascii")
-        alt = f"{name} plot{' (simulated)' if cmp.simulated else ''}"
-        parts.append(
-            f'<figure><img src="data:image/png;base64,{data}" alt="{esc(alt)}">'
-            f"<figcaption>{esc(caption)} ({esc(plots[name].name)})</figcaption></figure>"
-        )
+        parts.append(_figure(plots[name], caption, cmp.simulated))
 
     parts.append("<h2>Answers side by side</h2>")
     parts.append(_side_by_side(cmp, side_by_side_limit))
     parts.append("<h2>How to read this</h2>")
     parts.append(_how_to_read(cmp))
     files = ", ".join(
-        ["results.csv", "results.jsonl", "summary.md", *(p.name for p in plots.values())]
+        [
+            "results.csv",
+            "results.jsonl",
+            *(["quality.jsonl"] if quality is not None else []),
+            "summary.md",
+            *(p.name for p in plots.values()),
+        ]
     )
     parts.append(
         f"<footer>Written by nvgw_nb. Files beside this page: {esc(files)}. "
@@ -301,6 +348,16 @@ def _html(
         "</footer></body></html>"
     )
     return "\n".join(parts) + "\n"
+
+
+def _figure(path: Path, caption: str, simulated: bool) -> str:
+    """A PNG embedded as base64, with its caption and file name."""
+    data = base64.b64encode(path.read_bytes()).decode("ascii")
+    alt = f"{path.stem} plot{' (simulated)' if simulated else ''}"
+    return (
+        f'<figure><img src="data:image/png;base64,{data}" alt="{html.escape(alt)}">'
+        f"<figcaption>{html.escape(caption)} ({html.escape(path.name)})</figcaption></figure>"
+    )
 
 
 def _summary_table(summary: Summary) -> str:

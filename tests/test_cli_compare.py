@@ -11,6 +11,7 @@ import pytest
 from nvgw_nb import cli
 
 SIM = ["--simulator", "--time-scale", "0", "--no-progress"]
+CASES = Path(__file__).resolve().parents[1] / "examples" / "cases.jsonl"
 
 
 def _jsonl(path: Path, *objects: object, blank: bool = True) -> Path:
@@ -50,6 +51,50 @@ def test_compare_jsonl(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
     assert len(rows) == 3 * 2 * 2
     assert {r["role"] for r in rows if r["prompt_index"] == "0"} == {"router"}
     assert {r["role"] for r in rows if r["prompt_index"] == "2"} == {""}
+
+
+def test_compare_with_cases_adds_answer_quality(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--cases adds the quality section; --judge a pairwise judge in both orders."""
+    prompts = tmp_path / "p.txt"
+    prompts.write_text("one\ntwo\n")
+    out = tmp_path / "out"
+    args = [
+        "compare",
+        str(prompts),
+        "--out",
+        str(out),
+        "--cases",
+        str(CASES),
+        "--judge",
+        "anthropic",
+        *SIM,
+    ]
+    assert cli.main(args) == 0
+    stdout = capsys.readouterr().out
+    assert "Answer quality: 48 labelled cases" in stdout
+    assert "## Answer quality" in stdout
+    assert "position consistency" in (out / "summary.md").read_text(encoding="utf-8")
+    assert (out / "quality.jsonl").is_file()
+    assert (out / "quality.png").is_file()
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--judge", "anthropic"], "--judge needs --cases"),
+        (["--cases", "missing.jsonl"], "--cases cannot read"),
+    ],
+)
+def test_quality_usage_errors(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], extra: list[str], message: str
+) -> None:
+    """A judge without cases, or an unreadable cases file, is a usage error (exit 2)."""
+    prompts = tmp_path / "p.txt"
+    prompts.write_text("one\n")
+    assert cli.main(["compare", str(prompts), "--out", str(tmp_path / "o"), *extra, *SIM]) == 2
+    assert message in capsys.readouterr().err
 
 
 def test_compare_text(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

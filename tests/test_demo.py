@@ -9,6 +9,7 @@ import pytest
 
 from nvgw_nb import demo
 from nvgw_nb.compare import Comparison
+from nvgw_nb.experiments.run import Run
 from nvgw_nb.prompts import read_prompts
 from nvgw_nb.roles import ROLE_NAMES
 
@@ -40,6 +41,34 @@ def test_demo_writes_the_report(tmp_path: Path, capsys: pytest.CaptureFixture[st
     assert cmp.simulated
     assert cmp.repeats == 3
     assert len(cmp.rows) == len(cmp.prompts) * 2 * 3
+
+
+def test_demo_reports_answer_quality(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Part 3: pass rates with intervals on the labelled cases, the paired verdict, and a
+    third-family judge asked in both orders with its diagnostics — in the output, in
+    summary.md and report.html, with quality.png and a reloadable quality.jsonl."""
+    out_dir = tmp_path / "demo-output"
+    assert demo.main(out_dir=out_dir, time_scale=0, prompts=["a"], repeats=1, progress=False) == 0
+    out = capsys.readouterr().out
+    assert "Part 3 — answer quality: 48 labelled cases" in out
+    for text in (out, (out_dir / "summary.md").read_text(encoding="utf-8")):
+        assert "## Answer quality" in text
+        assert "position consistency" in text
+        assert "first-slot win rate" in text
+        assert "95% CI" in text
+    page = (out_dir / "report.html").read_text(encoding="utf-8")
+    assert "<h2>Answer quality</h2>" in page
+    assert "quality.png" in page
+    assert (out_dir / "quality.png").stat().st_size > 1024
+    run = Run.load(out_dir / "quality.jsonl")
+    assert run.simulated
+    assert len(run.cases) == 48
+    assert len(run.judgements) == 2 * 48
+    verdict = run.compare(a={"provider": "nvidia-gateway"}, b={"provider": "nvidia-nim"})
+    assert verdict.n_cases == 48
+    said = "No difference shown" if not verdict.significant else "is better"
+    assert said in verdict.verdict
+    assert said in out
 
 
 def test_demo_takes_prompts(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -142,6 +142,8 @@ def test_exports_hold_no_canary(
     board.comparison = cmp
     assert board.save_csv(out / "board.csv") is not None
 
+    _experiment_exports(canary_sim, everyone, out / "experiment")
+
     for name, value in everyone_env(canary_sim).items():
         monkeypatch.setenv(name, value)
     monkeypatch.setenv("NVGW_MAX_RETRIES", "0")  # no backoff sleeps in the CLI's Session
@@ -159,12 +161,56 @@ def test_exports_hold_no_canary(
 
     assert canaries.add_tokens() > 1, "tokens were refreshed during the run"
     files_written = written(out)
-    assert {"report/report.html", "report/latency.png", "cli/report.html", "board.csv"} <= set(
-        files_written
-    )
+    assert {
+        "report/report.html",
+        "report/latency.png",
+        "cli/report.html",
+        "board.csv",
+        "experiment/run.jsonl",
+        "experiment/report/quality.jsonl",
+        "experiment/report/quality.png",
+    } <= set(files_written)
     leaks = {name: canaries.found_in(data) for name, data in files_written.items()}
     leaks["cli stdout/stderr"] = canaries.found_in(stdout + stderr)
     assert not {name: found for name, found in leaks.items() if found}
+
+
+def _experiment_exports(sim: Simulator, session: nv.Session, out: Path) -> None:
+    """Every file type an experiment writes, after faults on every provider: the run file
+    (calls, ratings, judge verdicts), its table, summary, plan, verdicts, and a report
+    with the answer-quality section and its plot."""
+    from nvgw_nb.experiments import checks, judges
+    from nvgw_nb.quality import measure_quality
+
+    out.mkdir()
+    cases = [
+        nv.Case(p, id=f"c{i}", reference="port", check="contains") for i, p in enumerate(PROMPTS)
+    ]
+    inject_plan(sim)
+    exp = session.experiment(
+        cases,
+        vary={"provider": list(ALL_PROVIDERS)},
+        scorers=[checks.expected(), judges.rubric("Is it helpful?", judge="anthropic")],
+    )
+    (out / "plan.html").write_text(exp.plan()._repr_html_() + str(exp.plan()))
+    run = exp.run(progress=False, save_to=out / "run.jsonl")
+    run.rate("c0", run.cells[0].id, passed=True)
+    run.pairwise(
+        "provider", judges.pairwise("Better?", judge="anthropic"), values=list(ALL_PROVIDERS[:2])
+    )
+    run.to_jsonl(out / "run-copy.jsonl")
+    (out / "table.json").write_text(json.dumps(run.table(), default=str))
+    run.to_pandas().to_csv(out / "table.csv")
+    (out / "summary.md").write_text(run.summary().to_markdown())
+    (out / "summary.html").write_text(run.summary()._repr_html_() + run._repr_html_())
+    verdict = run.compare(a={"provider": ALL_PROVIDERS[0]}, b={"provider": ALL_PROVIDERS[1]})
+    (out / "verdict.md").write_text(verdict._repr_markdown_() + verdict._repr_html_())
+    inject_plan(sim)
+    quality = measure_quality(session, cases, judge="anthropic")
+    cmp = session.compare(PROMPTS, progress=False)
+    files = write_report(cmp, out / "report", quality=quality)
+    assert files.quality_jsonl is not None
+    assert (out / "report" / "quality.png").is_file()
 
 
 # --- widget state -------------------------------------------------------------------------
