@@ -127,7 +127,7 @@ def _nim(engine: Engine) -> NimProvider:
     if not isinstance(provider, NimProvider):
         raise ConfigError(
             f"embeddings come from NIM's /v1/embeddings, and {PROVIDER} is not configured in "
-            "this Session: set NVIDIA_NIM_API_KEY (a key from build.nvidia.com)"
+            f"this Session: set {NimProvider.key_variables[0]} (a key from build.nvidia.com)"
         )
     return provider
 

@@ -49,6 +49,9 @@ class Row:
     max_text: int = 400
     #: the Session's transport (auto: aiohttp)
     transport: str = "auto"
+    #: the limit is reached by parsing as fast as the CPU allows: on a loaded machine the
+    #: attempt deadline may come first (a timeout, then the retry), which is as bounded
+    cpu_bound: bool = False
 
 
 TOO_LARGE = ("too_large",)
@@ -62,7 +65,13 @@ ROWS = [
     Row("H5 endless chunked 503", "endless_503", nim_kinds=TOO_LARGE),
     Row("H6 gzip bomb 503", "gzip_bomb_503", nim_kinds=TOO_LARGE),
     Row("H7 SSE line that never ends", "sse_endless_line", "stream", nim_kinds=TOO_LARGE),
-    Row("H8 SSE data lines, no blank line", "sse_no_blank_line", "stream", nim_kinds=TOO_LARGE),
+    Row(
+        "H8 SSE data lines, no blank line",
+        "sse_no_blank_line",
+        "stream",
+        nim_kinds=TOO_LARGE,
+        cpu_bound=True,
+    ),
     Row("H9 SSE keep-alives past the deadline", "sse_fast_comments", "stream", nim_kinds=TIMEOUTS),
     Row(
         "H10 SSE text past the deadline: the shown text is kept",
@@ -210,7 +219,10 @@ def test_typed_error_then_fallback(reports: dict[str, dict[str, Any]], row: Row)
     NvgwError where the plan had nothing left (never an untyped Python error)."""
     report = _report(reports, row)
     assert (report["served_by"], report["raised"]) == (row.served_by, row.raises)
-    if row.call != "models":
+    if row.cpu_bound:
+        kinds = tuple(report["nim_kinds"])
+        assert kinds in (row.nim_kinds, ("timeout", *row.nim_kinds), TIMEOUTS), kinds
+    elif row.call != "models":
         assert tuple(report["nim_kinds"]) == row.nim_kinds
 
 
