@@ -704,6 +704,12 @@ def _pairwise_verdict(r: PairwiseResult) -> str:
             f"{_number(high, 2)}; sign test p {_p_is(r.p_value)}): {better} is better by "
             "this judge."
         )
+    elif r.wins == 0 and r.losses == 0:
+        head = (
+            f"{prefix}No preference shown on {cases}: every case was a tie (the same verdict "
+            "for both, or different verdicts in the two orders), so the judge separated "
+            f"{r.a} and {r.b} on none of them."
+        )
     else:
         worst = max(low, high, key=lambda v: abs(v - 0.5))
         head = (
