@@ -31,7 +31,7 @@ _BACKOFF, _MAX_SLOWDOWN = 1.5, 8.0
 #: per success, how much of the slowdown is given back
 _RECOVERY = 0.9
 #: pace a little under the limit: clocks and networks jitter
-_SAFETY = 1.02
+SAFETY = 1.02
 #: the longest a 429's Retry-After holds a provider back: a broken server's "1e9" or "inf"
 #: must not shut a provider out for the life of the Session
 MAX_HOLD_S = 600.0
@@ -76,7 +76,7 @@ class RateLimiter:
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self._paces = {
-            provider: _Pace(parse_rate(rate) * _SAFETY) for provider, rate in limits.items()
+            provider: _Pace(parse_rate(rate) * SAFETY) for provider, rate in limits.items()
         }
         self.clock = clock
         self.sleep = sleep

@@ -125,6 +125,29 @@ def test_plan_counts_calls_cost_time_and_power(session: nv.Session) -> None:
     assert "SIMULATED" in text
 
 
+def test_plan_names_the_rate_as_configured_and_prices_a_default_judge(
+    session: nv.Session,
+) -> None:
+    """ "40/min" reads back as 40 requests/min (not the limiter's safety-margined 39), and a
+    judge named without a model is priced at the model the run will resolve."""
+    from nvgw_nb.experiments import judges
+
+    session.rate_limiter = nv.session.RateLimiter({"nvidia-nim": "40/min"})
+    exp = session.experiment(
+        facts(20), vary=BOTH, scorers=[judges.reference(judge="nvidia-gateway")]
+    )
+    plan = exp.plan()
+    assert "nvidia-nim paced at 40 requests/min" in str(plan)
+    assert plan.judge_calls == 40
+    assert plan.judge_cost_usd > 0
+
+
+def test_an_empty_fixed_system_prompt_sends_none(session: nv.Session) -> None:
+    """system="" fixed for the whole experiment means no system message, as on the axis."""
+    jobs = session.experiment(facts(2), system="").jobs()
+    assert all(job.request.messages[0].role == "user" for job in jobs)
+
+
 def test_plan_warns_about_few_cases(session: nv.Session) -> None:
     """Fewer than 10 cases: the plan says intervals will be wide."""
     plan = session.experiment(facts(4), vary=BOTH).plan()
@@ -393,3 +416,23 @@ def test_summary_by_axis_pools_the_other_axes(graded: nv.Session) -> None:
     assert " $" not in text.replace("\\$", "")
     with pytest.raises(nv.ConfigError, match="no axis"):
         run.summary(by="colour")
+
+
+@pytest.mark.parametrize("value", [0.0, 1.0])
+@pytest.mark.parametrize("clustered", [False, True])
+def test_a_pass_rate_of_0_or_100_percent_keeps_a_real_interval(
+    value: float, clustered: bool
+) -> None:
+    """Every case passing on every repeat (or none) must not read "100% (100%–100%)": the
+    interval is never narrower than Wilson's on the same cases."""
+    from nvgw_nb import stats
+    from nvgw_nb.experiments.summary import metric_summary
+
+    per_case = {f"c{i}": [value, value] for i in range(12)}  # two repeats: the t path
+    clusters = {f"c{i}": (f"g{i % 3}" if clustered else None) for i in range(12)}
+    result = metric_summary("expected", per_case, clusters)
+    wilson = stats.wilson_interval(round(12 * value), 12)
+    assert result.high - result.low > 0.1
+    assert result.low <= wilson.low + 1e-12
+    assert result.high >= wilson.high - 1e-12
+    assert 0.0 <= result.low <= result.mean <= result.high <= 1.0

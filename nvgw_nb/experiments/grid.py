@@ -212,6 +212,8 @@ class Experiment:
         if isinstance(seed, bool) or not isinstance(seed, int):
             raise ConfigError(f"seed must be an integer, got {seed!r}")
         fixed = dict(options or {})
+        if "system" in fixed and not fixed["system"]:
+            fixed["system"] = None  # "" means: no system message, as on the system axis
         # `seed` here is the wire seed (compare() passes it through); session.experiment's
         # own `seed` is the statistics' seed: vary {"seed": [...]} to send one from there.
         check_options(

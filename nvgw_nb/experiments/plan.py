@@ -14,7 +14,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from nvgw_nb import stats
+from nvgw_nb.errors import ConfigError
 from nvgw_nb.pricing import estimate_usage
+from nvgw_nb.ratelimit import SAFETY
 
 if TYPE_CHECKING:
     import pandas
@@ -236,10 +238,7 @@ def _scoring(
         n_calls, n_tokens = scorer.estimate(answers)
         calls += n_calls
         tokens += n_tokens
-        provider = getattr(scorer, "judge_provider", None) or (
-            "nvidia-nim" if kind == "embedding" else None
-        )
-        model = getattr(scorer, "judge_model", None) or getattr(scorer, "model", None)
+        provider, model = _scorer_model(experiment, scorer, kind)
         if provider is not None:
             calls_per_provider[provider] += n_calls
         if provider is not None and model:
@@ -247,6 +246,22 @@ def _scoring(
             if price is not None:
                 cost += n_tokens * price.input / 1e6
     return calls, tokens, cost
+
+
+def _scorer_model(experiment: Experiment, scorer: Any, kind: str) -> tuple[str | None, str | None]:
+    """The provider and model a scorer will call, as the run will resolve them."""
+    resolve = getattr(scorer, "resolve", None)
+    if kind == "judge" and callable(resolve):
+        try:
+            provider, model = resolve(experiment.session)
+            return str(provider), str(model)
+        except ConfigError:
+            pass  # a judge that cannot be used fails at run time with its reason
+    provider = getattr(scorer, "judge_provider", None) or (
+        "nvidia-nim" if kind == "embedding" else None
+    )
+    model = getattr(scorer, "judge_model", None) or getattr(scorer, "model", None)
+    return provider, model
 
 
 def _wall_time(experiment: Experiment, calls: dict[str, int]) -> tuple[float, str]:
@@ -257,7 +272,8 @@ def _wall_time(experiment: Experiment, calls: dict[str, int]) -> tuple[float, st
         interval = session.rate_limiter.interval(provider)
         if interval is not None:
             minutes = n * interval / 60
-            reason = f"{provider} paced at {60 / interval:.0f} requests/min"
+            # the limiter paces a little under the configured rate: name the rate as set
+            reason = f"{provider} paced at {60 * SAFETY / interval:.0f} requests/min"
         elif provider == "nvidia-nim" and not session.simulated:
             minutes = n / NIM_FREE_TIER_PER_MIN
             reason = (

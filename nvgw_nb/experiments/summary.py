@@ -273,15 +273,27 @@ def metric_summary(
         q = stats.t_quantile(0.975, max(groups - 1, 1))
         low, high = mean - q * se, mean + q * se
         if binary:
-            low, high = max(0.0, low), min(1.0, high)
+            low, high = _no_narrower_than_wilson(low, high, values)
         return MetricSummary(name, mean, low, high, n, binary, "clustered t")
     if n < 2:
         return MetricSummary(name, mean, math.nan, math.nan, n, binary, "t")
     interval = stats.mean_interval(values)
     low, high = interval.low, interval.high
     if binary:
-        low, high = max(0.0, low), min(1.0, high)
+        low, high = _no_narrower_than_wilson(low, high, values)
     return MetricSummary(name, mean, low, high, n, binary, "t")
+
+
+def _no_narrower_than_wilson(
+    low: float, high: float, values: Sequence[float]
+) -> tuple[float, float]:
+    """A pass rate's t interval, clipped to [0, 1] and widened to at least Wilson's.
+
+    When every case passes (or none does) the t interval has zero width: "100% (100%–100%)"
+    would claim certainty that n cases cannot give. Wilson's interval on the same n does not.
+    """
+    wilson = stats.wilson_interval(round(sum(values)), len(values))
+    return max(0.0, min(low, wilson.low)), min(1.0, max(high, wilson.high))
 
 
 def summarise(
