@@ -1,25 +1,35 @@
 # nvgw_nb: `make demo` and `make test` work on a fresh machine with python3 (>= 3.10).
-# Each creates .venv when missing and installs the package with its dev extra; the
-# stamp file is rebuilt only when pyproject.toml changes, so a second run installs nothing.
+# Both create .venv when missing. `make demo` installs the package alone (what the demo
+# needs); `make test` adds the dev and docs extras (linters, test tools, JupyterLab for the
+# browser tests, mkdocs). A stamp per install is rebuilt only when pyproject.toml changes,
+# so a second run installs nothing.
 
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.nvgw_nb-installed
+DEMO_STAMP := $(VENV)/.nvgw_nb-demo
+DEV_STAMP := $(VENV)/.nvgw_nb-installed
 
-.PHONY: venv demo test lint lab hooks clean distclean
+.PHONY: venv demo test test-fast lint docs docs-strict lab hooks clean distclean
 
-venv: $(STAMP)
+venv: $(DEV_STAMP)
 
-$(STAMP): pyproject.toml
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --upgrade pip
-	$(BIN)/python -m pip install -e '.[dev]'
-	touch $(STAMP)
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+# the package and its runtime dependencies only
+$(DEMO_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --disable-pip-version-check -q -e .
+	touch $@
+
+$(DEV_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --disable-pip-version-check --upgrade pip
+	$(BIN)/python -m pip install -e '.[dev,docs]'
+	touch $@ $(DEMO_STAMP)
 
 # The main job on the simulator: compare examples/prompts.jsonl on NIM and the gateway,
 # report into demo-output/ (open demo-output/report.html first).
-demo: venv
+demo: $(DEMO_STAMP)
 	$(BIN)/python -m nvgw_nb.demo
 
 lint: venv
@@ -29,10 +39,23 @@ lint: venv
 
 # tests/browser drive JupyterLab in Debian's Chromium (/usr/bin/chromium): skipped without
 # it, an error under CI=true (.ci/run installs it).
-test: lint
+test: lint docs-strict
 	# Build matplotlib's font cache first: its one-time notice must not land in a notebook's output.
 	$(BIN)/python -c "import matplotlib.font_manager"
 	$(BIN)/pytest
+
+# The edit-test loop: tests/ without the browser, the chaos run, long fuzzing and the
+# notebooks. CI (`make test`) still runs everything.
+test-fast: venv
+	$(BIN)/pytest -o addopts=-ra -m "not browser and not slow" tests
+
+# The documentation site (mkdocs-material) into site/; `make test` builds it with --strict,
+# so a broken link or a stale API name fails.
+docs: venv
+	$(BIN)/mkdocs build --site-dir site
+
+docs-strict: venv
+	$(BIN)/mkdocs build --strict --site-dir site
 
 # JupyterLab on notebooks/. The dev extra brings JupyterLab (the browser tests use it); the
 # `lab` extra is installed here only for a .venv without it. ipywidgets 8 ships its
@@ -47,7 +70,7 @@ hooks: venv
 	$(BIN)/pre-commit install
 
 clean:
-	rm -rf out demo-output build dist .pytest_cache .mypy_cache .ruff_cache
+	rm -rf out demo-output site build dist .pytest_cache .mypy_cache .ruff_cache
 	find . -path ./$(VENV) -prune -o -type d -name __pycache__ -prune -exec rm -rf {} +
 
 distclean: clean
