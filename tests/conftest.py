@@ -46,3 +46,17 @@ def session(sim: Simulator) -> Iterator[nv.Session]:
     """A Session on `sim` that never sleeps between retries."""
     with sim.session(retry=nv.RetryPolicy.no_wait()) as s:
         yield s
+
+
+@pytest.fixture
+def sigint_raises() -> Iterator[None]:
+    """SIGINT raises KeyboardInterrupt in the main thread for this test, whatever the runner
+    started with: a background job (`make test &`) starts with SIGINT ignored, and then
+    `_thread.interrupt_main()` does nothing."""
+    import signal
+
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)

@@ -59,7 +59,7 @@ def test_load_results_skips_a_line_cut_by_a_crash(session: nv.Session, tmp_path:
     assert [i.prompt for i in load_results(path)] == ["a", "b"]
 
 
-def test_ctrl_c_keeps_finished_results(sim: Simulator) -> None:
+def test_ctrl_c_keeps_finished_results(sim: Simulator, sigint_raises: None) -> None:
     """Ctrl-C half way: KeyboardInterrupt, finished items in last_batch, nothing running."""
     with sim.session(read_timeout_s=30) as session:
         sim.inject("nvidia-nim", "C2")  # the first NIM request to arrive never answers

@@ -152,7 +152,7 @@ def test_token_is_refreshed_before_it_expires() -> None:
     assert calls > stats["token_grants"]
 
 
-def test_ctrl_c_cancels_a_sync_call(sim: Simulator) -> None:
+def test_ctrl_c_cancels_a_sync_call(sim: Simulator, sigint_raises: None) -> None:
     """Ctrl-C during a sync chat cancels the request and leaves the Session usable."""
     with sim.session(read_timeout_s=30) as s:
         sim.inject("nvidia-nim", "C2")
