@@ -10,6 +10,9 @@ import pytest
 
 from benchmarks.chaos_harness import ChaosReport, run_chaos
 
+#: long runs: `make test-fast` leaves them out (`make test` and CI run them)
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def report() -> ChaosReport:

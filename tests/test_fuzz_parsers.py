@@ -27,6 +27,9 @@ from nvgw_nb.providers import (
     Provider,
 )
 
+#: long runs: `make test-fast` leaves them out (`make test` and CI run them)
+pytestmark = pytest.mark.slow
+
 PROVIDERS: list[Provider] = [
     NimProvider(base_url="https://nim.test/v1", status_url="https://nvcf.test/status"),
     GatewayProvider(base_url="https://gw.test/llm/v1/azure", api_version="2024-12-01-preview"),

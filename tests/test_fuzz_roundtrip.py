@@ -36,6 +36,9 @@ from nvgw_nb.sim.chat_request import SimChat
 from nvgw_nb.sim.content import Answer, SimToolCall
 from nvgw_nb.sim.rendering import Dialect, SimReply
 
+#: long runs: `make test-fast` leaves them out (`make test` and CI run them)
+pytestmark = pytest.mark.slow
+
 CASES: list[tuple[Provider, Dialect]] = [
     (
         NimProvider(base_url="https://nim.test/v1", status_url="https://nvcf.test/s"),
