@@ -207,11 +207,30 @@ def _compare(
     say()
     say(f"Look first at {files.report_html} — open it in a browser: the summary, the plots,")
     say("the answers side by side and how to read the numbers. All of it is SIMULATED.")
-    say(
-        "Next: `nvgw-nb compare examples/prompts.jsonl --out compare-output` runs the same "
-        "against your real endpoints (.env)."
-    )
+    command = _nvgw_nb_command()
+    say("Next: the same against your real endpoints (credentials in .env: see")
+    say("docs/guides/credentials.md):")
+    say(f"   {command} compare examples/prompts.jsonl --out compare-output")
+    if command != "nvgw-nb":
+        say("(or `source .venv/bin/activate` once, then plain `nvgw-nb …`)")
     return 0
+
+
+def _nvgw_nb_command() -> str:
+    """How to type `nvgw-nb` here: bare when it is on PATH, else the path of this
+    environment's script (`make demo` does not activate the venv)."""
+    import shutil
+
+    script = Path(sys.executable).parent / "nvgw-nb"
+    found = shutil.which("nvgw-nb")
+    if found and Path(found).resolve() == script.resolve():
+        return "nvgw-nb"
+    if not script.exists():
+        return "nvgw-nb"
+    try:
+        return str(script.relative_to(Path.cwd()))
+    except ValueError:
+        return str(script)
 
 
 def _quality(say: _Say, *, time_scale: float, seed: int, progress: bool) -> QualitySection:
