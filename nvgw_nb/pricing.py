@@ -1,7 +1,7 @@
 """Prices per model (USD per 1M tokens): dated estimates, all overridable.
 
-Sources are in FACTS.md §1. NVIDIA publishes no per-token price for its hosted API,
-and the seed's "NIM: $0.10-0.25 per 1M tokens" matches only third-party *input* prices;
+Sources are in docs/reference/facts.md. NVIDIA publishes no per-token price for its hosted API,
+and the integration guide's "NIM: $0.10-0.25 per 1M tokens" matches only third-party *input* prices;
 the NIM rows use one coherent third-party list (GMI), so a comparison is not flattered
 by a $0 trial. `Pricing(mode="nvidia_trial")` prices NIM at 0, as the free trial is.
 
@@ -40,7 +40,7 @@ DEFAULT_PRICES: dict[str, Price] = {
     # Azure OpenAI Global Standard (gateway) and OpenAI (FACTS §1b).
     "gpt-4o": Price(2.50, 10.00, "litellm azure/gpt-4o [F]"),
     "gpt-4o-mini": Price(0.15, 0.60, "Azure global [3P]"),
-    # Not in FACTS.md: vendors' list prices as remembered — unverified estimates [U].
+    # Not in docs/reference/facts.md: vendors' list prices as remembered — unverified estimates [U].
     "claude-sonnet-4-5": Price(3.00, 15.00, "Anthropic list price [U]"),
     "claude-haiku-4-5": Price(1.00, 5.00, "Anthropic list price [U]"),
     "gemini-2.0-flash": Price(0.10, 0.40, "Google list price [U]"),

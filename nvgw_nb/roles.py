@@ -1,4 +1,4 @@
-"""The four roles of the seed's provider strategy, and which model each uses where.
+"""The four roles of the integration guide's provider strategy, and which model each uses where.
 
 | role       | NVIDIA NIM (first)   | LLM Gateway (fallback) |
 |------------|----------------------|------------------------|

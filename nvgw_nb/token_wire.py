@@ -324,7 +324,9 @@ def token_problem(
         hint = {
             "invalid_client": f"check {client_id} and {secret}",
             "unauthorized_client": f"check {client_id} and {secret}",
-            "invalid_scope": "check NVGW_TOKEN_SCOPE (the seed uses azureopenai-readwrite)",
+            "invalid_scope": (
+                "check NVGW_TOKEN_SCOPE (the integration guide uses azureopenai-readwrite)"
+            ),
         }.get(code or "", f"check {client_id}, {secret} and STARFLEET_TOKEN_URL")
         return AuthError(
             f"Starfleet rejected the client credentials at {host} "

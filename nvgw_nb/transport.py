@@ -3,7 +3,7 @@
 httpx stays the client and the API: auth flows, timeouts, `httpx.Request`/`Response` and the
 `httpx.HTTPError` tree. Only the connection handling below it changes. httpcore's pool does
 bookkeeping that grows with the number of open connections, so at 64 calls in flight it
-serves fewer calls per second than one at a time (PERF-NOTES.md §1). `AiohttpTransport`
+serves fewer calls per second than one at a time (benchmarks/README.md). `AiohttpTransport`
 hands the connections to aiohttp, whose pool does not have that cost.
 
 This is hand-written (~150 lines) rather than taken from `httpx-aiohttp` because that

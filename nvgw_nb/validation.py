@@ -1,4 +1,4 @@
-"""Checks an answer must pass before it reaches the caller (FAULTS.md B4, B5, B6).
+"""Checks an answer must pass before it reaches the caller (faults B4, B5, B6).
 
 A tool call's name must be declared and its arguments must be a JSON object that fits
 the tool's parameter schema; structured output must parse and fit its model or

@@ -1,4 +1,4 @@
-"""Anthropic's Messages API (WIRE.md §4).
+"""Anthropic's Messages API.
 
 `POST {base_url}/v1/messages` with an `anthropic-version` header; the key is applied as
 `x-api-key` by the Session's auth, never here. The OpenAI-shaped `ChatRequest` is
@@ -290,7 +290,7 @@ def _str_or_none(value: Any) -> str | None:
 
 # --- stream -----------------------------------------------------------------------------
 class AnthropicStreamParser(StreamParser):
-    """Accumulates the named events of WIRE.md §4.5 until `message_stop`."""
+    """Accumulates the named events of Anthropic's stream until `message_stop`."""
 
     def __init__(self) -> None:
         self._text: list[str] = []

@@ -1,8 +1,8 @@
-"""NVIDIA LLM Gateway: Azure OpenAI deployments behind Starfleet (WIRE.md §2).
+"""NVIDIA LLM Gateway: Azure OpenAI deployments behind Starfleet.
 
 `{LLM_GATEWAY_BASE_URL}/openai/deployments/{model}/chat/completions?api-version=…`,
 with a Starfleet bearer token (applied by `StarfleetAuth`) and a **fresh**
-`correlationId` per request — the seed's sample makes one per client, which makes
+`correlationId` per request — the integration guide's sample makes one per client, which makes
 every request look the same to the gateway's support team.
 """
 

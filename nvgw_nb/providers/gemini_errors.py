@@ -1,4 +1,4 @@
-"""Gemini's error envelope (WIRE.md §5.4): what an error says, and the retry hint in it."""
+"""Gemini's error envelope: what an error says, and the retry hint in it."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ _SERVER_STATUSES = frozenset({"INTERNAL", "UNAVAILABLE", "DEADLINE_EXCEEDED"})
 
 
 def envelope(data: Any) -> tuple[int | None, str | None, str | None, list[Any]]:
-    """(code, status, message, details) of the Google RPC envelope (WIRE.md §5.4)."""
+    """(code, status, message, details) of the Google RPC envelope."""
     if isinstance(data, list) and data:
         data = data[0]  # the stream endpoint without alt=sse wraps errors in an array
     inner = data.get("error") if isinstance(data, dict) else None
@@ -73,7 +73,7 @@ def _retry_delay(details: list[Any]) -> float | None:
 
 
 def _daily_quota(details: list[Any]) -> bool:
-    """A per-day quota: waiting seconds will not clear it (WIRE.md §5.4)."""
+    """A per-day quota: waiting seconds will not clear it."""
     for failure in _detail(details, "QuotaFailure"):
         for violation in failure.get("violations") or ():
             if isinstance(violation, dict) and "PerDay" in str(violation.get("quotaId", "")):

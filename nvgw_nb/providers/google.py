@@ -1,9 +1,9 @@
-"""Google's Gemini API, generativelanguage `v1beta` (WIRE.md §5).
+"""Google's Gemini API, generativelanguage `v1beta`.
 
 `POST {base_url}/{api_version}/models/{model}:generateContent`, or
 `:streamGenerateContent?alt=sse` when streaming. The key is applied as
 `x-goog-api-key` by the Session's auth — never as `?key=`, which would put it in
-every logged URL (FAULTS.md "Secrets").
+every logged URL (docs/reference/faults.md, "Secrets").
 
 >>> p = GoogleProvider(base_url="https://generativelanguage.googleapis.com")
 >>> request = ChatRequest(messages=[{"role": "user", "content": "hi"}])
@@ -93,7 +93,7 @@ class GoogleProvider(Provider):
         return httpx.Request(
             "POST",
             f"{self.base_url}/{self.api_version}/models/{model_id}:{method}",
-            # Without alt=sse the stream endpoint answers one JSON array (WIRE.md §5.1).
+            # Without alt=sse the stream endpoint answers one JSON array.
             params={"alt": "sse"} if request.stream else None,
             json=request_body(request),
             headers={"Accept": "text/event-stream" if request.stream else "application/json"},
@@ -303,7 +303,7 @@ class _Collector:
 
     def reply(self) -> Reply:
         if self.blocked and not self.candidates:
-            # The prompt itself was blocked: 200, no candidates (WIRE.md §5.2).
+            # The prompt itself was blocked: 200, no candidates.
             return Reply(
                 content="", finish_reason="content_filter", usage=self.usage, model=self.model
             )

@@ -1,8 +1,8 @@
 """From a provider's HTTP error answer to the `ProviderError` the engine acts on.
 
-Each provider reads its own error envelope (WIRE.md §1-5) into an `HttpFailure`;
-`classify` applies the one ladder of FAULTS.md (N1, R1, R2, X1-X4), worded the
-same for every provider.
+Each provider reads its own error envelope into an `HttpFailure`;
+`classify` applies the one ladder of the fault catalogue (N1, R1, R2, X1-X4 in
+docs/reference/faults.md), worded the same for every provider.
 
 >>> error = classify(HttpFailure(provider="openai", model="gpt-4o", status=404, auth_hint=""))
 >>> type(error).__name__, str(error)
@@ -34,7 +34,7 @@ from nvgw_nb.untrusted import cut
 __all__ = ["MAX_MESSAGE", "HttpFailure", "classify", "clip", "key_hint", "parse_retry_after"]
 
 #: the longest error message by default (NVGW_MAX_ERROR_CHARS); a provider's own message,
-#: code and type are cut to the limit in force too (FAULTS.md X1)
+#: code and type are cut to the limit in force too (fault X1, docs/reference/faults.md)
 MAX_MESSAGE = 300
 
 

@@ -1,7 +1,7 @@
-"""NVIDIA NIM hosted API: OpenAI-compatible `/chat/completions` (WIRE.md §1).
+"""NVIDIA NIM hosted API: OpenAI-compatible `/chat/completions`.
 
 Long requests may answer `202 Accepted` with an `NVCF-REQID`; the result is then
-polled at the NVCF status URL, on a different host (FAULTS.md N2).
+polled at the NVCF status URL, on a different host (fault N2, docs/reference/faults.md).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from nvgw_nb.untrusted import cut, token_count
 if TYPE_CHECKING:
     from nvgw_nb.config import Settings
 
-#: the Llama 4 models the seed's roles use on NIM
+#: the Llama 4 models the integration guide's roles use on NIM
 LLAMA4_SCOUT = "meta/llama-4-scout-17b-16e-instruct"
 LLAMA4_MAVERICK = "meta/llama-4-maverick-17b-128e-instruct"
 

@@ -1,4 +1,4 @@
-"""OpenAI's own chat-completions API (WIRE.md §3).
+"""OpenAI's own chat-completions API.
 
 `POST {base_url}/chat/completions` with the model in the body. The key is applied as
 `Authorization: Bearer $OPENAI_API_KEY` by the Session's auth, never here.
@@ -61,7 +61,7 @@ class OpenAIProvider(OpenAICompatible):
         return dataclasses.replace(
             super().read_failure(response, model),
             unsupported_parameter=code in _UNSUPPORTED_CODES,
-            # An exhausted quota is a 429 too, but waiting does not clear it (WIRE.md §3.5).
+            # An exhausted quota is a 429 too, but waiting does not clear it.
             quota_exhausted=code == "insufficient_quota",
         )
 

@@ -1,6 +1,6 @@
 """The OpenAI chat-completions wire format, shared by NIM, the gateway and OpenAI.
 
-WIRE.md §1-3: request body, `chat.completion` JSON, `chat.completion.chunk` SSE
+The wire format: request body, `chat.completion` JSON, `chat.completion.chunk` SSE
 ending in `[DONE]`, and the three error shapes (RFC 7807 problem+json from NVCF,
 vLLM's `{"object":"error"}`, and the `{"error":{…}}` envelope of Azure and OpenAI).
 """

@@ -1,4 +1,4 @@
-"""Every provider nvgw_nb knows, in the order the seed tries them.
+"""Every provider nvgw_nb knows, in the order the integration guide tries them.
 
 Generic code — the Session, `nvgw-nb check`, the widgets, the plots, the settings —
 reads providers from here and their facts from their classes, never from tables of

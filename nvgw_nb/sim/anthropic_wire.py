@@ -1,6 +1,6 @@
 """The Anthropic Messages API (`api.anthropic.com/v1/messages`) as the simulator speaks it.
 
-WIRE.md section 4: content blocks, `tool_use` with an `input` object, `stop_reason`,
+The wire format: content blocks, `tool_use` with an `input` object, `stop_reason`,
 `input_tokens` / `output_tokens`, named SSE events in a fixed order with `ping`s, the
 `{"type": "error", "error": {type, message}, "request_id"}` envelope (529 when overloaded),
 and `request-id` on every response. Requests are translated by `anthropic_request.py`.
@@ -40,7 +40,7 @@ MODELS: Mapping[str, str] = {
 """Model aliases and the dated model the response names."""
 
 VERSIONS: tuple[str, ...] = ("2023-01-01", "2023-06-01")
-"""The `anthropic-version` values WIRE.md names; later dated versions are accepted too."""
+"""The documented `anthropic-version` values; later dated versions are accepted too."""
 
 NOMINAL_RPM = 4000  # a modelling guess, shown in anthropic-ratelimit-*
 _NOMINAL_TPM = 400_000

@@ -23,7 +23,7 @@ from nvgw_nb.sim.rendering import SimReply
 
 __all__ = ["ChatPlan", "plan_chat"]
 
-# (TTFT median s, sigma, tokens/s median, sigma_tps): FACTS.md section 4, our modelling choice.
+# (TTFT median s, sigma, tokens/s median, sigma_tps): docs/reference/facts.md, our modelling choice.
 _LATENCY: Mapping[str, tuple[float, float, float, float]] = {
     "meta/llama-4-scout-17b-16e-instruct": (0.50, 0.6, 120.0, 0.40),
     "meta/llama-4-maverick-17b-128e-instruct": (0.70, 0.6, 100.0, 0.40),
@@ -151,7 +151,7 @@ def _latency(
     tps = rng.lognormvariate(math.log(tps_median), sigma_tps)
     tps = min(max(tps, 0.3 * tps_median), 2.0 * tps_median)
     gw = rng.lognormvariate(math.log(0.05), 0.3) if chat.provider == "nvidia-gateway" else 0.0
-    if in_flight > 8:  # load coupling, FACTS.md section 4
+    if in_flight > 8:  # load coupling, docs/reference/facts.md
         ttft *= 1 + 0.1 * (in_flight - 8)
         tps /= 1 + 0.03 * (in_flight - 8)
     return (gw + ttft) * multiplier, tps / multiplier

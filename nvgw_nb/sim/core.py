@@ -12,7 +12,7 @@ plans the chat answer. The rest is imported one way only:
 - `chat_request.py` parses and validates a chat body (`anthropic_request.py` and
   `gemini_request.py` translate theirs into the same canonical body);
 - `completion.py` plans the answer to an accepted chat request (content, latency, SSE);
-- `faults.py` decides what each FAULTS.md id does to an answer;
+- `faults.py` decides what each fault id does to an answer;
 - each chat provider's wire format is a `Dialect` (`rendering.py`), one module each:
   `nim_wire.py`, `gateway_wire.py`, `openai_wire.py`, `anthropic_wire.py`,
   `gemini_wire.py`, collected in `dialects.py`; `starfleet_wire.py` renders the token
@@ -27,7 +27,7 @@ server and httpx's MockTransport), `profiles.py` (fault rates, latencies, rate l
 `sockets.py` (faults below HTTP) and `command.py` (`nvgw-nb sim`).
 
 The simulator speaks the providers' wire formats on its own and shares no code with the
-SDK (see WIRE.md).
+SDK (from each provider's API documentation).
 """
 
 from __future__ import annotations
@@ -64,7 +64,7 @@ __all__ = [
 ]
 
 _REPEATED_FOR_SAME_INPUT = frozenset({"B4", "B5", "B6"})
-_GATEWAY_NOMINAL_RPM = 2700  # gpt-4o Global Standard default quota (FACTS.md section 4)
+_GATEWAY_NOMINAL_RPM = 2700  # gpt-4o Global Standard default quota (docs/reference/facts.md)
 _SIM_HEADER = ("x-nvgw-simulator", "1")
 
 

@@ -19,7 +19,7 @@ missing `input_type` on the asymmetric model, an empty input, a bad `truncate`,
 a long input, "END" its start.
 
 Faults: the embeddings route draws none, and leaves queued NIM faults (`inject`) for the
-next chat request: the FAULTS.md ids describe chat answers. It does share NIM's API-key
+next chat request: the fault ids describe chat answers. It does share NIM's API-key
 check and rate window (one key's quota covers every endpoint), and answers 503 like N1
 when the profile has NIM down.
 """

@@ -1,4 +1,4 @@
-"""What each FAULTS.md fault id does to an answer.
+"""What each fault id (docs/reference/faults.md) does to an answer.
 
 `core.py` serves injected faults first, else draws one from the profile's rates
 (`pick_fault` knows which ids can apply to a request), and counts the variant: how many

@@ -1,4 +1,4 @@
-"""The NVIDIA LLM Gateway as the simulator speaks it: Azure OpenAI behind APIM (WIRE.md section 2).
+"""The NVIDIA LLM Gateway as the simulator speaks it: Azure OpenAI behind APIM.
 
 Azure's error envelope (`{"error": {code, message}}`, `code` always a string) and its
 pass-through of OpenAI's 400s, content-filter results on the prompt, every choice and every

@@ -1,4 +1,4 @@
-"""The Gemini API (generativelanguage `v1beta`) as the simulator speaks it (WIRE.md section 5).
+"""The Gemini API (generativelanguage `v1beta`) as the simulator speaks it.
 
 Answers are `GenerateContentResponse`s: `candidates[].content.parts` (text, or
 `functionCall` with an `args` object and no id), `finishReason`, `usageMetadata` (zero
@@ -38,7 +38,7 @@ __all__ = [
 
 MODELS: tuple[str, ...] = ("gemini-2.0-flash", "gemini-2.5-flash", "gemini-2.5-pro")
 API_VERSIONS: tuple[str, ...] = ("v1", "v1beta")
-"""`v1beta` is what WIRE.md and nvgw_nb use; google-genai's default is `v1`."""
+"""`v1beta` is what nvgw_nb uses; google-genai's default is `v1`."""
 
 NOMINAL_RPM = 2000  # a modelling guess
 _THINKING = ("gemini-2.5-flash", "gemini-2.5-pro")  # they report thoughtsTokenCount

@@ -1,4 +1,4 @@
-"""NVIDIA NIM as the simulator speaks it: NVCF in front of a vLLM container (WIRE.md section 1).
+"""NVIDIA NIM as the simulator speaks it: NVCF in front of a vLLM container.
 
 NVCF's platform errors are RFC 7807 problem details, its 401 is a bare challenge, and its
 answers carry `nvcf-reqid` / `nvcf-status` (a 202 to poll under N2); the container's own

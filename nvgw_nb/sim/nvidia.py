@@ -8,7 +8,7 @@ the Gateway.
 only these routes have (issued tokens, NVCF requests awaiting a poll, correlationIds) and
 asks the core (`NvidiaServices`) for what every route shares: fault draws, rate windows,
 delays and the chat answer itself. Bodies and headers come from `starfleet_wire.py`,
-`nim_wire.py` and `gateway_wire.py` (WIRE.md sections 1 and 2).
+`nim_wire.py` and `gateway_wire.py`.
 """
 
 from __future__ import annotations

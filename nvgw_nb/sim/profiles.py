@@ -1,6 +1,6 @@
 """Simulator profiles: per-provider fault rates, latency multipliers and rate limits.
 
-All probabilities here are modelling guesses (FACTS.md section 4), not measurements. The
+All probabilities here are modelling guesses (docs/reference/facts.md), not measurements. The
 built-in profiles are about NIM and the gateway: the external providers (`openai`,
 `anthropic`, `google-genai`) are healthy in every one of them.
 """
@@ -57,7 +57,7 @@ FAULT_IDS: Mapping[str, tuple[str, ...]] = MappingProxyType(
         "starfleet": ("T1", "T2", "T3", "T4"),
     }
 )
-"""Fault ids (FAULTS.md) that `Simulator.inject` accepts, per provider."""
+"""Fault ids (docs/reference/faults.md) that `Simulator.inject` accepts, per provider."""
 
 
 @dataclass(frozen=True)

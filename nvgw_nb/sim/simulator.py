@@ -170,7 +170,7 @@ class Simulator:
         openai.OpenAI(base_url=...) adds /chat/completions, anthropic.Anthropic(base_url=...)
         adds /v1/messages, genai.Client(http_options=HttpOptions(base_url=...)) adds
         /{api_version}/models/{model}:generateContent (google-genai's default version is v1;
-        WIRE.md and nvgw_nb use v1beta: the simulator serves both).
+        nvgw_nb uses v1beta: the simulator serves both).
 
         Example::
 
@@ -226,7 +226,7 @@ class Simulator:
     # ------------------------------------------------------------------ control
 
     def inject(self, provider: str, fault_id: str, times: int = 1) -> None:
-        """Queue `fault_id` (FAULTS.md) for the next `times` requests to `provider`.
+        """Queue `fault_id` (docs/reference/faults.md) for the next `times` requests to `provider`.
 
         `FAULT_IDS[provider]` lists the ids that apply; any other raises ValueError (R2 on
         `google-genai`, whose retry hint is in the body).
