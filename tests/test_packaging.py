@@ -163,11 +163,15 @@ def test_ci_script_runs_make_test() -> None:
 
 
 def test_makefile_targets() -> None:
-    """The Makefile has the documented targets and a stamp keyed on pyproject.toml."""
+    """The Makefile has the documented targets, and stamps keyed on pyproject.toml: the
+    demo's (the package alone) and the developers' (the dev and docs extras)."""
     text = (ROOT / "Makefile").read_text(encoding="utf-8")
-    for target in ("venv", "demo", "test", "lint", "lab", "clean"):
+    for target in ("venv", "demo", "test", "test-fast", "lint", "docs", "lab", "clean"):
         assert re.search(rf"^{target}:", text, re.MULTILINE), target
-    assert re.search(r"^\$\(STAMP\): pyproject.toml", text, re.MULTILINE)
+    assert re.search(r"^\$\(DEMO_STAMP\): pyproject.toml", text, re.MULTILINE)
+    assert re.search(r"^\$\(DEV_STAMP\): pyproject.toml", text, re.MULTILINE)
+    assert re.search(r"^demo: \$\(DEMO_STAMP\)$", text, re.MULTILINE)
+    assert "install --disable-pip-version-check -q -e .\n" in text
 
 
 def test_readme_quick_start() -> None:
