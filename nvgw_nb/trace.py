@@ -1,11 +1,15 @@
 """The attempt trace as something people read: a plain-text table and HTML.
 
+The text table has a column per fact; where it would be wider than `TEXT_WIDTH` (a
+notebook cell wraps longer lines into an unreadable mess) `result_text` lays the
+attempts out one block each instead. The HTML table (`attempts_html`) is the rich view.
 Only fields of `Attempt` are shown — never headers, never secrets.
 """
 
 from __future__ import annotations
 
 import html
+import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -13,7 +17,9 @@ from nvgw_nb.providers.registry import provider_color
 from nvgw_nb.results import Attempt, ChatResult
 
 __all__ = [
+    "TEXT_WIDTH",
     "SummaryFacts",
+    "attempts_blocks",
     "attempts_html",
     "attempts_text",
     "result_html",
@@ -21,6 +27,14 @@ __all__ = [
     "summary_facts",
     "summary_line",
 ]
+
+#: the widest text trace `result_text` (so `ChatResult.trace()`) prints as a table; a
+#: wider one becomes one block per attempt (a notebook cell shows about 100 columns)
+TEXT_WIDTH = 100
+#: the narrowest layout offered: below this, lines are cut at this width anyway
+_MIN_WIDTH = 40
+#: lines of an attempt's error message shown in a block (the rest is cut with "…")
+_ERROR_LINES = 3
 
 COLUMNS = (
     "provider",
@@ -61,13 +75,63 @@ def _row(attempt: Attempt) -> tuple[str, ...]:
     )
 
 
-def attempts_text(attempts: Sequence[Attempt]) -> str:
-    """A fixed-width table of the attempts."""
+def attempts_text(attempts: Sequence[Attempt], *, width: int | None = None) -> str:
+    """A fixed-width table of the attempts; with `width`, one block per attempt
+    (`attempts_blocks`) when the table would be wider than that."""
     rows = [COLUMNS, *(_row(a) for a in attempts)]
     widths = [max(len(row[i]) for row in rows) for i in range(len(COLUMNS))]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)) for row in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(line.rstrip() for line in lines)
+    table = [line.rstrip() for line in lines]
+    if width is not None and max(len(line) for line in table) > width:
+        return attempts_blocks(attempts, width=width)
+    return "\n".join(table)
+
+
+def attempts_blocks(attempts: Sequence[Attempt], *, width: int = TEXT_WIDTH) -> str:
+    """The attempts one block each, every line at most `width` (at least 40) wide:
+
+    1. nvidia-nim  meta/llama-4-scout-17b-16e-instruct  try 1
+       error 503 server_error · latency 0.014 s
+       nvidia-nim answered HTTP 503: Service Unavailable
+       id 0095ee74-0dde-4885-9f66-27495c4282e0
+    """
+    width = max(width, _MIN_WIDTH)
+    blocks = []
+    for number, attempt in enumerate(attempts, 1):
+        (provider, model, tried, outcome, status, failure, waited, latency, tokens, cost, ids) = (
+            _row(attempt)
+        )
+        head = f"{number}. {provider}  {model}" + (f"  try {tried}" if tried != "-" else "")
+        facts = [" ".join(p for p in (outcome, status, failure) if p)]
+        facts += [f"waited {waited} s"] if waited else []
+        facts += [f"latency {latency} s"] if latency else []
+        facts += [f"tokens {tokens}"] if tokens else []
+        facts += [f"cost ${cost}"] if cost else []
+        lines = _wrap(head, width, indent="   ")
+        lines += _wrap(" · ".join(facts), width, indent="   ", first="   ")
+        if attempt.error and attempt.outcome != "ok":
+            error = _wrap(" ".join(attempt.error.split()), width, indent="   ", first="   ")
+            if len(error) > _ERROR_LINES:
+                error = error[:_ERROR_LINES]
+                error[-1] = error[-1][: width - 1].rstrip() + "…"
+            lines += error
+        if ids:
+            label = "ids" if " / " in ids else "id"
+            lines += _wrap(f"{label} {ids}", width, indent="   ", first="   ")
+        blocks.append("\n".join(lines))
+    return "\n".join(blocks)
+
+
+def _wrap(text: str, width: int, *, indent: str, first: str = "") -> list[str]:
+    """`text` in lines of at most `width` (long words, such as ids, are cut)."""
+    return textwrap.wrap(
+        text,
+        width,
+        initial_indent=first,
+        subsequent_indent=indent,
+        break_on_hyphens=False,
+    ) or [first.rstrip()]
 
 
 @dataclass(frozen=True)
@@ -135,9 +199,33 @@ def summary_line(result: ChatResult) -> str:
     )
 
 
-def result_text(result: ChatResult) -> str:
-    """Summary line, then the attempts table."""
-    return summary_line(result) + "\n" + attempts_text(result.attempts)
+def result_text(result: ChatResult, *, width: int | None = TEXT_WIDTH) -> str:
+    """Summary line, then the attempts table — or, when the table would be wider than
+    `width` columns, the summary wrapped and one block per attempt. `width=None`: the
+    table, however wide."""
+    line = summary_line(result)
+    if width is None:
+        return line + "\n" + attempts_text(result.attempts)
+    body = attempts_text(result.attempts, width=width)
+    if len(line) > width:
+        line = "\n".join(_pack(line.split("; "), max(width, _MIN_WIDTH)))
+    return line + "\n" + body
+
+
+def _pack(parts: Sequence[str], width: int) -> list[str]:
+    """`parts` joined by "; " into lines of at most `width`, broken between parts (the
+    lines after the first indented)."""
+    lines: list[str] = []
+    room = width - 1  # a line may end with ";"
+    for part in parts:
+        if lines and len(lines[-1]) + 2 + len(part) <= room:
+            lines[-1] += "; " + part
+        elif lines:
+            lines[-1] += ";"
+            lines += _wrap(part, room, indent="  ", first="  ")
+        else:
+            lines += _wrap(part, room, indent="  ")
+    return lines
 
 
 def attempts_html(attempts: Sequence[Attempt]) -> str:
