@@ -32,6 +32,7 @@ from nvgw_nb.config import Settings, check_provider_order
 from nvgw_nb.errors import ConfigError, NvgwError
 from nvgw_nb.private_files import make_private_dir
 from nvgw_nb.prompts import PromptsFileError, read_prompts
+from nvgw_nb.provider_choice import real_session
 from nvgw_nb.providers import registry
 from nvgw_nb.retry import RetryPolicy
 from nvgw_nb.roles import ROLE_NAMES
@@ -266,7 +267,7 @@ def _session_for(use_sim: bool) -> Iterator[Session]:
     """A Session on the real endpoints (env + .env) or on a fresh simulator."""
     if not use_sim:
         try:
-            session = Session.from_env()
+            session = real_session()  # the providers and order nv.connect() would use
         except ConfigError as err:
             raise ConfigError(f"{err} (or add --sim to ask the built-in simulator)") from None
         with session:
@@ -527,14 +528,7 @@ def _sim(args: argparse.Namespace) -> int:
 def _check(args: argparse.Namespace) -> int:
     out = sys.stdout
     if not args.sim:
-        dotenv = Path(".env")
-        source = (
-            f"the environment and {dotenv.resolve()}"
-            if dotenv.is_file()
-            else "the environment (no .env in this directory)"
-        )
-        out.write(f"{PROG} check: real endpoints, settings from {source}\n")
-        return run_check(out, env=None, env_file=".env", prog=PROG)
+        return run_check(out, env=None, env_file=".env", prog=PROG, header=f"{PROG} check")
     from nvgw_nb.sim import Simulator
 
     with Simulator(seed=0, time_scale=SIM_TIME_SCALE) as sim:

@@ -30,6 +30,12 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+from nvgw_nb.env_files import (
+    ENV_FILE_VARIABLE,
+    find_env_file,
+    near_misses,
+    placeholder_problem,
+)
 from nvgw_nb.errors import ConfigError
 from nvgw_nb.names import path_name_problem
 from nvgw_nb.network import ProxyChoice, check_proxy_url
@@ -40,9 +46,9 @@ from nvgw_nb.providers.google import GoogleProvider
 from nvgw_nb.providers.nim import NimProvider
 from nvgw_nb.providers.openai import OpenAIProvider
 from nvgw_nb.redaction import has_control_chars, mask
-from nvgw_nb.setting_values import check_plain, check_url, clean_secret
+from nvgw_nb.setting_values import PLACEHOLDER_PROBLEM, check_plain, check_url, clean_secret
 
-__all__ = ["Settings", "check_provider_order"]
+__all__ = ["Settings", "check_provider_order", "known_variables"]
 
 # The providers' own variables are named by their classes (the one place each lives);
 # the fields below read them under those names.
@@ -325,9 +331,14 @@ class Settings(BaseSettings):
     ) -> Settings:
         """Build settings: `overrides` > `env` (or os.environ) > `env_file`.
 
-        With `env` given, os.environ and `.env` are not read at all. Raises
-        `ConfigError` naming each bad variable.
+        `env_file=".env"` (the default) is the file `NVGW_ENV_FILE` names, else the
+        nearest `.env` from the working directory up to the repository root or home
+        (`nvgw_nb.env_files`); any other path is read as given. With `env` given,
+        os.environ and `.env` are not read at all. Raises `ConfigError` naming each bad
+        variable.
         """
+        if env is None and env_file is not None and Path(env_file) == Path(".env"):
+            env_file = find_env_file()
         values: dict[str, Any] = {}
         if env is not None:
             values.update({k.upper(): v for k, v in env.items()})
@@ -343,7 +354,7 @@ class Settings(BaseSettings):
             try:
                 settings = cls(_env_file=env_file, **values)
             except ValidationError as err:
-                raise _config_error(err) from None
+                raise _config_error(err, env_file if env is None else None) from None
         settings._given = {str(k).upper(): str(v) for k, v in values.items()}
         settings._read_environment = env is None
         settings._env_file_read = str(env_file) if env_file is not None else None
@@ -358,6 +369,26 @@ class Settings(BaseSettings):
         if self.provider_order:
             return self.provider_order
         return tuple(p.name for p in registry.providers() if p.in_default_order(self))
+
+    @property
+    def env_file(self) -> Path | None:
+        """The settings file these settings read (None: none was found or given)."""
+        if not self._read_environment or self._env_file_read is None:
+            return None
+        path = Path(self._env_file_read)
+        return path if path.is_file() else None
+
+    @property
+    def near_misses(self) -> dict[str, str]:
+        """Variables set (arguments, environment, `.env`) that nvgw_nb does not read but
+        that are close to one it does → that one: `{"NVGW_MAX_RETRY":
+        "NVGW_MAX_RETRIES"}`. Names only; values are never looked at."""
+        names = set(self._given)
+        if self._read_environment:
+            names.update(os.environ)
+            if self.env_file is not None:
+                names.update(dotenv_values(self.env_file))
+        return near_misses(names, known_variables())
 
     @property
     def reads_environment(self) -> bool:
@@ -434,6 +465,15 @@ def check_provider_order(order: Any) -> tuple[str, ...]:
     return names
 
 
+def known_variables() -> set[str]:
+    """Every variable nvgw_nb reads: the settings' and each registered provider's."""
+    names = set(_variables().values()) | {ENV_FILE_VARIABLE, "NVGW_SHARE_FILES"}
+    for cls in registry.providers():
+        names.update(cls.key_variables)
+        names.add(cls.base_url_variable)
+    return names
+
+
 @contextmanager
 def _isolated(flag: bool) -> Iterator[None]:
     token = _ISOLATED.set(flag)
@@ -472,9 +512,16 @@ def _variable_name(loc: tuple[int | str, ...]) -> str:
     return _variables().get(name, name.upper())
 
 
-def _config_error(err: ValidationError) -> ConfigError:
-    lines = []
+def _config_error(err: ValidationError, env_file: str | Path | None) -> ConfigError:
+    lines, placeholders = [], []
     for item in err.errors(include_input=False, include_url=False):
         message = item["msg"].removeprefix("Value error, ")
-        lines.append(f"{_variable_name(item['loc'])} {message}")
+        name = _variable_name(item["loc"])
+        if message == PLACEHOLDER_PROBLEM:
+            placeholders.append(name)
+        else:
+            lines.append(f"{name} {message}")
+    if placeholders:
+        # .env.example copied unchanged: one line naming the file, not one per variable
+        lines.insert(0, placeholder_problem(placeholders, env_file))
     return ConfigError("Invalid configuration:\n  " + "\n  ".join(lines))

@@ -1,4 +1,6 @@
-"""`nv.connect()`: real endpoints when credentials exist, else the simulator, announced."""
+"""`nv.connect()`: real endpoints when any provider has credentials, else the simulator,
+announced with where the settings came from (which providers: `nvgw_nb.provider_choice`).
+"""
 
 from __future__ import annotations
 
@@ -9,7 +11,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from nvgw_nb.config import Settings
-from nvgw_nb.providers import NimProvider
+from nvgw_nb.env_files import did_you_mean
+from nvgw_nb.provider_choice import left_out, real_session, settings_source, usable_order
+from nvgw_nb.providers import GatewayProvider, NimProvider, registry
 from nvgw_nb.session import Session
 
 if TYPE_CHECKING:
@@ -27,16 +31,21 @@ def connect(
     quiet: bool = False,
     **overrides: Any,
 ) -> Session:
-    """Real endpoints when NIM's key is configured, else the built-in simulator.
+    """Real endpoints when any provider's credentials are configured, else the built-in
+    simulator; a banner (`quiet=True` hides it) says which, and which settings file.
 
-    The simulator is announced with a visible banner (`quiet=True` hides it) and
-    stopped when the Session closes.
+    The `.env` is found from the working directory up to the repository root (a
+    notebook in `notebooks/` reads the repository's `.env`); `NVGW_ENV_FILE` names
+    another. The simulator is stopped when the Session closes.
 
     >>> session = nv.connect()   # doctest: +SKIP
     """
     probe = Settings.load(env_file=env_file)
-    if not NimProvider.missing_credentials(probe):
-        return Session.from_env(env_file=env_file, **overrides)
+    if usable_order(probe) is not None:
+        session = real_session(probe, **overrides)
+        if not quiet:
+            _announce(_real_text(session, probe), simulated=False)
+        return session
     from nvgw_nb.sim import Simulator
 
     if probe.cache_path and "cache" not in overrides and "cache_path" not in overrides:
@@ -51,25 +60,46 @@ def connect(
         raise
     session._owned.append(sim)
     if not quiet:
-        _banner(sim, time_scale)
+        _announce(_sim_text(sim, time_scale, probe), simulated=True)
     return session
 
 
-def _banner(sim: Simulator, time_scale: float) -> None:
+def _real_text(session: Session, settings: Settings) -> str:
     text = (
-        f"No {NimProvider.key_variables[0]} found, so this Session uses the built-in SIMULATOR "
-        f"({sim!r}, latencies ×{time_scale:g}). Answers are simulated. Put real "
-        "credentials in .env to use NVIDIA NIM and the LLM Gateway."
+        f"real endpoints, {' → '.join(session.provider_order)}; settings from "
+        f"{settings_source(settings)}."
     )
+    for name in left_out(settings):
+        cls = registry.provider_class(name)
+        hint = did_you_mean(settings.near_misses, cls.key_variables)
+        text += f" {name} is left out: {' and '.join(cls.key_variables)} not set"
+        text += f" ({hint})." if hint else "."
+    return text
+
+
+def _sim_text(sim: Simulator, time_scale: float, settings: Settings) -> str:
+    text = (
+        f"No credentials found in {settings_source(settings)}, so this Session uses the "
+        f"built-in SIMULATOR ({sim!r}, latencies ×{time_scale:g}). Answers are simulated. "
+        f"Put real credentials ({NimProvider.key_variables[0]}, or the gateway's "
+        f"{' and '.join(GatewayProvider.key_variables)}) in .env to use NVIDIA NIM and the "
+        "LLM Gateway."
+    )
+    hint = did_you_mean(settings.near_misses)
+    return f"{text} {hint}" if hint else text
+
+
+def _announce(text: str, *, simulated: bool) -> None:
+    """Show `text` as HTML inside a Jupyter kernel, else as one line on stderr."""
     ipython: Any = sys.modules.get("IPython")
     shell = ipython.get_ipython() if ipython is not None else None
+    title = "nvgw_nb simulator" if simulated else "nvgw_nb"
     if shell is not None and getattr(shell, "kernel", None) is not None:
         display: Any = importlib.import_module("IPython.display")
-        style = f"border-left:4px solid {NimProvider.color};padding:4px 8px;background:#f4f9ec"
+        background = "#f4f9ec" if simulated else "#f4f6f9"
+        style = f"border-left:4px solid {NimProvider.color};padding:4px 8px;background:{background}"
         display.display(
-            display.HTML(
-                f'<div style="{style}"><b>nvgw_nb simulator</b> — {html.escape(text)}</div>'
-            )
+            display.HTML(f'<div style="{style}"><b>{title}</b> — {html.escape(text)}</div>')
         )
     else:
-        print("nvgw_nb: " + text, file=sys.stderr)
+        print(f"{title}: {text}", file=sys.stderr)

@@ -16,13 +16,19 @@ from pydantic import SecretStr
 
 from nvgw_nb.redaction import has_control_chars, is_header_safe, is_loopback
 
-__all__ = ["check_plain", "check_url", "clean_secret"]
+__all__ = ["PLACEHOLDER_PROBLEM", "check_plain", "check_url", "clean_secret"]
 
 # Shapes of real API keys: a plain field holding one is almost certainly a paste into
 # the wrong variable, and echoing it in an error would leak it.
 _KEY_SHAPES = re.compile(r"(nvapi-|sk-|sk-ant-|AIza)[A-Za-z0-9_\-]{8,}")
 # The placeholders of .env.example ("nvapi-YOUR_KEY_HERE", "your-starfleet-client-id").
 _PLACEHOLDER = re.compile(r"(?i)(^|[-_])your[-_]|_here$")
+#: the words for a value still holding .env.example's placeholder (`Settings` folds every
+#: variable that has one into a single line naming the file)
+PLACEHOLDER_PROBLEM = (
+    "still holds the placeholder from .env.example: put the real value there, "
+    "or delete the line to use the simulator"
+)
 
 
 def clean_secret(value: Any) -> Any:
@@ -41,10 +47,7 @@ def clean_secret(value: Any) -> Any:
         if not is_header_safe(value):
             raise ValueError("contains a control or non-ASCII character; paste the value again")
         if _PLACEHOLDER.search(value):
-            raise ValueError(
-                "still holds the placeholder from .env.example: put the real value there, "
-                "or delete the line to use the simulator"
-            )
+            raise ValueError(PLACEHOLDER_PROBLEM)
     return value
 
 

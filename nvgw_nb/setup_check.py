@@ -12,11 +12,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import TextIO
+from urllib.parse import urlsplit
 
 import httpx
 
 from nvgw_nb.auth import StarfleetAuth
 from nvgw_nb.config import Settings
+from nvgw_nb.env_files import did_you_mean
 from nvgw_nb.errors import (
     AuthError,
     ConfigError,
@@ -30,7 +32,9 @@ from nvgw_nb.errors import (
 )
 from nvgw_nb.network import PROXY_EXTENSION, Network
 from nvgw_nb.outcomes import transport_error
+from nvgw_nb.provider_choice import left_out, settings_source, usable_order
 from nvgw_nb.providers import Provider, registry
+from nvgw_nb.redaction import is_loopback
 from nvgw_nb.session import Session
 
 __all__ = ["PROBE_PROMPT", "CheckReport", "one_line", "run_check"]
@@ -89,19 +93,30 @@ def run_check(
     env_file: str | None,
     simulated: bool = False,
     prog: str = "nvgw-nb",
+    header: str | None = None,
 ) -> int:
-    """Run every step, print a line each; the exit code."""
+    """Run every step, print a line each; the exit code. `header` (e.g. "nvgw-nb check")
+    opens the output with where the settings come from and what they point at."""
     report = CheckReport(out)
     # 1. settings
     try:
         settings = Settings.load(env=env, env_file=env_file)
     except ConfigError as err:
-        report.fail("configuration", str(err), "correct the variables named above in .env")
+        if header:
+            out.write(f"{header}: settings from {settings_source(None)}\n")
+        report.fail("configuration", str(err), "correct the variables named above")
         return report.verdict()
-    order = settings.default_order
+    # the providers a Session would use: those with credentials (nvgw_nb.connect)
+    order = usable_order(settings) or settings.default_order
     classes = [registry.provider_class(name) for name in order]
+    if header:
+        out.write(
+            f"{header}: {_endpoints(settings, classes)}, settings from "
+            f"{settings_source(settings)}\n"
+        )
     places = ", ".join(cls.describe(settings) for cls in classes)
     report.ok("configuration", f"{places}, order {' → '.join(order)}")
+    _near_miss_lines(report, settings)
     try:
         network = Network.from_settings(settings)
     except ConfigError as err:
@@ -115,7 +130,7 @@ def run_check(
         if _credentials_ok(report, cls, settings, prog):
             probes.append(cls)
     for name in registry.internal_names():
-        if name not in order:
+        if name not in order and name not in left_out(settings):
             report.info(name, "not in the provider order")
 
     # 3. a token, where the provider's auth fetches one
@@ -126,16 +141,37 @@ def run_check(
             report.info(cls.name, "not probed: no Starfleet token")
 
     # 4. one short request per provider
+    answered_by_sim: list[bool] = []
     if probes:
         names = tuple(cls.name for cls in probes)
         with Session(settings.model_copy(update={"provider_order": names})) as session:
-            for cls in probes:
-                _probe(report, session, cls)
+            answered_by_sim = [_probe(report, session, cls) for cls in probes]
     elif report.failures == 0:
         report.fail("providers", "nothing to probe", "configure NIM or the gateway in .env")
     if simulated and report.failures == 0:
         report.info("note", f"this was the simulator; run `{prog} check` for your real setup")
+    elif not simulated and probes and any(answered_by_sim):
+        report.info(
+            "note",
+            f"these answers came from the nvgw_nb SIMULATOR (e.g. `{prog} sim`), not the real "
+            "endpoints: unset its exported variables to check your real setup",
+        )
     return report.verdict()
+
+
+def _near_miss_lines(report: CheckReport, settings: Settings) -> None:
+    """The providers left out for want of credentials, and variables set under a name
+    nvgw_nb does not read but that is close to one it does (names only, never values)."""
+    misses = settings.near_misses
+    for name in left_out(settings):
+        variables = registry.provider_class(name).key_variables
+        hint = did_you_mean(misses, variables)
+        report.info(
+            name, f"left out: {' and '.join(variables)} not set" + (f" ({hint})" if hint else "")
+        )
+        misses = {k: v for k, v in misses.items() if v not in variables}
+    for name, meant in misses.items():
+        report.info(name, f"is set, but nvgw_nb reads no such variable; did you mean {meant}?")
 
 
 def _credentials_ok(
@@ -152,7 +188,12 @@ def _credentials_ok(
         cls.from_settings(settings)
     except MissingCredentials as err:
         verb = "is not set" if len(err.variables) == 1 else "are not set"
-        report.fail(" and ".join(err.variables), verb, f"{err.hint} (or try `{prog} check --sim`)")
+        hint = did_you_mean(settings.near_misses, err.variables)
+        report.fail(
+            " and ".join(err.variables),
+            f"{verb} ({hint})" if hint else verb,
+            f"{err.hint} (or try `{prog} check --sim`)",
+        )
         return False
     except ConfigError as err:
         report.fail(cls.name, str(err))
@@ -240,12 +281,24 @@ def _fix(cls: type[Provider], err: NvgwError) -> str:
     return "see the message; try again if it was transient"
 
 
-def _probe(report: CheckReport, session: Session, cls: type[Provider]) -> None:
+def _endpoints(settings: Settings, classes: list[type[Provider]]) -> str:
+    """ "real endpoints", or what loopback URLs mean: a simulator on this machine."""
+    hosts = [
+        urlsplit(settings.url(cls.base_url_variable, cls.default_base_url)).hostname or ""
+        for cls in classes
+    ]
+    if hosts and all(is_loopback(host) for host in hosts):
+        return "endpoints on this machine (127.0.0.1: a simulator such as `nvgw-nb sim`?)"
+    return "real endpoints"
+
+
+def _probe(report: CheckReport, session: Session, cls: type[Provider]) -> bool:
+    """Probe one provider; whether its answer came from the simulator."""
     try:
         result = session.chat(PROBE_PROMPT, providers=[cls.name], fallbacks=False, max_tokens=16)
     except NvgwError as err:
         report.fail(cls.name, str(err), _fix(cls, err))
-        return
+        return False
     tries = len(result.attempts)
     correlation = f", correlationId {result.correlation_id}" if result.correlation_id else ""
     report.ok(
@@ -254,3 +307,4 @@ def _probe(report: CheckReport, session: Session, cls: type[Provider]) -> None:
         f"({tries} attempt{'s' if tries != 1 else ''}{correlation})"
         f"{' [simulated]' if result.simulated else ''}",
     )
+    return result.simulated
