@@ -1,4 +1,4 @@
-"""Render the Playground and the CompareBoard to PNGs for the README (on the simulator).
+"""Render the Playground and the CompareBoard to PNGs for the docs (on the simulator).
 
     .venv/bin/python docs/render_widgets.py          # writes docs/*.png (needs chromium)
 
