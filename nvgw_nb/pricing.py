@@ -33,11 +33,11 @@ class Price:
 
 
 DEFAULT_PRICES: dict[str, Price] = {
-    # NIM models (FACTS §1b: GMI list prices; the NVIDIA trial itself costs $0).
+    # NIM models (GMI list prices, docs/reference/facts.md; the NVIDIA trial itself costs $0).
     "meta/llama-4-scout-17b-16e-instruct": Price(0.15, 0.60, "GMI list price [3P]"),
     "meta/llama-4-maverick-17b-128e-instruct": Price(0.25, 0.80, "GMI list price [3P]"),
     "meta/llama-3.3-70b-instruct": Price(0.25, 0.75, "GMI list price [3P]"),
-    # Azure OpenAI Global Standard (gateway) and OpenAI (FACTS §1b).
+    # Azure OpenAI Global Standard (gateway) and OpenAI (docs/reference/facts.md).
     "gpt-4o": Price(2.50, 10.00, "litellm azure/gpt-4o [F]"),
     "gpt-4o-mini": Price(0.15, 0.60, "Azure global [3P]"),
     # Not in docs/reference/facts.md: vendors' list prices as remembered — unverified estimates [U].

@@ -73,7 +73,7 @@ def request_id() -> str:
 
 
 def error(status: int, kind: str, message: str, rid: str) -> SimResponse:
-    """The Anthropic error envelope (WIRE 4.4), with its `request-id` header."""
+    """The Anthropic error envelope, with its `request-id` header."""
     body = {"type": "error", "error": {"type": kind, "message": message}, "request_id": rid}
     return wire.json_response(status, body, [("request-id", rid)])
 
@@ -194,7 +194,7 @@ def _blocks(reply: SimReply) -> list[dict[str, JSON]]:
 
 
 def document(chat: SimChat, reply: SimReply) -> dict[str, JSON]:
-    """A `message` (WIRE 4.2, 4.3)."""
+    """A `message`."""
     return {
         "id": reply.response_id,
         "type": "message",
@@ -217,7 +217,7 @@ def _parse_event(data: bytes) -> tuple[str, JSON]:
 
 
 def stream_events(chat: SimChat, reply: SimReply) -> tuple[Events, int, int]:
-    """Named events in the API's order (WIRE 4.5), span of the content deltas."""
+    """Named events in the API's order, span of the content deltas."""
     message = {**document(chat, reply), "content": [], "stop_reason": None}
     message["usage"] = _usage(reply.usage, output=1)
     events: Events = [(0, _event("message_start", {"type": "message_start", "message": message}))]

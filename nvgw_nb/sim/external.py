@@ -196,7 +196,7 @@ class ExternalHandlers:
         array = method == "streamGenerateContent" and req.query.get("alt") != "sse"
         resp = self._google_generate(req, version, model, method, array)
         if array and resp.status >= 400 and resp.body.startswith(b"{"):
-            _set_body(resp, b"[" + resp.body + b"]")  # WIRE 5.1: errors arrive in an array
+            _set_body(resp, b"[" + resp.body + b"]")  # Gemini's stream: errors arrive in an array
         return resp
 
     def _google_generate(

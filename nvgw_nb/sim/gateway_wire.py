@@ -52,7 +52,7 @@ _FILTERED = {**_CHOICE_FILTER, "violence": {"filtered": True, "severity": "mediu
 
 
 def azure_error(status: int, code: str, message: str, **fields: JSON) -> SimResponse:
-    """Azure OpenAI error envelope (WIRE 2.4); `code` is always a string."""
+    """Azure OpenAI error envelope; `code` is always a string."""
     return wire.json_response(status, {"error": {"code": code, "message": message, **fields}})
 
 
@@ -185,7 +185,7 @@ def _stream_headers(chat: SimChat) -> list[tuple[str, str]]:
 
 
 def document(chat: SimChat, reply: SimReply) -> dict[str, JSON]:
-    """An Azure `chat.completion` with its content-filter results (WIRE 2.3)."""
+    """An Azure `chat.completion` with its content-filter results."""
     answer = reply.answer
     message: dict[str, JSON] = {"role": "assistant", "content": answer.content, "refusal": None}
     if answer.tool_calls:

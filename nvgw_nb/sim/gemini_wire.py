@@ -58,7 +58,7 @@ _FINISH: Mapping[str, str] = {
     "tool_calls": "STOP",  # Gemini has no tool-specific finish reason
     "content_filter": "SAFETY",
 }
-_SSE_END = b"\r\n\r\n"  # observed separator (WIRE 5.5 [U]); clients must parse both
+_SSE_END = b"\r\n\r\n"  # observed separator (undocumented, observed); clients must parse both
 _HELP = "https://ai.google.dev/gemini-api/docs/rate-limits"
 _INTERNAL = (
     "An internal error has occurred. Please retry or report in "
@@ -75,7 +75,7 @@ def retry_delay(seconds: float) -> str:
 
 
 def error(status: str, message: str, details: list[JSON] | None = None) -> SimResponse:
-    """The Google RPC error envelope (WIRE 5.4); `status` is the canonical code name."""
+    """The Google RPC error envelope; `status` is the canonical code name."""
     code = _CODES[status]
     err: dict[str, JSON] = {"code": code, "message": message, "status": status}
     if details:
@@ -272,7 +272,7 @@ def _response(chat: SimChat, reply: SimReply, candidate: JSON, final: bool) -> d
 
 
 def document(chat: SimChat, reply: SimReply) -> dict[str, JSON]:
-    """A `GenerateContentResponse` (WIRE 5.2, 5.3)."""
+    """A `GenerateContentResponse`."""
     text = reply.answer.content
     parts = [{"text": text}] if text else _call_parts(reply)
     return _response(chat, reply, _candidate(reply, parts, True), True)
@@ -336,7 +336,7 @@ def b3_document(chat: SimChat, doc: dict[str, JSON], variant: int) -> dict[str, 
 
 
 def b3_stream(chat: SimChat, events: Events, prologue: int, variant: int) -> Events:
-    """Responses without `candidates`, or an error object first (WIRE 5.5 [U])."""
+    """Responses without `candidates`, or an error object first (undocumented, observed)."""
     closing: Events = [(0, b"]")] if chat.framing == "json-array" else []
     if variant % 2 == 1:
         return [(0, _frame(chat, _internal(), True)), *closing]

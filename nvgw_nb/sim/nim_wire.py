@@ -37,7 +37,7 @@ _CREATED = 735790403
 
 
 def problem(status: int, title: str, detail: str | None = None, **extra: str) -> SimResponse:
-    """NVCF platform error: RFC 7807 problem details (WIRE 1.6a)."""
+    """NVCF platform error: RFC 7807 problem details."""
     obj: dict[str, JSON] = {"status": status, "title": title}
     if detail is not None:
         obj["detail"] = detail
@@ -45,7 +45,7 @@ def problem(status: int, title: str, detail: str | None = None, **extra: str) ->
 
 
 def vllm_error(message: str, status: int = 400) -> SimResponse:
-    """Model-container error passed through by NIM (WIRE 1.6b)."""
+    """Model-container error passed through by NIM."""
     kind = "BadRequestError" if status == 400 else "InternalServerError"
     return wire.json_response(
         status,
@@ -54,7 +54,7 @@ def vllm_error(message: str, status: int = 400) -> SimResponse:
 
 
 def unauthorized(description: str) -> SimResponse:
-    """NVCF's 401: no JSON body, only the challenge header (WIRE 1.6)."""
+    """NVCF's 401: no JSON body, only the challenge header."""
     challenge = f'Bearer error="invalid_token", error_description="{description}"'
     return SimResponse(401, [("www-authenticate", challenge), ("content-length", "0")])
 
@@ -142,7 +142,7 @@ def _stream_headers(chat: SimChat) -> list[tuple[str, str]]:
 
 
 def document(chat: SimChat, reply: SimReply) -> dict[str, JSON]:
-    """A vLLM `chat.completion` (WIRE 1.3)."""
+    """A vLLM `chat.completion`."""
     answer = reply.answer
     tool_calls = [
         {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}

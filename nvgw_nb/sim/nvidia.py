@@ -286,7 +286,7 @@ class NvidiaHandlers:
             "nvidia-nim", hashlib.sha256(auth.encode()).hexdigest()
         )
         if limited:
-            # Hosted NVCF sends the bare problem JSON and no retry hint (WIRE 1.6).
+            # Hosted NVCF sends the bare problem JSON and no retry hint.
             return nim_wire.problem(429, "Too Many Requests")
         key = content_key(req.path, body)
         occurrence = self._services.occurrence("nvidia-nim", key)

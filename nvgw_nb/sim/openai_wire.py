@@ -1,4 +1,4 @@
-"""The OpenAI chat completions API (`api.openai.com/v1`) as the simulator speaks it (WIRE 3).
+"""The OpenAI chat completions API (`api.openai.com/v1`) as the simulator speaks it.
 
 The body is the one NIM and the gateway accept, so requests go through `chat_request.py`;
 what differs is rendered here: dated model names, `refusal` / `annotations`, usage details,
@@ -71,7 +71,7 @@ def error(
     code: str | None = None,
     headers: list[tuple[str, str]] | None = None,
 ) -> SimResponse:
-    """The OpenAI error envelope (WIRE 3.5)."""
+    """The OpenAI error envelope."""
     body = {"error": {"message": message, "type": kind, "param": param, "code": code}}
     return wire.json_response(status, body, headers)
 
@@ -220,7 +220,7 @@ def _stream_headers(chat: SimChat) -> list[tuple[str, str]]:
 
 
 def document(chat: SimChat, reply: SimReply) -> dict[str, JSON]:
-    """A `chat.completion` (WIRE 3.2, 3.3)."""
+    """A `chat.completion`."""
     answer = reply.answer
     message: dict[str, JSON] = {
         "role": "assistant",
@@ -253,7 +253,7 @@ def document(chat: SimChat, reply: SimReply) -> dict[str, JSON]:
 
 
 def stream_events(chat: SimChat, reply: SimReply) -> tuple[Events, int, int]:
-    """`chat.completion.chunk` events (WIRE 3.4), span of the content events."""
+    """`chat.completion.chunk` events, span of the content events."""
     answer = reply.answer
 
     def chunk(delta: dict[str, JSON], finish: str | None) -> bytes:
