@@ -58,7 +58,7 @@ _FINISH: Mapping[str, str] = {
     "tool_calls": "STOP",  # Gemini has no tool-specific finish reason
     "content_filter": "SAFETY",
 }
-_SSE_END = b"\r\n\r\n"  # observed separator (undocumented, observed); clients must parse both
+_SSE_END = b"\r\n\r\n"  # observed, not documented; clients must parse both
 _HELP = "https://ai.google.dev/gemini-api/docs/rate-limits"
 _INTERNAL = (
     "An internal error has occurred. Please retry or report in "
