@@ -5,8 +5,10 @@ engine): every prompt runs on every provider with no fallback (so each column re
 that provider), `repeats` times, never from the cache. Scorers given to `compare()` add
 answer quality: `Comparison.run` is the experiment's `Run`, and the summary gains a
 quality table and the paired verdicts. The summary reports n, success rate, median latency with a
-bootstrap 95% CI, p90, tokens, cost per 1k requests and a paired latency ratio against
-the first provider; anything from the simulator is marked simulated.
+bootstrap 95% CI, p90, tokens, cost per 1k requests and, against the first provider, a
+paired latency ratio: the geometric mean of per-prompt ratios with a prompt-level bootstrap
+95% CI (`PairedLatency`), stated as a conclusion in words from its interval. Anything from
+the simulator is marked simulated.
 """
 
 from __future__ import annotations
@@ -23,10 +25,11 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict
 
-from nvgw_nb import stats
+from nvgw_nb import resampling, stats
 from nvgw_nb.batch import BatchPrompt, normalise_prompts
 from nvgw_nb.config import check_provider_order
 from nvgw_nb.errors import ConfigError
+from nvgw_nb.markdown import escape_markdown, table_row
 from nvgw_nb.private_files import open_private
 from nvgw_nb.results import Attempt
 
@@ -39,7 +42,20 @@ if TYPE_CHECKING:
     from nvgw_nb.experiments.run import Run
     from nvgw_nb.experiments.summary import RunSummary
 
-__all__ = ["Comparison", "ComparisonRow", "ProviderSummary", "Summary", "comparison_cases"]
+__all__ = [
+    "Comparison",
+    "ComparisonRow",
+    "PairedLatency",
+    "ProviderSummary",
+    "Summary",
+    "comparison_cases",
+]
+
+#: the seed of every paired bootstrap (stored, so a rerun gives the same interval)
+PAIRED_SEED = 0
+#: bootstrap resamples of the paired ratio
+PAIRED_RESAMPLES = 2000
+_SIM_MARK = "**SIMULATED data** (built-in simulator, not real endpoints).\n\n"
 
 CSV_COLUMNS = (
     "prompt_index",
@@ -126,6 +142,69 @@ class ProviderSummary:
 
 
 @dataclass(frozen=True)
+class PairedLatency:
+    """How much longer (or shorter) `other` took than `baseline` on the same prompts.
+
+    Per prompt, the median successful latency on each provider; `ratio` is the geometric
+    mean over prompts of other / baseline (exp of the mean log ratio: 2× and 0.5× cancel,
+    and one odd prompt cannot flip it the way it can flip a median of two clusters of
+    ratios), `ci` its percentile bootstrap 95% interval over prompts (each prompt's repeats
+    and both providers drawn together; `seed`, `resamples`). `ratios` holds each paired
+    prompt's ratio, by prompt index.
+    """
+
+    baseline: str
+    other: str
+    ratio: float
+    ci: tuple[float, float]
+    n: int
+    ratios: dict[int, float]
+    simulated: bool = False
+    seed: int = PAIRED_SEED
+    resamples: int = PAIRED_RESAMPLES
+
+    @property
+    def enough(self) -> bool:
+        """True with enough paired prompts for an interval (`stats.MIN_N_FOR_CI`)."""
+        return self.n >= stats.MIN_N_FOR_CI and not math.isnan(self.ci[0])
+
+    @property
+    def direction(self) -> str:
+        """ "slower" or "faster" when the interval excludes 1.00×, "unclear" when it
+        contains it, "too few" without an interval."""
+        if not self.enough:
+            return "too few"
+        low, high = self.ci
+        if low > 1:
+            return "slower"
+        if high < 1:
+            return "faster"
+        return "unclear"
+
+    def conclusion(self) -> str:
+        """The conclusion in words, from the interval: never "faster" or "slower" when it
+        contains 1.00×."""
+        mark = "; simulated" if self.simulated else ""
+        if not self.enough:
+            return (
+                f"{self.other} vs {self.baseline}: too few paired prompts (n={self.n}, need "
+                f"{stats.MIN_N_FOR_CI}) for a latency comparison with a confidence interval"
+                f"{' (simulated)' if self.simulated else ''}."
+            )
+        low, high = self.ci
+        figure = (
+            f"{self.ratio:.2f}× {self.baseline} per prompt (geometric mean, 95% CI "
+            f"{low:.2f}–{high:.2f}×, n={self.n} paired prompts{mark})"
+        )
+        if self.direction == "unclear":
+            return (
+                f"No clear latency difference: {self.other} took {figure}; the interval "
+                "contains 1.00×."
+            )
+        return f"{self.other} is {self.direction}: {figure}."
+
+
+@dataclass(frozen=True)
 class Summary:
     """Per-provider numbers and plain statements of the paired comparisons."""
 
@@ -136,37 +215,77 @@ class Summary:
     quality: RunSummary | None = None
     #: each score's paired verdict, from its interval
     verdicts: list[str] = field(default_factory=list)
+    #: each provider's paired latency against the first one
+    paired: list[PairedLatency] = field(default_factory=list)
+
+    def table_rows(self) -> list[tuple[str, ...]]:
+        """The table as text cells, the header first (Markdown and HTML share it)."""
+        head = (
+            "provider",
+            "n",
+            "success",
+            "median latency s (95% CI)",
+            "p90 s",
+            "tokens in / out",
+            "cost per 1k requests",
+        )
+        body = [
+            (
+                p.provider,
+                str(p.n),
+                f"{p.success_rate:.0%}",
+                f"{_num(p.median_latency_s)} ({_interval(p.latency_ci)})",
+                _num(p.p90_latency_s),
+                f"{p.mean_prompt_tokens:.0f} / {p.mean_completion_tokens:.0f}",
+                f"${p.cost_per_1k_usd:.4f}",
+            )
+            for p in self.providers
+        ]
+        return [head, *body]
 
     def to_markdown(self) -> str:
-        """A Markdown table plus the statements (what `summary.md` holds)."""
-        head = (
-            "| provider | n | success | median latency s (95% CI) | p90 s | tokens in / out "
-            "| cost per 1k requests |\n|---|---:|---:|---|---:|---|---:|\n"
-        )
-        body = "".join(
-            f"| {p.provider} | {p.n} | {p.success_rate:.0%} | {_num(p.median_latency_s)} "
-            f"({_interval(p.latency_ci)}) | {_num(p.p90_latency_s)} "
-            f"| {p.mean_prompt_tokens:.0f} / {p.mean_completion_tokens:.0f} "
-            f"| ${p.cost_per_1k_usd:.4f} |\n"
-            for p in self.providers
+        """A Markdown table, then the conclusions in words (what `summary.md` holds).
+
+        Every cell and sentence is escaped (`nvgw_nb.markdown`): a `$` would start LaTeX
+        in JupyterLab, VS Code and GitHub, a `|` would split a cell."""
+        head, *body = self.table_rows()
+        lines = [table_row(head), "|---|---:|---:|---|---:|---|---:|"]
+        lines += [table_row(row) for row in body]
+        mark = _SIM_MARK if self.simulated else ""
+        notes = "".join(f"- {escape_markdown(s)}\n" for s in self.statements)
+        return f"{mark}" + "\n".join(lines) + f"\n\n{notes}{self.quality_markdown()}"
+
+    def to_html(self) -> str:
+        """The table and the conclusions as HTML (everything escaped; `$` kept away from
+        MathJax, which typesets HTML outputs in JupyterLab too)."""
+        head, *body = self.table_rows()
+        th = "".join(f"<th style='padding:2px 8px'>{_html_text(h)}</th>" for h in head)
+        rows = "".join(
+            "<tr>"
+            + "".join(
+                f"<td style='padding:2px 8px;text-align:{'left' if i == 0 else 'right'}'>"
+                f"{_html_text(c)}</td>"
+                for i, c in enumerate(row)
+            )
+            + "</tr>"
+            for row in body
         )
         mark = (
-            "**SIMULATED data** (built-in simulator, not real endpoints).\n\n"
+            "<p><b>SIMULATED data</b> (built-in simulator, not real endpoints).</p>"
             if self.simulated
             else ""
         )
-        notes = "".join(f"- {s}\n" for s in self.statements)
-        return f"{mark}{head}{body}\n{notes}{self.quality_markdown()}"
+        items = "".join(f"<li>{_html_text(s)}</li>" for s in self.statements)
+        return (
+            f'<div class="tex2jax_ignore mathjax_ignore">{mark}<table><tr>{th}</tr>{rows}'
+            f"</table><ul>{items}</ul></div>"
+        )
 
     def quality_markdown(self) -> str:
         """The answer-quality section (empty without scorers): the table and verdicts."""
         if self.quality is None:
             return ""
-        from nvgw_nb.experiments.summary import escape_markdown
-
-        table = self.quality.to_markdown().replace(
-            "**SIMULATED data** (built-in simulator, not real endpoints).\n\n", ""
-        )
+        table = self.quality.to_markdown().replace(_SIM_MARK, "")
         verdicts = "".join(f"- {escape_markdown(v)}\n" for v in self.verdicts)
         return f"\n### Answer quality\n\n{table}\n{verdicts}"
 
@@ -247,13 +366,26 @@ class Comparison:
     # --- statistics -------------------------------------------------------------------
     def summary(self) -> Summary:
         """Per provider: n, success rate, median latency with a bootstrap 95% CI, p90,
-        tokens, cost per 1k requests; and each provider's paired latency ratio to the
-        first one, stated plainly."""
+        tokens, cost per 1k requests; and against the first provider, each other's paired
+        latency (`paired_latency`) and cost, concluded in words."""
         per = [self._provider_summary(p) for p in self.providers]
-        statements = [self._paired_statement(self.providers[0], p) for p in self.providers[1:]]
+        first = per[0]
+        paired = [self.paired_latency(first.provider, p.provider) for p in per[1:]]
+        statements: list[str] = []
+        for pair, other in zip(paired, per[1:], strict=True):
+            statements.append(pair.conclusion())
+            why = _why_figures_differ(pair, first, other)
+            if why:
+                statements.append(why)
+        statements += [_cost_statement(first, other) for other in per[1:]]
         quality, verdicts = self._quality()
         return Summary(
-            per, [s for s in statements if s], self.simulated, quality=quality, verdicts=verdicts
+            per,
+            [s for s in statements if s],
+            self.simulated,
+            quality=quality,
+            verdicts=verdicts,
+            paired=paired,
         )
 
     def _quality(self) -> tuple[RunSummary | None, list[str]]:
@@ -295,27 +427,46 @@ class Comparison:
 
     def paired_latencies(self, baseline: str, other: str) -> tuple[list[float], list[float]]:
         """Per prompt, the median successful latency on each provider (prompts with both)."""
-        pairs: list[tuple[float, float]] = []
-        for index in range(len(self.prompts)):
-            a = [r.latency_s for r in self.rows_for(baseline, ok=True) if r.prompt_index == index]
-            b = [r.latency_s for r in self.rows_for(other, ok=True) if r.prompt_index == index]
-            if a and b:
-                pairs.append((stats.median(a), stats.median(b)))
-        return [a for a, _ in pairs], [b for _, b in pairs]
+        a, b = self._latencies_by_prompt(baseline), self._latencies_by_prompt(other)
+        shared = [i for i in a if i in b]
+        return [stats.median(a[i]) for i in shared], [stats.median(b[i]) for i in shared]
 
-    def _paired_statement(self, baseline: str, other: str) -> str:
-        base, mine = self.paired_latencies(baseline, other)
-        if len(base) < stats.MIN_N_FOR_CI:
-            return (
-                f"{other} vs {baseline}: too few paired prompts (n={len(base)}, need "
-                f"{stats.MIN_N_FOR_CI}) for a latency comparison with a confidence interval"
+    def paired_latency(
+        self, baseline: str, other: str, *, seed: int = PAIRED_SEED
+    ) -> PairedLatency:
+        """`other`'s latency as a multiple of `baseline`'s on the same prompts: the geometric
+        mean of per-prompt ratios (each prompt's median over its successful repeats) with a
+        prompt-level bootstrap 95% CI (recipe R5, seeded)."""
+        base = self._latencies_by_prompt(baseline)
+        mine = self._latencies_by_prompt(other)
+        logs = resampling.log_ratios(mine, base)
+        interval = resampling.ratio_interval(mine, base, seed=seed, resamples=PAIRED_RESAMPLES)
+        ci = (
+            (interval.low, interval.high)
+            if len(logs) >= stats.MIN_N_FOR_CI
+            else (
+                math.nan,
+                math.nan,
             )
-        ratio, low, high = stats.paired_ratio(base, mine)
-        mark = " (simulated)" if self.simulated else ""
-        return (
-            f"{other} median latency {ratio:.2f}× {baseline} "
-            f"(95% CI {low:.2f}–{high:.2f}×, n={len(base)} paired prompts){mark}"
         )
+        return PairedLatency(
+            baseline=baseline,
+            other=other,
+            ratio=interval.estimate,
+            ci=ci,
+            n=len(logs),
+            ratios={i: math.exp(v) for i, v in sorted(logs.items())},
+            simulated=self.simulated,
+            seed=seed,
+        )
+
+    def _latencies_by_prompt(self, provider: str) -> dict[int, list[float]]:
+        """Per prompt index, the successful (positive) latencies of `provider`."""
+        out: dict[int, list[float]] = {}
+        for row in self.rows_for(provider, ok=True):
+            if row.latency_s > 0:
+                out.setdefault(row.prompt_index, []).append(row.latency_s)
+        return out
 
     def agreement(self) -> list[float]:
         """Per prompt, the mean word-level similarity between providers' first answers."""
@@ -423,12 +574,7 @@ class Comparison:
             if self.simulated
             else ""
         )
-        summary = self.summary()
-        items = "".join(f"<li>{html.escape(s)}</li>" for s in summary.statements)
-        return (
-            f"{mark}<pre>{html.escape(summary.to_markdown())}</pre><ul>{items}</ul>"
-            f"{self.side_by_side_html()}"
-        )
+        return f"{mark}{self.summary().to_html()}{self.side_by_side_html()}"
 
     def __repr__(self) -> str:
         mark = ", simulated" if self.simulated else ""
@@ -446,6 +592,46 @@ def _interval(ci: tuple[float, float]) -> str:
     if math.isnan(ci[0]):
         return f"CI needs n≥{stats.MIN_N_FOR_CI}"
     return f"{ci[0]:.3f}–{ci[1]:.3f}"
+
+
+def _html_text(text: str) -> str:
+    """`text` escaped for HTML."""
+    return html.escape(text)
+
+
+def _why_figures_differ(
+    pair: PairedLatency, baseline: ProviderSummary, other: ProviderSummary
+) -> str:
+    """One line when the table's pooled medians and the paired ratio point different ways
+    (as printed: a ratio that rounds to 1.00× points nowhere)."""
+    if not pair.enough or math.isnan(baseline.median_latency_s + other.median_latency_s):
+        return ""
+    pooled = round(other.median_latency_s / baseline.median_latency_s, 2)
+    paired = round(pair.ratio, 2)
+    if not ((pooled < 1 < paired) or (paired < 1 < pooled)):
+        return ""
+    return (
+        "Why the table and the ratio point different ways: the table's medians pool every "
+        f"successful request of each provider ({other.provider} "
+        f"{other.median_latency_s:.3f} s vs {baseline.provider} "
+        f"{baseline.median_latency_s:.3f} s), while the ratio compares each prompt with "
+        "itself on both providers and averages over prompts; the paired ratio is the one "
+        "that compares the providers on the same work."
+    )
+
+
+def _cost_statement(baseline: ProviderSummary, other: ProviderSummary) -> str:
+    """Estimated cost per 1k requests of `other` against `baseline`, in words ("USD", not
+    "$": the statements are often pasted into Markdown, where two `$` start LaTeX)."""
+    a, b = other.cost_per_1k_usd, baseline.cost_per_1k_usd
+    if math.isnan(a) or math.isnan(b):
+        return ""
+    times = f" ({a / b:.1f}×)" if b > 0 else ""
+    return (
+        f"Estimated cost per 1k requests: {other.provider} {a:.4f} USD vs "
+        f"{baseline.provider} {b:.4f} USD{times}; list-price estimates (nvgw_nb.pricing), "
+        "not a bill."
+    )
 
 
 def _mean(values: Sequence[float]) -> float:

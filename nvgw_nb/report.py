@@ -21,7 +21,8 @@ from datetime import timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from nvgw_nb.compare import Comparison, ProviderSummary, Summary
+from nvgw_nb.compare import Comparison, ComparisonRow, ProviderSummary, Summary, _diff_html
+from nvgw_nb.markdown import escape_markdown
 from nvgw_nb.private_files import make_private_dir, open_private
 
 if TYPE_CHECKING:
@@ -30,7 +31,7 @@ if TYPE_CHECKING:
 
     from nvgw_nb.quality import QualitySection
 
-__all__ = ["PLOTS", "ReportFiles", "default_title", "write_report"]
+__all__ = ["PLOTS", "ReportFiles", "answers_html", "default_title", "write_report"]
 
 #: the PNGs written, in the order the report shows them, with what each one shows
 PLOTS: dict[str, str] = {
@@ -38,6 +39,12 @@ PLOTS: dict[str, str] = {
         "Each dot is one successful request (its retries on that provider included); the box "
         "spans the middle half, the black diamond is the median with its bootstrap 95% CI. "
         "Failed requests are not in this plot: see the outcomes."
+    ),
+    "paired": (
+        "Each dot is one prompt: its median latency on the other provider divided by its "
+        "median on the first (log scale; left of 1× that prompt was faster on the other "
+        "provider), coloured by role. The diamond is the geometric mean of these ratios, the "
+        "line its 95% bootstrap interval over prompts: the figure the conclusion quotes."
     ),
     "success": (
         "Share of requests that the provider answered, and of each kind of failure. Every "
@@ -60,7 +67,9 @@ QUALITY_PLOT = (
     "difference in points, the line its 95% interval; filled only when the interval "
     "excludes 0 (no difference).",
 )
-#: the 2×2 overview is written as a PNG too (for slides) but not repeated in the page
+#: the plots shown beside the summary table rather than under "Plots"
+_BESIDE_SUMMARY = ("paired",)
+#: the 2×3 overview is written as a PNG too (for slides) but not repeated in the page
 OVERVIEW = "overview"
 #: pixels per inch of every PNG
 DPI = 110
@@ -166,6 +175,7 @@ def _write_plots(cmp: Comparison, out: Path, note: str | None) -> dict[str, Path
 
     drawers: dict[str, Callable[..., Axes]] = {
         "latency": plots.latency,
+        "paired": plots.paired,
         "success": plots.success,
         "tokens": plots.tokens,
         "cost": plots.cost,
@@ -196,7 +206,9 @@ def _save(figure: Figure, path: Path, note: str | None) -> Path:
     """Save as PNG, with `note` (e.g. the simulator's time scale) as a footnote: a PNG
     travels without the page that explains it."""
     if note:
-        figure.text(0.0, 0.0, note, ha="left", va="top", fontsize=8, color="#555555")
+        from nvgw_nb.plots._style import plain
+
+        figure.text(0.0, 0.0, plain(note), ha="left", va="top", fontsize=8, color="#555555")
     with open_private(path, "wb") as handle:
         figure.savefig(handle, format="png", dpi=DPI, bbox_inches="tight")
     return path
@@ -243,14 +255,15 @@ def _markdown(
     note: str | None,
     quality: QualitySection | None = None,
 ) -> str:
-    lines = [f"# {title}", ""]
+    esc = escape_markdown
+    lines = [f"# {esc(title)}", ""]
     if cmp.simulated:
-        lines += [f"> **{_SIM_BANNER}**", ""]
-    lines += [f"- {label}: {text}" for label, text in _facts(cmp)]
+        lines += [f"> **{esc(_SIM_BANNER)}**", ""]
+    lines += [f"- {label}: {esc(text)}" for label, text in _facts(cmp)]
     if note:
-        lines.append(f"- note: {note}")
+        lines.append(f"- note: {esc(note)}")
     lines += ["", "## Summary", "", summary.to_markdown().rstrip(), "", "Failures by kind:", ""]
-    lines += [f"- {p.provider}: {_failures(p)}" for p in summary.providers]
+    lines += [f"- {esc(p.provider)}: {esc(_failures(p))}" for p in summary.providers]
     if quality is not None:
         lines += ["", quality.markdown().rstrip()]
     lines += [
@@ -283,7 +296,15 @@ figcaption { color: #555; font-size: 0.9em; max-width: 800px; }
 table.nvgw-compare { border-collapse: collapse; }
 table.nvgw-compare th { background: #f4f4f4; text-align: left; padding: 4px; }
 table.nvgw-compare td { vertical-align: top; white-space: pre-wrap; padding: 4px;
-                        border-top: 1px solid #ddd; overflow-wrap: anywhere; }
+                        border-top: 1px solid #ddd; overflow-wrap: anywhere; text-align: left; }
+table.nvgw-compare td.prompt { background: #fafafa; border-top: 2px solid #bbb;
+                               white-space: normal; }
+table.nvgw-compare .meta { display: block; color: #555; font-size: 11px;
+                           white-space: normal; margin-bottom: 2px; }
+table.nvgw-compare .failed { color: #b22222; }
+.role { background: #eef; border-radius: 3px; padding: 0 4px; font-size: 11px; }
+.conclusion { background: #f6f8fa; border-left: 4px solid #1f4e79; padding: 0.2em 1em;
+              margin: 1em 0; }
 .read li { margin-bottom: 0.4em; }
 footer { color: #777; font-size: 0.85em; margin-top: 3em; }
 """
@@ -319,7 +340,13 @@ def _html(
     parts.append("<h2>Summary</h2>")
     parts.append(_summary_table(summary))
     if summary.statements:
-        parts.append("<ul>" + "".join(f"<li>{esc(s)}</li>" for s in summary.statements) + "</ul>")
+        parts.append(
+            '<div class="conclusion"><p><b>Conclusion</b> (from the intervals)</p><ul>'
+            + "".join(f"<li>{esc(s)}</li>" for s in summary.statements)
+            + "</ul></div>"
+        )
+    for name in _BESIDE_SUMMARY:
+        parts.append(_figure(plots[name], PLOTS[name], cmp.simulated))
 
     if quality is not None:
         parts.append(quality.html())
@@ -327,7 +354,8 @@ def _html(
 
     parts.append("<h2>Plots</h2>")
     for name, caption in PLOTS.items():
-        parts.append(_figure(plots[name], caption, cmp.simulated))
+        if name not in _BESIDE_SUMMARY:
+            parts.append(_figure(plots[name], caption, cmp.simulated))
 
     parts.append("<h2>Answers side by side</h2>")
     parts.append(_side_by_side(cmp, side_by_side_limit))
@@ -398,6 +426,8 @@ def _summary_table(summary: Summary) -> str:
 
 
 def _side_by_side(cmp: Comparison, limit: int) -> str:
+    """Every repeat's answer of the first two providers to each prompt, with the prompt's
+    role and each request's latency, estimated cost or failure kind."""
     if len(cmp.providers) < 2:
         return "<p>Only one provider was compared: there is nothing to show side by side.</p>"
     left, right = cmp.providers[:2]
@@ -407,13 +437,76 @@ def _side_by_side(cmp: Comparison, limit: int) -> str:
         if shown < len(cmp.prompts)
         else (f"all {shown} prompts")
     )
-    intro = (
-        f"The first repeat's answer of {left} (left) and {right} (right) to each prompt, "
-        f"{more}. Words only on the left are marked red, words only on the right green; "
-        "“failed” means that request got no answer (results.csv says why). Agreement is the "
-        "word-level similarity of the two answers."
+    others = (
+        f" (of the {len(cmp.providers)} providers, the first two)" if len(cmp.providers) > 2 else ""
     )
-    return f"<p>{html.escape(intro)}</p>\n{cmp.side_by_side_html(limit=limit)}"
+    intro = (
+        f"Every repeat's answer of {left} (left) and {right} (right){others} to each prompt, "
+        f"{more}. Above each answer: the repeat, its latency and estimated cost, or why the "
+        "request failed (its failure kind and error). Words only on the left are marked red, "
+        "words only on the right green. Agreement is the mean word-level similarity of the "
+        "two providers' answers to the prompt."
+    )
+    return f"<p>{html.escape(intro)}</p>\n{answers_html(cmp, left, right, limit=limit)}"
+
+
+def answers_html(cmp: Comparison, left: str, right: str, *, limit: int = 50) -> str:
+    """The answers table of the report: per prompt a header row (number, role, prompt,
+    agreement), then one row per repeat with `left`'s and `right`'s answers side by side."""
+    esc = html.escape
+    agreement = cmp.agreement()
+    by_cell: dict[tuple[str, int, int], ComparisonRow] = {
+        (row.provider, row.prompt_index, row.repeat): row for row in cmp.rows
+    }
+    blocks = []
+    for index, prompt in enumerate(cmp.prompts[:limit]):
+        role = f' <span class="role">{esc(prompt.role)}</span>' if prompt.role else ""
+        score = agreement[index] if index < len(agreement) else math.nan
+        score_text = "" if math.isnan(score) else f" · agreement {score:.2f}"
+        blocks.append(
+            f'<tr><td colspan=2 class="prompt"><b>#{index}</b>{role} {esc(prompt.prompt)}'
+            f"<small>{score_text}</small></td></tr>"
+        )
+        repeats = sorted(
+            {r.repeat for r in cmp.rows if r.prompt_index == index and r.provider in (left, right)}
+        )
+        for repeat in repeats:
+            a, b = by_cell.get((left, index, repeat)), by_cell.get((right, index, repeat))
+            a_html, b_html = _diff_html(_answer(a), _answer(b))
+            blocks.append(
+                f"<tr><td>{_meta(a, repeat)}{a_html}</td><td>{_meta(b, repeat)}{b_html}</td></tr>"
+            )
+    head = f"<tr><th>{esc(left)}</th><th>{esc(right)}</th></tr>"
+    return (
+        '<table class="nvgw-compare" style="font-size:12px;table-layout:fixed;width:100%">'
+        f"{head}{''.join(blocks)}</table>"
+    )
+
+
+def _answer(row: ComparisonRow | None) -> str | None:
+    return row.content if row is not None and row.ok else None
+
+
+def _meta(row: ComparisonRow | None, repeat: int) -> str:
+    """The line above an answer: repeat, latency and cost, or the failure."""
+    if row is None:
+        return f'<span class="meta">repeat {repeat + 1} · not run</span>'
+    cost = f"${row.cost_usd:.3g}" if row.cost_usd > 0 else "$0"
+    if row.ok:
+        return (
+            f'<span class="meta">repeat {repeat + 1} · {row.latency_s:.3f} s · {cost}'
+            f"{_served(row)}</span>"
+        )
+    error = f": {html.escape(row.error)}" if row.error else ""
+    return (
+        f'<span class="meta failed">repeat {repeat + 1} · failed, '
+        f"{html.escape(row.failure_kind or 'error')} after {row.latency_s:.3f} s · {cost}"
+        f"{error}</span>"
+    )
+
+
+def _served(row: ComparisonRow) -> str:
+    return f" · {html.escape(row.model)}" if row.model else ""
 
 
 def _how_to_read(cmp: Comparison) -> str:
@@ -431,17 +524,28 @@ def _how_to_read(cmp: Comparison) -> str:
         "<i>connection</i> (reset mid-answer), <i>malformed</i> (a body that is not the "
         "promised JSON), <i>empty</i> (no text), <i>circuit_open</i> (not sent: after "
         "repeated failures the provider is skipped for a cooldown), and so on. "
-        "results.csv has each failed request's error message.",
-        f"<b>Paired ratio</b>: per prompt, the median latency on each provider; then the median "
-        f"of the ratios other / {html.escape(baseline)}, with a bootstrap 95% CI over the "
-        "prompts. Pairing cancels out how hard each prompt is. An interval that contains "
-        "1.00× means no clear difference.",
+        "The answers section and results.csv give each failed request's error message; "
+        "the full list of kinds is on the documentation site's fault catalogue "
+        "(<code>docs/reference/faults.md</code>).",
+        "<b>Paired ratio</b>: per prompt, the median latency of its successful repeats on "
+        f"each provider, and their ratio other / {html.escape(baseline)}; the ratios are "
+        "averaged on the log scale (the geometric mean, so 2× and 0.5× cancel), with a "
+        "bootstrap 95% CI that resamples whole prompts (seeded: a rerun gives the same "
+        "interval). Pairing cancels out how hard each prompt is. The conclusion follows the "
+        "interval: one that contains 1.00× means no clear difference, whatever the point "
+        "estimate.",
+        "<b>Pooled and paired figures can point different ways</b>: the table's medians "
+        "pool every successful request of each provider, so they weigh prompts by how many "
+        "of their requests succeeded and by where the bulk of requests lies; the paired "
+        "ratio compares each prompt with itself on both providers. Quote the paired ratio "
+        "for which provider is faster on the same work.",
         "<b>Agreement</b> (0–1) is the word-level similarity of two providers' answers to the "
         "same prompt (1 = the same words in the same order). Different models word the same "
         "facts differently, so low agreement alone is not an error: read the answers side by "
         "side.",
         "<b>Costs are estimates</b>: token counts × dated list prices per model "
-        "(<code>nvgw_nb.pricing</code>, each price with its source). NVIDIA publishes no per-token "
+        "(<code>nvgw_nb.pricing</code>, each price with its source; the documentation "
+        "site's <code>docs/reference/facts.md</code> lists them). NVIDIA publishes no per-token "
         "price for its hosted API, so NIM uses a third-party list price "
         "(<code>NVGW_PRICING_MODE=nvidia_trial</code> prices it at $0). Billed failed attempts "
         "count too.",

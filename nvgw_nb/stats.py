@@ -31,6 +31,7 @@ __all__ = [
     "minimum_detectable_effect",
     "normal_quantile",
     "paired_difference",
+    "paired_geometric_ratio",
     "paired_ratio",
     "percentile",
     "rule_of_three",
@@ -96,11 +97,41 @@ def paired_ratio(
 ) -> tuple[float, float, float]:
     """Median of per-pair ratios other/baseline, with a bootstrap CI over the pairs.
 
-    Pairs are the same prompt on both providers, so prompt difficulty cancels out.
+    Pairs are the same prompt on both providers, so prompt difficulty cancels out. Prefer
+    `paired_geometric_ratio` (what `Comparison.summary()` reports): when the ratios fall in
+    two groups, their median jumps from one group to the other between reruns.
     """
     ratios = [o / b for b, o in zip(baseline, other, strict=True) if b > 0]
     low, high = bootstrap_ci(ratios, level=level, resamples=resamples, seed=seed)
     return median(ratios), low, high
+
+
+def paired_geometric_ratio(
+    baseline: Sequence[float],
+    other: Sequence[float],
+    *,
+    level: float = 0.95,
+    resamples: int = 2000,
+    seed: int = 0,
+) -> tuple[float, float, float]:
+    """Geometric mean of per-pair ratios other/baseline (exp of the mean log ratio), with
+    a seeded percentile bootstrap CI over the pairs (NaNs under `MIN_N_FOR_CI` pairs).
+
+    Stable where the median of ratios is not: 2× and 0.5× cancel, and a gap between two
+    groups of ratios moves it smoothly. Pairs with a non-positive value are left out (a
+    ratio to 0 means nothing).
+
+    >>> ratio, low, high = paired_geometric_ratio([1, 1, 1, 1, 1], [2, 2, 2, 2, 2])
+    >>> round(ratio, 9), round(low, 9), round(high, 9)
+    (2.0, 2.0, 2.0)
+    """
+    logs = [math.log(o / b) for b, o in zip(baseline, other, strict=True) if b > 0 and o > 0]
+    low, high = bootstrap_ci(logs, _exp_mean, level=level, resamples=resamples, seed=seed)
+    return _exp_mean(logs), low, high
+
+
+def _exp_mean(logs: Sequence[float]) -> float:
+    return math.exp(statistics.fmean(logs)) if logs else math.nan
 
 
 def words(text: str) -> list[str]:

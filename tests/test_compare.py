@@ -59,25 +59,117 @@ def test_summary_numbers_by_hand(fixed: Comparison) -> None:
     assert 1.0 <= low <= 3.5 <= high <= 6.0
 
 
-def test_paired_statement_is_plain(fixed: Comparison) -> None:
-    """Ratio 2.0 on every paired prompt: '2.00× … (95% CI 2.00–2.00×, n=5 paired prompts)'."""
-    (statement,) = fixed.summary().statements
+def test_paired_conclusion_is_plain(fixed: Comparison) -> None:
+    """Ratio 2.0 on every paired prompt: the interval excludes 1, so "slower", in words."""
+    statement = fixed.summary().statements[0]
     assert statement == (
-        "nvidia-gateway median latency 2.00× nvidia-nim (95% CI 2.00–2.00×, n=5 paired prompts)"
+        "nvidia-gateway is slower: 2.00× nvidia-nim per prompt (geometric mean, 95% CI "
+        "2.00–2.00×, n=5 paired prompts)."
     )
 
 
-def test_too_few_pairs_get_no_interval(fixed: Comparison) -> None:
-    """Under five paired prompts: said plainly, no confidence interval."""
-    small = Comparison(
-        [r for r in fixed.rows if r.prompt_index < 3],
-        providers=fixed.providers,
-        prompts=fixed.prompts[:3],
-        repeats=1,
+def _ratios_comparison(ratios: list[float], repeats: int = 1) -> Comparison:
+    """NIM at 1 s on every prompt; the gateway at `ratio` s on its prompt."""
+    rows = []
+    for i, ratio in enumerate(ratios):
+        for k in range(repeats):
+            rows.append(_row(i, "nvidia-nim", 1.0).model_copy(update={"repeat": k}))
+            rows.append(_row(i, "nvidia-gateway", ratio).model_copy(update={"repeat": k}))
+    prompts = [BatchPrompt(prompt=f"prompt {i}") for i in range(len(ratios))]
+    return Comparison(
+        rows, providers=["nvidia-nim", "nvidia-gateway"], prompts=prompts, repeats=repeats
     )
-    (statement,) = small.summary().statements
-    assert "too few paired prompts (n=3, need 5)" in statement
-    assert "CI needs n≥5" in small.summary().to_markdown()
+
+
+def test_paired_latency_is_the_geometric_mean_with_a_prompt_bootstrap() -> None:
+    """Ratios 0.5, 1, 2, 4, 1: exp(mean log) = 2^(2/5); the seeded CI contains it."""
+    pair = _ratios_comparison([0.5, 1.0, 2.0, 4.0, 1.0]).paired_latency(
+        "nvidia-nim", "nvidia-gateway"
+    )
+    assert pair.ratio == pytest.approx(2 ** (2 / 5))
+    assert pair.n == 5
+    assert pair.ratios == pytest.approx({0: 0.5, 1: 1.0, 2: 2.0, 3: 4.0, 4: 1.0})
+    low, high = pair.ci
+    assert 0.5 <= low < pair.ratio < high <= 4.0
+    assert pair.seed == 0
+    again = _ratios_comparison([0.5, 1.0, 2.0, 4.0, 1.0]).paired_latency(
+        "nvidia-nim", "nvidia-gateway"
+    )
+    assert again == pair  # seeded: the same data give the same interval
+
+
+def test_geometric_mean_is_steadier_than_the_median_of_ratios() -> None:
+    """Over reruns of one workload whose per-prompt ratios fall in two groups (a
+    generated stand-in for simulator seeds: wall-clock latencies would make the test
+    timed), the geometric mean moves less than the median of ratios did."""
+    import random
+    import statistics
+
+    geometric, medians = [], []
+    for seed in range(8):
+        rng = random.Random(seed)
+        # half the prompts ~0.85×, half ~1.45×: two groups with a gap between them
+        ratios = [(0.85 if i % 2 else 1.45) * math.exp(rng.gauss(0, 0.05)) for i in range(36)]
+        pair = _ratios_comparison(ratios).paired_latency("nvidia-nim", "nvidia-gateway")
+        geometric.append(pair.ratio)
+        medians.append(statistics.median(pair.ratios.values()))
+    assert statistics.stdev(geometric) < statistics.stdev(medians) / 3
+
+
+@pytest.mark.parametrize(
+    ("ratios", "start", "forbidden"),
+    [
+        ([0.5, 2.0, 1.0, 0.8, 1.25, 1.1, 0.9], "No clear latency difference", ("faster", "slower")),
+        ([1.2, 1.3, 1.25, 1.1, 1.4], "nvidia-gateway is slower: ", ("faster", "No clear")),
+        ([0.7, 0.8, 0.75, 0.9, 0.6], "nvidia-gateway is faster: ", ("slower", "No clear")),
+    ],
+)
+def test_conclusion_follows_the_interval(
+    ratios: list[float], start: str, forbidden: tuple[str, ...]
+) -> None:
+    """Faster or slower only when the interval excludes 1.00×; else "no clear difference"."""
+    statement = _ratios_comparison(ratios).summary().statements[0]
+    assert statement.startswith(start)
+    assert not any(word in statement for word in forbidden)
+    if start.startswith("No clear"):
+        assert "the interval contains 1.00×" in statement
+
+
+def test_pooled_and_paired_pointing_apart_is_explained() -> None:
+    """Lower pooled median but slower per prompt: one line says why they differ."""
+    # per prompt the gateway is 10-20% slower, but it answered the three short prompts
+    # three times each and the long ones once: its pooled median is the short prompts'
+    rows = []
+    nim = [1.0, 1.0, 1.0, 10.0, 10.0, 10.0, 10.0]
+    gateway = [1.2, 1.2, 1.2, 11.0, 11.0, 11.0, 11.0]
+    for i, (a, b) in enumerate(zip(nim, gateway, strict=True)):
+        rows.append(_row(i, "nvidia-nim", a))
+        # the gateway answered the short prompts three times each, the long ones once
+        for k in range(3 if i < 3 else 1):
+            rows.append(_row(i, "nvidia-gateway", b).model_copy(update={"repeat": k}))
+    prompts = [BatchPrompt(prompt=f"prompt {i}") for i in range(len(nim))]
+    cmp = Comparison(rows, providers=["nvidia-nim", "nvidia-gateway"], prompts=prompts, repeats=3)
+    summary = cmp.summary()
+    nim_s, gateway_s = summary.providers
+    assert gateway_s.median_latency_s < nim_s.median_latency_s
+    assert summary.paired[0].ratio > 1
+    assert summary.statements[0].startswith("nvidia-gateway is slower")
+    why = summary.statements[1]
+    assert why.startswith("Why the table and the ratio point different ways:")
+    assert "pool every successful request" in why
+
+
+def test_no_explanation_when_both_agree(fixed: Comparison) -> None:
+    """When the pooled medians and the ratio agree, no extra line."""
+    assert not any(s.startswith("Why") for s in fixed.summary().statements)
+
+
+def test_summary_states_the_cost_difference(fixed: Comparison) -> None:
+    """Cost per 1k requests of each provider against the first, in words."""
+    assert fixed.summary().statements[-1] == (
+        "Estimated cost per 1k requests: nvidia-gateway 3.0000 USD vs nvidia-nim 1.0000 USD "
+        "(3.0×); list-price estimates (nvgw_nb.pricing), not a bill."
+    )
 
 
 def test_agreement_per_prompt(fixed: Comparison) -> None:
@@ -164,7 +256,7 @@ def test_compare_pins_each_provider_and_repeats(sim: Simulator, session: nv.Sess
     assert [(r.provider, r.failure_kind) for r in failed] == [("nvidia-nim", "model_not_found")]
     assert cmp.simulated
     assert "SIMULATED" in cmp.summary().to_markdown()
-    assert "(simulated)" in cmp.summary().statements[0]
+    assert "simulated" in cmp.summary().statements[0]
     assert "SIMULATED" in cmp._repr_html_()
 
 

@@ -20,6 +20,7 @@ from nvgw_nb.experiments.records import CallRecord
 from nvgw_nb.experiments.run import Run
 from nvgw_nb.experiments.scoring import Score
 from nvgw_nb.experiments.store import Header
+from nvgw_nb.plots._style import simulated_marks
 from nvgw_nb.plots.experiments import pareto_front
 
 matplotlib.use("Agg")
@@ -130,9 +131,9 @@ def test_forest_refuses_ratios_and_differences_together() -> None:
 
 def test_forest_marks_simulated_and_makes_its_own_figure() -> None:
     ax = plots.forest([comparison("a", "b", 0.1, (0.0, 0.2), simulated=True)])
-    assert ax.get_title(loc="right") == "SIMULATED"
+    assert [t.get_text() for t in simulated_marks(ax)] == ["SIMULATED"]
     ax = plots.forest([comparison("a", "b", 0.1, (0.0, 0.2))], ax=new_axes())
-    assert ax.get_title(loc="right") == ""
+    assert simulated_marks(ax) == []
 
 
 # --- pareto ---------------------------------------------------------------------------------------
@@ -193,7 +194,7 @@ def test_pareto_one_point_per_cell_with_summary_cis() -> None:
         assert (low, high) == (pytest.approx(summary[name].low), pytest.approx(summary[name].high))
     assert [t.get_text() for t in ax.texts] == ["cheap", "good", "bad"]
     assert "cost per call" in ax.get_xlabel()
-    assert ax.get_title(loc="right") == ""
+    assert simulated_marks(ax) == []
 
 
 def test_pareto_front_joins_the_undominated_cells() -> None:
@@ -211,7 +212,7 @@ def test_pareto_against_latency_uses_the_median() -> None:
     (front,) = gid_lines(ax, "pareto-front")
     assert list(front.get_xdata()) == pytest.approx([1.0, 3.0])
     assert ax.get_xlabel() == "median latency (s)"
-    assert ax.get_title(loc="right") == "SIMULATED"
+    assert [t.get_text() for t in simulated_marks(ax)] == ["SIMULATED"]
 
 
 def test_pareto_rejects_an_unknown_metric_or_cost() -> None:

@@ -15,11 +15,13 @@ from matplotlib.collections import PathCollection
 from matplotlib.colors import to_hex
 from matplotlib.container import BarContainer, ErrorbarContainer
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 from matplotlib.patches import Rectangle
 
 from nvgw_nb import plots, stats
 from nvgw_nb.batch import BatchItem, BatchPrompt
 from nvgw_nb.compare import Comparison, ComparisonRow
+from nvgw_nb.plots._style import simulated_marks
 from nvgw_nb.results import Attempt, ChatResult, Usage
 
 matplotlib.use("Agg")  # before anything draws: no GUI, no display needed
@@ -29,6 +31,7 @@ T0 = datetime(2025, 1, 1, tzinfo=timezone.utc)
 CmpPlot = Callable[..., Axes]
 CMP_PLOTS: list[CmpPlot] = [
     plots.latency,
+    plots.paired,
     plots.tokens,
     plots.cost,
     plots.success,
@@ -163,6 +166,15 @@ def ticks(ax: Axes) -> list[str]:
     return [label.get_text() for label in ax.get_xticklabels()]
 
 
+def marked(ax: Axes) -> bool:
+    """True when `ax` carries the SIMULATED mark."""
+    return [t.get_text() for t in simulated_marks(ax)] == ["SIMULATED"]
+
+
+def gid_lines(ax: Axes, gid: str) -> list[Line2D]:
+    return [line for line in ax.lines if line.get_gid() == gid]
+
+
 def legend_texts(ax: Axes) -> list[str]:
     legend = ax.get_legend()
     assert legend is not None
@@ -205,9 +217,13 @@ def test_latency_error_bar_is_the_bootstrap_ci_of_the_median() -> None:
 
 
 def test_latency_labels_say_n_and_failures() -> None:
-    """Tick labels give n successful and the failures; axis label has the unit."""
+    """Tick labels give n successful, the failures and the median (under the box, where it
+    cannot run into the next one); axis label has the unit."""
     ax = plots.latency(comparison(), ax=new_axes())
-    assert ticks(ax) == [f"{NIM}\nn=4 ok\n1 failed", f"{GATEWAY}\nn=4 ok\n2 failed"]
+    assert ticks(ax) == [
+        f"{NIM}\nn=4 ok\n1 failed\nmedian 2.5 s",
+        f"{GATEWAY}\nn=4 ok\n2 failed\nmedian 5 s",
+    ]
     assert ax.get_ylabel() == "latency per request (s)"
     assert ax.get_title(loc="left") == "Latency by provider"
     assert ax.get_ylim()[0] == 0
@@ -218,7 +234,7 @@ def test_latency_of_a_provider_with_no_success_says_so() -> None:
     rows = [row(NIM, 0, latency_s=1.0), row(GATEWAY, 0, ok=False, failure_kind="timeout")]
     cmp = Comparison(rows, providers=[NIM, GATEWAY], prompts=[BatchPrompt(prompt="p")], repeats=1)
     ax = plots.latency(cmp, ax=new_axes())
-    assert ticks(ax) == [f"{NIM}\nn=1", f"{GATEWAY}\nn=0 ok\n1 failed"]
+    assert ticks(ax) == [f"{NIM}\nn=1\nmedian 1 s", f"{GATEWAY}\nn=0 ok\n1 failed"]
     assert "no successful\nrequests" in [t.get_text() for t in ax.texts]
 
 
@@ -287,7 +303,7 @@ def test_similarity_with_one_provider_says_nothing_to_compare() -> None:
 def test_comparison_plots_mark_simulated_data(plot: CmpPlot, simulated: bool) -> None:
     """SIMULATED is shown exactly when the comparison came from the simulator."""
     ax = plot(comparison(simulated=simulated), ax=new_axes())
-    assert ax.get_title(loc="right") == ("SIMULATED" if simulated else "")
+    assert marked(ax) == simulated
 
 
 @pytest.mark.parametrize("plot", [plots.fallbacks, plots.timeline], ids=lambda f: f.__name__)
@@ -295,7 +311,7 @@ def test_comparison_plots_mark_simulated_data(plot: CmpPlot, simulated: bool) ->
 def test_batch_plots_mark_simulated_results(plot: CmpPlot, simulated: bool) -> None:
     """SIMULATED is shown exactly when some result in the batch is simulated."""
     ax = plot(batch(simulated=simulated), ax=new_axes())
-    assert ax.get_title(loc="right") == ("SIMULATED" if simulated else "")
+    assert marked(ax) == simulated
 
 
 def test_a_provider_has_the_same_colour_in_every_plot() -> None:
@@ -333,19 +349,24 @@ def test_each_plot_draws_on_the_axes_given_or_a_new_pyplot_figure(plot: CmpPlot)
     ("simulated", "banner"),
     [(True, "SIMULATED — built-in simulator, not real endpoints"), (False, None)],
 )
-def test_overview_is_four_plots_under_a_title(simulated: bool, banner: str | None) -> None:
-    """Latency, success, tokens, agreement in 2×2; the suptitle says what and if simulated."""
+def test_overview_is_six_plots_under_a_title(simulated: bool, banner: str | None) -> None:
+    """Latency, paired ratio, success over tokens, cost, agreement in 2×3; the suptitle
+    says what and if simulated (the panels carry no mark of their own)."""
     before = set(plt.get_fignums())
     fig = plots.overview(comparison(simulated=simulated))
     assert set(plt.get_fignums()) == before  # detached: Jupyter shows it once, as the value
-    assert len(fig.axes) == 4
+    assert len(fig.axes) == 6
     titles = [ax.get_title(loc="left") for ax in fig.axes]
-    assert titles[:3] == [
+    assert titles[:5] == [
         "Latency by provider",
+        "Paired latency, prompt by prompt",
         "Outcome by provider",
         "Tokens per successful request",
+        "Cost per 1k requests (billed failures included)",
     ]
-    assert titles[3].startswith("Answer agreement")
+    assert titles[5].startswith("Answer agreement")
+    assert [ax.get_subplotspec().get_geometry()[:2] for ax in fig.axes] == [(2, 3)] * 6
+    assert not any(marked(ax) for ax in fig.axes)
     suptitle = fig.get_suptitle()
     assert f"{NIM} vs {GATEWAY}" in suptitle
     assert "5 prompts" in suptitle
@@ -357,9 +378,95 @@ def test_overview_is_four_plots_under_a_title(simulated: bool, banner: str | Non
 
 
 def test_comparison_plot_is_the_overview() -> None:
-    """Comparison.plot() draws the same 2×2 overview."""
+    """Comparison.plot() draws the same 2×3 overview."""
     fig = comparison().plot()
-    assert len(fig.axes) == 4
+    assert len(fig.axes) == 6
+
+
+# --- paired ----------------------------------------------------------------------------------
+def test_paired_draws_each_prompts_ratio_and_the_geometric_mean_with_its_ci() -> None:
+    """One dot per paired prompt at its ratio, the diamond at the summary's geometric
+    mean, its interval as the line, a dashed line at 1× on a log axis."""
+    cmp = comparison()
+    ax = plots.paired(cmp, ax=new_axes())
+    pair = cmp.summary().paired[0]
+    (dots,) = [c for c in ax.collections if c.get_gid() == "ratio"]
+    assert sorted(dots.get_offsets()[:, 0]) == pytest.approx([2.0, 2.0, 2.0, 2.0])
+    (mean,) = gid_lines(ax, "geomean")
+    assert mean.get_xdata()[0] == pytest.approx(pair.ratio)
+    (null,) = gid_lines(ax, "null")
+    assert list(null.get_xdata()) == [1, 1]
+    assert ax.get_xscale() == "log"
+    assert ax.get_yticklabels()[0].get_text() == f"{GATEWAY}\nvs {NIM}\nn=4 prompts"
+    assert ax.get_title(loc="left") == "Paired latency, prompt by prompt"
+
+
+def test_paired_interval_line_is_the_bootstrap_ci() -> None:
+    """With five or more paired prompts the line spans the summary's interval, and the
+    label states the figure the conclusion quotes."""
+    rows = [row(NIM, i, latency_s=1.0) for i in range(6)]
+    rows += [row(GATEWAY, i, latency_s=r) for i, r in enumerate([0.5, 1, 2, 4, 1, 1.5])]
+    prompts = [BatchPrompt(prompt=f"p{i}") for i in range(6)]
+    cmp = Comparison(rows, providers=[NIM, GATEWAY], prompts=prompts, repeats=1)
+    ax = plots.paired(cmp, ax=new_axes())
+    pair = cmp.paired_latency(NIM, GATEWAY)
+    (line,) = [c for c in ax.collections if c.get_gid() == "ci"]
+    (segment,) = line.get_segments()
+    assert list(segment[:, 0]) == pytest.approx(list(pair.ci))
+    low, high = pair.ci
+    assert f"{pair.ratio:.2f}× (CI {low:.2f}–{high:.2f}×)" in [t.get_text() for t in ax.texts]
+
+
+def test_paired_colours_prompts_by_role_when_there_are_roles() -> None:
+    """With roles, the legend names each role after the estimate."""
+    cmp = comparison()
+    roles = ["router", "router", "planner", "planner", "planner"]
+    prompts = [p.model_copy(update={"role": r}) for p, r in zip(cmp.prompts, roles, strict=True)]
+    with_roles = Comparison(cmp.rows, providers=cmp.providers, prompts=prompts, repeats=1)
+    ax = plots.paired(with_roles, ax=new_axes())
+    assert legend_texts(ax) == ["geometric mean,\n95% bootstrap CI", "router", "planner"]
+
+
+# --- the SIMULATED mark and grids -------------------------------------------------------------
+def _extents(ax: Axes) -> tuple[object, object]:
+    """The drawn extents of the left title and of the SIMULATED mark."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    figure = ax.get_figure(root=True)
+    assert figure is not None
+    canvas = FigureCanvasAgg(figure)
+    canvas.draw()
+    renderer = canvas.get_renderer()
+    (mark,) = simulated_marks(ax)
+    title = next(t for t in (ax.title, ax._left_title) if t.get_text())
+    return title.get_window_extent(renderer), mark.get_window_extent(renderer)
+
+
+def test_simulated_mark_sits_on_the_title_line_when_there_is_room() -> None:
+    """A short title: the mark on the same line, at the right."""
+    ax = plots.cost(comparison(simulated=True), ax=Figure(figsize=(9, 4)).add_subplot())
+    ax.set_title("Cost", loc="left")
+    title, mark = _extents(ax)
+    assert abs(mark.y0 - title.y0) < 4  # type: ignore[attr-defined]
+    assert mark.x0 > title.x1  # type: ignore[attr-defined]
+
+
+def test_simulated_mark_rises_above_a_title_that_reaches_it() -> None:
+    """A long title in a narrow panel (set after the plot, as a grid does): the mark goes
+    above it, never over it."""
+    ax = plots.cost(comparison(simulated=True), ax=Figure(figsize=(4, 3)).add_subplot())
+    ax.set_title("Attempts per request (first 30 of 36 requests)", loc="left")
+    title, mark = _extents(ax)
+    assert mark.y0 > title.y1  # type: ignore[attr-defined]
+
+
+def test_a_grid_of_latency_plots_shows_the_legend_once() -> None:
+    """Four latency plots in one figure (one per role): one legend, on the first."""
+    figure = Figure(figsize=(12, 8))
+    axes = figure.subplots(2, 2)
+    for ax in axes.flat:
+        plots.latency(comparison(), ax=ax)
+    assert [ax.get_legend() is not None for ax in axes.flat] == [True, False, False, False]
 
 
 # --- fallbacks --------------------------------------------------------------------------------

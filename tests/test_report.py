@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 
 import nvgw_nb as nv
-from nvgw_nb.compare import CSV_COLUMNS, Comparison
-from nvgw_nb.report import PLOTS, ReportFiles, write_report
+from nvgw_nb.batch import BatchPrompt
+from nvgw_nb.compare import CSV_COLUMNS, Comparison, ComparisonRow
+from nvgw_nb.report import PLOTS, ReportFiles, answers_html, write_report
 from nvgw_nb.sim import Simulator
 
 PROMPTS = [
@@ -114,6 +115,65 @@ def test_html_has_summary_side_by_side_and_guide(files: ReportFiles) -> None:
     assert "bootstrap 95%" in page
 
 
+def test_summary_states_the_conclusion_beside_the_table(files: ReportFiles) -> None:
+    """The page and summary.md conclude in words from the paired interval, right after
+    the table, with the paired plot beside it."""
+    page = files.report_html.read_text(encoding="utf-8")
+    table_end = page.index("</table>")
+    conclusion = page.index('<div class="conclusion">')
+    assert table_end < conclusion < page.index("<h2>Plots</h2>")
+    assert page.index('alt="paired plot (simulated)"') < page.index("<h2>Plots</h2>")
+    assert re.search(
+        r"(No clear latency difference|nvidia-gateway is (slower|faster)|too few paired)",
+        page[conclusion:],
+    )
+    text = files.summary_md.read_text(encoding="utf-8")
+    assert "geometric mean" in text or "too few paired prompts" in text
+
+
+def test_answers_show_every_repeat_with_role_latency_cost_and_failure(tmp_path: Path) -> None:
+    """Each prompt's header names its role; each repeat gets its own row with latency and
+    cost above each answer, and a failed request its failure kind and error."""
+    rows = [
+        ComparisonRow(
+            prompt_index=0,
+            prompt="Plan it",
+            role="planner",
+            provider=provider,
+            repeat=repeat,
+            ok=not (provider == "nvidia-nim" and repeat == 1),
+            failure_kind="timeout" if provider == "nvidia-nim" and repeat == 1 else None,
+            error="no answer in 30 s" if provider == "nvidia-nim" and repeat == 1 else None,
+            latency_s=0.25 + repeat,
+            cost_usd=0.0012,
+            content=f"answer {repeat} from {provider}",
+        )
+        for provider in ("nvidia-nim", "nvidia-gateway")
+        for repeat in range(2)
+    ]
+    prompts = [BatchPrompt(prompt="Plan it", role="planner")]
+    cmp = Comparison(rows, providers=["nvidia-nim", "nvidia-gateway"], prompts=prompts, repeats=2)
+    page = answers_html(cmp, "nvidia-nim", "nvidia-gateway")
+    assert '<span class="role">planner</span> Plan it' in page
+    assert page.count("<tr><td>") == 2  # one row per repeat
+    assert "repeat 1 · 0.250 s · $0.0012" in page
+    assert "answer 1 from nvidia-gateway" in page
+    assert "repeat 2 · failed, timeout after 1.250 s · $0.0012: no answer in 30 s" in page
+
+
+def test_report_cites_no_team_file(files: ReportFiles) -> None:
+    """The page and summary.md point to the docs site and nvgw_nb.pricing, never to a
+    file a user does not have."""
+    for path in (files.report_html, files.summary_md):
+        text = path.read_text(encoding="utf-8")
+        for name in ("FACTS.md", "FAULTS.md", "WIRE.md", "DESIGN.md", "EXPERIMENTS.md"):
+            assert name not in text, (path.name, name)
+    page = files.report_html.read_text(encoding="utf-8")
+    assert "docs/reference/facts.md" in page
+    assert "docs/reference/faults.md" in page
+    assert "nvgw_nb.pricing" in page
+
+
 def test_html_escapes_prompts(files: ReportFiles) -> None:
     """A prompt holding <script> is shown escaped, never as markup."""
     page = files.report_html.read_text(encoding="utf-8")
@@ -157,5 +217,5 @@ def test_real_run_title_and_note(cmp: Comparison, tmp_path: Path) -> None:
     assert "SIMULATED" not in summary
     assert "<h1>A &lt;b&gt;title&lt;/b&gt;</h1>" in page
     assert "scale &amp; seed" in page
-    assert summary.startswith("# A <b>title</b>\n")
-    assert "- note: scale & seed" in summary
+    assert summary.startswith("# A \\<b\\>title\\</b\\>\n")  # escaped: shown as typed
+    assert "- note: scale \\& seed" in summary

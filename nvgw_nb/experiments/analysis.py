@@ -27,13 +27,13 @@ from __future__ import annotations
 import dataclasses
 import html
 import math
-import re
 import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from nvgw_nb import bradley_terry, resampling, stats
+from nvgw_nb.markdown import escape_markdown
 
 __all__ = [
     "PairOutcome",
@@ -93,14 +93,10 @@ def _percent(confidence: float) -> str:
     return f"{confidence * 100:g}%"
 
 
-_MARKDOWN_ACTIVE = re.compile(r"([\\`*_{}\[\]<>()#+!|$~&])")
-
-
 def _md(text: object) -> str:
-    """Text made inert in Markdown: active characters backslash-escaped (`$` as `\\$` so
-    Jupyter's MathJax leaves it alone), newlines flattened."""
-    flat = " ".join(str(text).split())
-    return _MARKDOWN_ACTIVE.sub(r"\\\1", flat)
+    """Text made inert in Markdown (`nvgw_nb.markdown.escape_markdown`), parentheses and
+    `#+!` escaped too, as these tables always did."""
+    return escape_markdown(text, extra="()#+!")
 
 
 def _markdown_table(rows: Sequence[tuple[str, str]], verdict: str) -> str:

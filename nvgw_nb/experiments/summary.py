@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from nvgw_nb import stats
 from nvgw_nb.experiments.records import CallRecord
+from nvgw_nb.markdown import escape_markdown
 
 if TYPE_CHECKING:
     import pandas
@@ -216,15 +217,6 @@ def data_frame(rows: list[dict[str, Any]], owner: str) -> pandas.DataFrame:
         ) from None
     frame: pandas.DataFrame = pandas.DataFrame.from_records(rows)
     return frame
-
-
-def escape_markdown(text: str) -> str:
-    """`text` safe in a Markdown table cell: `$` (LaTeX in Jupyter), `|`, `*`, `_`, and
-    backticks and brackets escaped, line breaks flattened."""
-    out = " ".join(str(text).split())
-    for char in "\\`*_[]|$<>":
-        out = out.replace(char, "\\" + char)
-    return out
 
 
 def case_means(records: Sequence[CallRecord], metric: str) -> dict[str, list[float]]:

@@ -1,6 +1,6 @@
-"""Plots of comparisons and batches: latency, tokens, cost, success, answer agreement,
-who served each role, and a timeline of every attempt; of experiments: paired differences
-(`forest`) and quality against cost or latency (`pareto`).
+"""Plots of comparisons and batches: latency, the paired per-prompt latency ratio, tokens,
+cost, success, answer agreement, who served each role, and a timeline of every attempt; of
+experiments: paired differences (`forest`) and quality against cost or latency (`pareto`).
 
 >>> nv.plots.latency(cmp)                      # doctest: +SKIP
 >>> nv.plots.timeline(results, ax=my_axes)     # doctest: +SKIP
@@ -26,12 +26,15 @@ a visible "SIMULATED" mark. Each provider keeps its colour across all plots and 
 Stable handles for tests and callers: the simulated mark is the axes' right-hand title
 ("SIMULATED", gid `"nvgw-simulated"`); in `latency`, boxes have gid `"box"` and median
 lines `"median"`; in `timeline`, attempt bars have gid `"attempt"`, backoff waits
-`"backoff"`, and skipped attempts (open circuit) are markers with gid `"skipped"`.
+`"backoff"`, and skipped attempts (open circuit) are markers with gid `"skipped"`; in
+`paired`, per-prompt ratios have gid `"ratio"`, the geometric mean `"geomean"`, its
+interval `"ci"`.
 """
 
 from nvgw_nb.plots.batches import fallbacks, timeline
 from nvgw_nb.plots.comparison import cost, latency, overview, similarity, success, tokens
 from nvgw_nb.plots.experiments import forest, pareto
+from nvgw_nb.plots.paired import paired
 from nvgw_nb.providers.registry import provider_color
 
 __all__ = [
@@ -40,6 +43,7 @@ __all__ = [
     "forest",
     "latency",
     "overview",
+    "paired",
     "pareto",
     "provider_color",
     "similarity",

@@ -25,6 +25,7 @@ from nvgw_nb.plots._style import (
     mark_simulated,
     new_axes,
     ordered,
+    plain,
     set_xticks,
 )
 from nvgw_nb.providers import registry
@@ -76,7 +77,7 @@ def fallbacks(items: Sequence[BatchItem] | Sequence[ChatResult], *, ax: Axes | N
             color=color,
             edgecolor=FAILED_EDGE if hatch else color,
             hatch=hatch,
-            label=name,
+            label=plain(name),
         )
         ax.bar_label(
             bars, labels=[f"{h:.0f}" if h else "" for h in heights], label_type="center", fontsize=9
@@ -158,7 +159,7 @@ def timeline(
             )
     ax.set_yticks(
         range(len(shown)),
-        [r.label + ("  (failed)" if r.result is None else "") for r in shown],
+        [plain(r.label + ("  (failed)" if r.result is None else "")) for r in shown],
         fontsize=8,
     )
     ax.set_ylim(max(len(shown), 1) - 0.5, -0.5)  # first request at the top
@@ -168,7 +169,8 @@ def timeline(
     more = f" (first {len(shown)} of {len(requests)})" if len(shown) < len(requests) else ""
     ax.set_title(f"Attempts per request{more}", loc="left")
     handles: list[Patch | Line2D] = [
-        Patch(facecolor=provider_color(p), label=p) for p in ordered(providers, registry.names())
+        Patch(facecolor=provider_color(p), label=plain(p))
+        for p in ordered(providers, registry.names())
     ]
     if failed:
         handles.append(

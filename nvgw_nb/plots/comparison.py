@@ -1,4 +1,5 @@
-"""Plots of a `Comparison`: latency, tokens, cost, success, answer agreement, overview."""
+"""Plots of a `Comparison`: latency, tokens, cost, success, answer agreement, overview
+(the paired ratio is in `nvgw_nb.plots.paired`)."""
 
 from __future__ import annotations
 
@@ -25,12 +26,16 @@ from nvgw_nb.plots._style import (
     mark_simulated,
     mean_of,
     new_axes,
+    plain,
     set_xticks,
     usd,
 )
 from nvgw_nb.providers.registry import provider_color
 
 __all__ = ["cost", "latency", "overview", "similarity", "success", "tokens"]
+
+#: gid of the latency plot's legend (a figure shows it once)
+LATENCY_LEGEND = "nvgw-latency-legend"
 
 
 def latency(cmp: Comparison, *, ax: Axes | None = None) -> Axes:
@@ -55,19 +60,7 @@ def cost(cmp: Comparison, *, ax: Axes | None = None) -> Axes:
 
     >>> nv.plots.cost(cmp)  # doctest: +SKIP
     """
-    ax = new_axes(ax)
-    summary = {p.provider: p for p in cmp.summary().providers}
-    xs = np.arange(len(cmp.providers), dtype=float)
-    values = [finite_or_zero(summary[p].cost_per_1k_usd) for p in cmp.providers]
-    bars = ax.bar(xs, values, width=0.6, color=[provider_color(p) for p in cmp.providers])
-    ax.bar_label(bars, labels=[usd(v) for v in values], padding=2, fontsize=9)
-    set_xticks(ax, xs, [f"{p}\nn={summary[p].n}" for p in cmp.providers])
-    ax.set_ylabel("USD per 1k requests (estimate)")
-    ax.set_title("Cost per 1k requests (billed failures included)", loc="left")
-    ax.margins(y=0.15)
-    if cmp.simulated:
-        mark_simulated(ax)
-    return ax
+    return _cost(cmp, new_axes(ax), mark=cmp.simulated)
 
 
 def success(cmp: Comparison, *, ax: Axes | None = None) -> Axes:
@@ -87,19 +80,24 @@ def similarity(cmp: Comparison, *, ax: Axes | None = None) -> Axes:
 
 
 def overview(cmp: Comparison) -> Figure:
-    """A 2×2 figure: latency, success, tokens and answer agreement.
+    """A 2×3 figure: latency, the paired per-prompt ratio and the outcomes on top; tokens,
+    cost and answer agreement below.
 
     >>> cmp.plot()  # the same as nv.plots.overview(cmp)  # doctest: +SKIP
     """
-    fig = plt.figure(figsize=(15, 10), layout="constrained")
+    from nvgw_nb.plots.paired import _paired
+
+    fig = plt.figure(figsize=(19, 10), layout="constrained")
     # Detached from pyplot: Jupyter then shows it once, as the cell's value, rather than
     # once as the value and again from the inline backend at the end of the cell.
     plt.close(fig)
-    _latency(cmp, fig.add_subplot(2, 2, 1), mark=False)
-    _success(cmp, fig.add_subplot(2, 2, 2), mark=False)
-    _tokens(cmp, fig.add_subplot(2, 2, 3), mark=False)
-    _similarity(cmp, fig.add_subplot(2, 2, 4), mark=False)
-    title = (
+    _latency(cmp, fig.add_subplot(2, 3, 1), mark=False)
+    _paired(cmp, fig.add_subplot(2, 3, 2), baseline=None, mark=False)
+    _success(cmp, fig.add_subplot(2, 3, 3), mark=False)
+    _tokens(cmp, fig.add_subplot(2, 3, 4), mark=False)
+    _cost(cmp, fig.add_subplot(2, 3, 5), mark=False)
+    _similarity(cmp, fig.add_subplot(2, 3, 6), mark=False)
+    title = plain(
         f"Provider comparison: {' vs '.join(cmp.providers)} — {len(cmp.prompts)} prompts × "
         f"{cmp.repeats} repeats = {len(cmp.rows)} requests"
     )
@@ -160,15 +158,6 @@ def _latency(cmp: Comparison, ax: Axes, *, mark: bool) -> Axes:
             zorder=4,
             label="median,\n95% bootstrap CI",
         )
-        if len(providers) <= 3:  # with more, the numbers run into the next box
-            ax.annotate(
-                f"{mid:.3g} s",
-                (x + 0.38, mid),
-                xytext=(6, 0),
-                textcoords="offset points",
-                va="center",
-                fontsize=8,
-            )
     for x, sample in zip(positions, samples, strict=True):
         if not sample:
             ax.text(
@@ -183,18 +172,33 @@ def _latency(cmp: Comparison, ax: Axes, *, mark: bool) -> Axes:
     labels = []
     for provider, sample in zip(providers, samples, strict=True):
         failed = len(cmp.rows_for(provider, ok=False))
-        labels.append(f"{provider}\nn={len(sample)}" + (f" ok\n{failed} failed" if failed else ""))
+        # the median's value goes under its box, not beside it: beside, it runs into the
+        # next box when the panel is narrow (a grid of plots)
+        median = f"\nmedian {stats.median(sample):.3g} s" if sample else ""
+        labels.append(
+            f"{provider}\nn={len(sample)}" + (f" ok\n{failed} failed" if failed else "") + median
+        )
     set_xticks(ax, positions, labels)
     ax.set_xlim(0.4, len(providers) + 0.9)
     ax.set_ylim(bottom=0)
     ax.set_ylabel("latency per request (s)")
     ax.set_title("Latency by provider", loc="left")
-    if drawn:
+    if drawn and not _legend_elsewhere(ax):
         handles, names = ax.get_legend_handles_labels()
-        ax.legend(handles[:1], names[:1], **LEGEND_OUTSIDE)
+        ax.legend(handles[:1], names[:1], **LEGEND_OUTSIDE).set_gid(LATENCY_LEGEND)
     if mark:
         mark_simulated(ax)
     return ax
+
+
+def _legend_elsewhere(ax: Axes) -> bool:
+    """True when another latency plot of the same figure already explains the diamond: a
+    grid of latency plots (one per role, say) shows the legend once."""
+    for other in ax.figure.axes:
+        legend = other.get_legend()
+        if other is not ax and legend is not None and legend.get_gid() == LATENCY_LEGEND:
+            return True
+    return False
 
 
 def _tokens(cmp: Comparison, ax: Axes, *, mark: bool) -> Axes:
@@ -274,6 +278,21 @@ def _success(cmp: Comparison, ax: Axes, *, mark: bool) -> Axes:
     ax.set_ylabel("share of requests")
     ax.set_title("Outcome by provider", loc="left")
     ax.legend(title="outcome", **LEGEND_OUTSIDE)
+    if mark:
+        mark_simulated(ax)
+    return ax
+
+
+def _cost(cmp: Comparison, ax: Axes, *, mark: bool) -> Axes:
+    summary = {p.provider: p for p in cmp.summary().providers}
+    xs = np.arange(len(cmp.providers), dtype=float)
+    values = [finite_or_zero(summary[p].cost_per_1k_usd) for p in cmp.providers]
+    bars = ax.bar(xs, values, width=0.6, color=[provider_color(p) for p in cmp.providers])
+    ax.bar_label(bars, labels=[usd(v) for v in values], padding=2, fontsize=9)
+    set_xticks(ax, xs, [f"{p}\nn={summary[p].n}" for p in cmp.providers])
+    ax.set_ylabel("USD per 1k requests (estimate)")
+    ax.set_title("Cost per 1k requests (billed failures included)", loc="left")
+    ax.margins(y=0.15)
     if mark:
         mark_simulated(ax)
     return ax

@@ -20,7 +20,7 @@ from matplotlib.axes import Axes
 from matplotlib.ticker import PercentFormatter
 
 from nvgw_nb.errors import ConfigError
-from nvgw_nb.plots._style import mark_simulated, new_axes, usd
+from nvgw_nb.plots._style import mark_simulated, new_axes, plain, usd
 from nvgw_nb.providers.registry import provider_color
 
 if TYPE_CHECKING:
@@ -88,7 +88,7 @@ def forest(
             gid="delta",
             zorder=3,
         )
-        labels.append(f"{c.a} vs {c.b} · {c.metric}\nn={c.n_cases} cases")
+        labels.append(plain(f"{c.a} vs {c.b} · {c.metric}\nn={c.n_cases} cases"))
     ax.set_yticks(list(range(len(rows) - 1, -1, -1)), labels, fontsize=8)
     ax.set_ylim(-0.7, len(rows) - 0.3)
     if ratio:
@@ -98,7 +98,7 @@ def forest(
         ax.set_xlabel("difference A − B (percentage points, 95% CI)")
     else:
         unit = units.pop() if len(units) == 1 else ""
-        ax.set_xlabel(f"difference A − B ({unit + ', ' if unit else ''}95% CI)")
+        ax.set_xlabel(plain(f"difference A − B ({unit + ', ' if unit else ''}95% CI)"))
     ax.set_title(f"Paired differences (filled: CI excludes {null:g})", loc="left")
     if any(c.simulated for c in rows):
         mark_simulated(ax)
@@ -160,19 +160,26 @@ def pareto(
         ax.scatter(fx, fy, s=180, facecolors="none", edgecolors="#2e7d32", linewidths=1.5, zorder=4)
         for x, y, _, _, label, _ in points:
             ax.annotate(
-                label, (x, y), textcoords="offset points", xytext=(6, 5), fontsize=8, gid="label"
+                plain(label),
+                (x, y),
+                textcoords="offset points",
+                xytext=(6, 5),
+                fontsize=8,
+                gid="label",
             )
     binary = all((m := row.metrics.get(metric)) is not None and m.binary for row in summary.rows)
     if binary:
         ax.yaxis.set_major_formatter(PercentFormatter(1.0))
-    ax.set_ylabel(f"{metric} (mean over cases, 95% CI)")
+    ax.set_ylabel(plain(f"{metric} (mean over cases, 95% CI)"))
     if cost == "cost_usd":
         ax.set_xlabel("mean cost per call (USD, subject calls)")
         ax.xaxis.set_major_formatter(lambda value, _: usd(value))
     else:
         ax.set_xlabel("median latency (s)")
     note = f" — no data: {', '.join(skipped)}" if skipped else ""
-    ax.set_title(f"Quality against {'cost' if cost == 'cost_usd' else 'latency'}{note}", loc="left")
+    ax.set_title(
+        plain(f"Quality against {'cost' if cost == 'cost_usd' else 'latency'}{note}"), loc="left"
+    )
     ax.margins(x=0.15, y=0.1)
     if run.simulated:
         mark_simulated(ax)
