@@ -194,4 +194,7 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})
+    """The public names and the module's dunders: tab completion offers no `Any`,
+    `TYPE_CHECKING`, `importlib` or submodules loaded along the way."""
+    dunders = {name for name in globals() if name.startswith("__") and name.endswith("__")}
+    return sorted({*__all__, *dunders})

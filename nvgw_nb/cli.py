@@ -10,6 +10,7 @@
     nvgw-nb sim --profile flaky-nim    # a standalone simulator; prints `export` lines
     nvgw-nb cache stats                # what the response cache (NVGW_CACHE) holds
     nvgw-nb cache clear --yes          # empty it
+    nvgw-nb report out/cmp/results.jsonl --out out/again   # re-render, no request
 
 Errors (`NvgwError`) are printed as one line on stderr with exit code 1; usage errors
 exit with 2. Secrets are never printed: keys are reported as "set", the client id masked.
@@ -19,20 +20,27 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
-import os
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
-from nvgw_nb import experiment_cli
-from nvgw_nb.cache import DEFAULT_CACHE_PATH, ResponseCache
-from nvgw_nb.config import Settings, check_provider_order
+from nvgw_nb import cache_cli, experiment_cli, report_cli
+from nvgw_nb.cli_options import (
+    PROG,
+    add_chat_flags,
+    add_compare_flags,
+    add_version,
+    positive_int,
+    profile_help,
+    request_options,
+)
+from nvgw_nb.cli_options import usage_error as _usage_error
+from nvgw_nb.config import check_provider_order
 from nvgw_nb.errors import ConfigError, NvgwError
 from nvgw_nb.private_files import make_private_dir
 from nvgw_nb.prompts import PromptsFileError, read_prompts
-from nvgw_nb.provider_choice import real_session
+from nvgw_nb.provider_choice import real_session, settings_source
 from nvgw_nb.providers import registry
 from nvgw_nb.retry import RetryPolicy
 from nvgw_nb.roles import ROLE_NAMES
@@ -42,7 +50,6 @@ from nvgw_nb.trace import summary_line
 
 __all__ = ["main"]
 
-PROG = "nvgw-nb"
 #: latency scale of the simulator started by `--sim` (its answers arrive in a few ms)
 SIM_TIME_SCALE = 0.05
 
@@ -74,6 +81,7 @@ def _parser() -> argparse.ArgumentParser:
         prog=PROG,
         description="NVIDIA NIM with the NVIDIA LLM Gateway as its fallback (and a simulator).",
     )
+    add_version(parser)
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
 
     check = commands.add_parser(
@@ -115,6 +123,7 @@ def _parser() -> argparse.ArgumentParser:
     chat.add_argument(
         "--sim", action="store_true", help="ask a fresh built-in simulator instead (simulated)"
     )
+    add_chat_flags(chat)
     chat.set_defaults(handler=_chat)
 
     sim = commands.add_parser(
@@ -123,7 +132,7 @@ def _parser() -> argparse.ArgumentParser:
         description="Start the loopback simulator of NIM, the LLM Gateway and Starfleet, print "
         "`export` lines that point nvgw_nb at it, and serve until Ctrl-C.",
     )
-    sim.add_argument("--profile", default="healthy", help="fault profile (default: healthy)")
+    sim.add_argument("--profile", default="healthy", metavar="NAME", help=profile_help())
     sim.add_argument("--seed", type=int, default=0, help="seed of every random draw (default: 0)")
     sim.add_argument(
         "--time-scale",
@@ -161,7 +170,7 @@ def _parser() -> argparse.ArgumentParser:
         help="comma-separated providers to compare (default: nvidia-nim,nvidia-gateway)",
     )
     compare.add_argument(
-        "--repeats", type=_positive_int, default=1, help="runs of each prompt (default: 1)"
+        "--repeats", type=positive_int, default=1, help="runs of each prompt (default: 1)"
     )
     compare.add_argument(
         "--role",
@@ -169,7 +178,7 @@ def _parser() -> argparse.ArgumentParser:
         "(default: the Session's defaults)",
     )
     compare.add_argument(
-        "--concurrency", type=_positive_int, default=8, help="requests in flight (default: 8)"
+        "--concurrency", type=positive_int, default=8, help="requests in flight (default: 8)"
     )
     compare.add_argument(
         "--simulator",
@@ -178,7 +187,9 @@ def _parser() -> argparse.ArgumentParser:
         help="run against a fresh built-in simulator instead of the real endpoints (simulated)",
     )
     compare.add_argument(
-        "--profile", help="simulator fault profile (default: healthy; needs --simulator)"
+        "--profile",
+        metavar="NAME",
+        help=profile_help("healthy; needs --simulator"),
     )
     compare.add_argument("--seed", type=int, help="simulator seed (default: 0; needs --simulator)")
     compare.add_argument(
@@ -200,48 +211,14 @@ def _parser() -> argparse.ArgumentParser:
         "first two providers' answers in both orders, with its bias diagnostics",
     )
     compare.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    add_compare_flags(compare)
     compare.set_defaults(handler=_compare)
 
     experiment_cli.add_parser(commands)  # `nvgw-nb experiment SPEC --out DIR [--sim]`
+    report_cli.add_parser(commands)  # `nvgw-nb report results.jsonl --out DIR`
 
-    cache = commands.add_parser(
-        "cache",
-        help="inspect or empty the response cache",
-        description="The response cache (Session(cache=...) or NVGW_CACHE) is a SQLite file of "
-        "answers keyed by a fingerprint of each request: it holds prompts and answers, never "
-        "credentials.",
-    )
-    cache.set_defaults(handler=lambda _: _usage_error("cache", "choose an action: stats or clear"))
-    actions = cache.add_subparsers(title="actions", metavar="ACTION")
-    path_help = f"the cache file (default: NVGW_CACHE, else {DEFAULT_CACHE_PATH})"
-    stats = actions.add_parser(
-        "stats",
-        help="entries, hits, size on disk, oldest and newest, per provider and model",
-        description="Print what the response cache holds. Exit code 2 when there is no cache.",
-    )
-    stats.add_argument("--path", help=path_help)
-    stats.add_argument("--json", action="store_true", help="print the figures as JSON")
-    stats.set_defaults(handler=_cache_stats)
-    clear = actions.add_parser(
-        "clear",
-        help="delete every cached answer",
-        description="Delete every entry of the response cache (the file stays, emptied). "
-        "Asks first unless --yes is given.",
-    )
-    clear.add_argument("--path", help=path_help)
-    clear.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
-    clear.set_defaults(handler=_cache_clear)
+    cache_cli.add_parser(commands)  # `nvgw-nb cache stats|clear`
     return parser
-
-
-def _positive_int(value: str) -> int:
-    try:
-        number = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {value!r}") from None
-    if number < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {number}")
-    return number
 
 
 def _provider_list(value: str) -> list[str]:
@@ -254,12 +231,6 @@ def _provider_list(value: str) -> list[str]:
 # --- output helpers -----------------------------------------------------------------------
 def _error(message: str) -> None:
     print(f"{PROG}: error: {one_line(message)}", file=sys.stderr)
-
-
-def _usage_error(command: str, message: str) -> int:
-    """Print a usage error the way argparse does and return its exit code, 2."""
-    print(f"{PROG} {command}: error: {one_line(message)}", file=sys.stderr)
-    return 2
 
 
 @contextlib.contextmanager
@@ -287,9 +258,10 @@ def _chat(args: argparse.Namespace) -> int:
     out = sys.stdout
     with _session_for(args.sim) as session:
         role, providers, fallbacks = args.role, args.providers, not args.no_fallback
+        options = request_options(args, providers or session.provider_order)
         if args.stream:
             with session.stream(
-                args.prompt, role=role, providers=providers, fallbacks=fallbacks
+                args.prompt, role=role, providers=providers, fallbacks=fallbacks, **options
             ) as stream:
                 try:
                     for chunk in stream:
@@ -302,7 +274,9 @@ def _chat(args: argparse.Namespace) -> int:
                         out.write("\n")  # end the line, also when the stream broke
                         out.flush()
         else:
-            result = session.chat(args.prompt, role=role, providers=providers, fallbacks=fallbacks)
+            result = session.chat(
+                args.prompt, role=role, providers=providers, fallbacks=fallbacks, **options
+            )
             if not args.json:
                 out.write(result.content + "\n")
         if args.json:
@@ -342,6 +316,9 @@ def _compare(args: argparse.Namespace) -> int:
         return _usage_error("compare", str(err))
     if args.judge is not None and args.cases is None:
         return _usage_error("compare", "--judge needs --cases")
+    stray = [name for name in args.models or {} if name not in providers]
+    if stray:
+        return _usage_error("compare", f"--models names {', '.join(stray)}, not compared")
     cases = None
     if args.cases is not None:
         from nvgw_nb.experiments.cases import load_cases
@@ -388,7 +365,8 @@ def _compare(args: argparse.Namespace) -> int:
         else:
             session = stack.enter_context(_session_for(False))
             note = None
-            out.write(f"{PROG} compare: real endpoints, settings from the environment and .env\n")
+            source = settings_source(session.settings)
+            out.write(f"{PROG} compare: real endpoints, settings from {source}\n")
         total = len(prompts) * len(providers) * args.repeats
         out.write(
             f"Comparing {len(prompts)} prompts × {len(providers)} providers × {args.repeats} "
@@ -404,6 +382,7 @@ def _compare(args: argparse.Namespace) -> int:
             repeats=args.repeats,
             concurrency=args.concurrency,
             progress=not args.no_progress,
+            **{k: v for k, v in (("system", args.system), ("models", args.models)) if v},
         )
         elapsed = time.perf_counter() - started
         quality = None
@@ -450,64 +429,6 @@ def _sim_note(profile: str, seed: int, scale: float) -> str:
     else:
         latency = f"simulated latencies and retry waits ×{scale:g} of the simulator's model"
     return f"simulator profile {profile}, seed {seed}; {latency}"
-
-
-# --- cache --------------------------------------------------------------------------------
-def _cache_path(args: argparse.Namespace) -> Path:
-    """--path, else NVGW_CACHE (environment, then ./.env), else responses.sqlite."""
-    if args.path:
-        return Path(args.path)
-    try:
-        configured = Settings.load().cache_path
-    except ConfigError:
-        # Another variable in .env is wrong; that is `check`'s business, not the cache's.
-        configured = os.environ.get("NVGW_CACHE", "").strip() or None
-    return Path(configured or DEFAULT_CACHE_PATH)
-
-
-def _existing_cache(command: str, path: Path) -> ResponseCache | int:
-    """The cache at `path`, or the exit code of a usage error when there is none."""
-    if not path.is_file():
-        return _usage_error(
-            f"cache {command}",
-            f"no response cache at {path}: nothing recorded there yet (name the file with "
-            "--path or NVGW_CACHE)",
-        )
-    return ResponseCache(path)
-
-
-def _cache_stats(args: argparse.Namespace) -> int:
-    cache = _existing_cache("stats", _cache_path(args))
-    if isinstance(cache, int):
-        return cache
-    with cache:
-        stats = cache.stats()
-    if args.json:
-        sys.stdout.write(json.dumps(stats.to_dict(), indent=2) + "\n")
-    else:
-        sys.stdout.write(str(stats) + "\n")
-    return 0
-
-
-def _cache_clear(args: argparse.Namespace) -> int:
-    path = _cache_path(args)
-    cache = _existing_cache("clear", path)
-    if isinstance(cache, int):
-        return cache
-    with cache:
-        count = len(cache)
-        if not args.yes:
-            if not sys.stdin.isatty():
-                return _usage_error(
-                    "cache clear", f"would delete {count} cached answers from {path}: add --yes"
-                )
-            answer = input(f"Delete {count} cached answers from {path}? [y/N] ")
-            if answer.strip().lower() not in ("y", "yes"):
-                print(f"{PROG}: nothing deleted", file=sys.stderr)
-                return 1
-        deleted = cache.clear()
-    sys.stdout.write(f"deleted {deleted} cached answer{'s' if deleted != 1 else ''} from {path}\n")
-    return 0
 
 
 # --- sim ----------------------------------------------------------------------------------

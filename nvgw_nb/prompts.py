@@ -25,8 +25,8 @@ def read_prompts(path: str | Path) -> list[BatchPrompt]:
 
     `.jsonl`: one JSON object per line with a `prompt` string and an optional `role`
     (one of the roles); blank lines are skipped. Any other file: one prompt per line,
-    blank lines and lines starting with `#` skipped. A bad line raises PromptsFileError
-    naming its number.
+    blank lines and lines starting with `#` skipped. Bad lines raise one PromptsFileError
+    naming every one of them, each with its number.
 
     >>> read_prompts("examples/prompts.jsonl")[0].role   # doctest: +SKIP
     'router'
@@ -38,11 +38,21 @@ def read_prompts(path: str | Path) -> list[BatchPrompt]:
         reason = err.strerror if isinstance(err, OSError) and err.strerror else str(err)
         raise PromptsFileError(f"cannot read {source}: {reason}") from None
     if source.suffix.lower() == ".jsonl":
-        prompts = [
-            _jsonl_prompt(source, number, line)
-            for number, line in enumerate(text.splitlines(), start=1)
-            if line.strip()
-        ]
+        prompts, problems = [], []
+        for number, line in enumerate(text.splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                prompts.append(_jsonl_prompt(number, line))
+            except ValueError as err:
+                problems.append(str(err))
+        if problems:
+            # every bad line at once: a file with three is fixed in one go, not four runs
+            if len(problems) == 1:
+                raise PromptsFileError(f"{source} {problems[0]}")
+            raise PromptsFileError(
+                f"{source} has {len(problems)} bad lines:\n  " + "\n  ".join(problems)
+            )
     else:
         prompts = [
             BatchPrompt(prompt=line.strip())
@@ -54,19 +64,18 @@ def read_prompts(path: str | Path) -> list[BatchPrompt]:
     return prompts
 
 
-def _jsonl_prompt(source: Path, number: int, line: str) -> BatchPrompt:
-    where = f"{source} line {number}"
+def _jsonl_prompt(number: int, line: str) -> BatchPrompt:
+    """One `.jsonl` line's prompt; ValueError("line N: what is wrong") when it has none."""
+    where = f"line {number}"
     try:
         data = json.loads(line)
     except json.JSONDecodeError as err:
-        raise PromptsFileError(f"{where}: not valid JSON ({err.msg})") from None
+        raise ValueError(f"{where}: not valid JSON ({err.msg})") from None
     if not isinstance(data, dict) or not isinstance(data.get("prompt"), str):
-        raise PromptsFileError(f'{where}: expected an object with a "prompt" string')
+        raise ValueError(f'{where}: expected an object with a "prompt" string')
     if not data["prompt"].strip():
-        raise PromptsFileError(f"{where}: the prompt is empty")
+        raise ValueError(f"{where}: the prompt is empty")
     role = data.get("role")
     if role is not None and role not in ROLE_NAMES:
-        raise PromptsFileError(
-            f"{where}: unknown role {role!r}; choose from {', '.join(ROLE_NAMES)}"
-        )
+        raise ValueError(f"{where}: unknown role {role!r}; choose from {', '.join(ROLE_NAMES)}")
     return BatchPrompt(prompt=data["prompt"], role=role)

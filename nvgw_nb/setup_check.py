@@ -106,7 +106,7 @@ def run_check(
             out.write(f"{header}: settings from {settings_source(None)}\n")
         report.fail("configuration", str(err), "correct the variables named above")
         return report.verdict()
-    # the providers a Session would use: those with credentials (nvgw_nb.connect)
+    # the providers a Session would use: those with credentials (nvgw_nb.provider_choice)
     order = usable_order(settings) or settings.default_order
     classes = [registry.provider_class(name) for name in order]
     if header:

@@ -47,3 +47,16 @@ def test_every_error_is_in_the_drawn_tree() -> None:
 def test_simulator_is_lazy_but_reachable() -> None:
     """nv.Simulator resolves on first use."""
     assert nv.Simulator.__name__ == "Simulator"
+
+
+def test_dir_lists_the_public_names_only() -> None:
+    """dir(nv) is __all__ and dunders: no typing helpers, no modules imported along the way."""
+    import nvgw_nb.cli  # noqa: F401 - loading submodules must not add them to dir()
+
+    names = dir(nv)
+    assert set(nv.__all__) <= set(names)
+    assert "__version__" in names
+    extra = [n for n in names if n not in nv.__all__ and not n.startswith("__")]
+    assert extra == []
+    for hidden in ("Any", "TYPE_CHECKING", "annotations", "importlib", "errors", "cli"):
+        assert hidden not in names
