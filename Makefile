@@ -50,12 +50,13 @@ test-fast: venv
 	$(BIN)/pytest -o addopts=-ra -m "not browser and not slow" tests
 
 # The documentation site (mkdocs-material) into site/; `make test` builds it with --strict,
-# so a broken link or a stale API name fails.
+# so a broken link or a stale API name fails. (NO_MKDOCS_2_WARNING: mkdocs-material's
+# end-of-life banner is news, not a build problem.)
 docs: venv
-	$(BIN)/mkdocs build --site-dir site
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --site-dir site
 
 docs-strict: venv
-	$(BIN)/mkdocs build --strict --site-dir site
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet --site-dir site
 
 # JupyterLab on notebooks/. The dev extra brings JupyterLab (the browser tests use it); the
 # `lab` extra is installed here only for a .venv without it. ipywidgets 8 ships its
