@@ -139,6 +139,34 @@ def test_gateway_only_env_gets_a_real_session_with_the_gateway_first(
     assert secret not in err
 
 
+@pytest.mark.parametrize(
+    ("dotenv", "order"),
+    [
+        ("NVIDIA_NIM_API_KEY=k\n", ("nvidia-nim",)),
+        ("STARFLEET_ID=i\nSTARFLEET_SECRET=s\n", ("nvidia-gateway",)),
+        (
+            "NVIDIA_NIM_API_KEY=k\nSTARFLEET_ID=i\nSTARFLEET_SECRET=s\n",
+            ("nvidia-nim", "nvidia-gateway"),
+        ),
+    ],
+)
+def test_the_providers_with_credentials_make_the_order(
+    tmp_path: Path, dotenv: str, order: tuple[str, ...]
+) -> None:
+    """NIM alone, the gateway alone or both: a real Session of those (built without requests)."""
+    (tmp_path / ".env").write_text(dotenv)
+    with nv.connect(quiet=True) as session:
+        assert not session.simulated
+        assert session.provider_order == order
+
+
+def test_half_configured_provider_is_named_not_dropped(tmp_path: Path) -> None:
+    """A Starfleet id without its secret is an error naming the secret, not a silent drop."""
+    (tmp_path / ".env").write_text("NVIDIA_NIM_API_KEY=k\nSTARFLEET_ID=i\n")
+    with pytest.raises(nv.MissingCredentials, match="STARFLEET_SECRET is not set"):
+        nv.connect()
+
+
 def test_connect_honours_the_configured_order(
     sim: Simulator, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
