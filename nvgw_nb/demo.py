@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, TextIO
 
 from nvgw_nb.batch import BatchPrompt
+from nvgw_nb.markdown import unescape_markdown
 from nvgw_nb.prompts import PromptsFileError, read_prompts
 from nvgw_nb.retry import RetryPolicy
 from nvgw_nb.trace import summary_line
@@ -198,9 +199,10 @@ def _compare(
         quality=quality,
     )
     say()
-    say(cmp.summary().to_markdown().rstrip())
+    # Markdown for the terminal: its escapes (`\$`, `\_`) would only clutter the text
+    say(unescape_markdown(cmp.summary().to_markdown().rstrip()))
     say()
-    say(quality.markdown().rstrip())
+    say(unescape_markdown(quality.markdown().rstrip()))
     say()
     say(f"Wrote {len(files.paths)} files into {out_dir}/:")
     say("   " + ", ".join(path.name for path in files.paths))

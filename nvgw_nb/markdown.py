@@ -15,11 +15,13 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["escape_markdown", "table_row"]
+__all__ = ["escape_markdown", "table_row", "unescape_markdown"]
 
 #: characters that are Markdown (or LaTeX in Jupyter) syntax anywhere in a line; CommonMark
 #: lets any ASCII punctuation be backslash-escaped, so escaping these is always safe
 _ACTIVE = re.compile(r"([\\`*_{}\[\]<>|$~&])")
+#: a backslash escape of ASCII punctuation (all CommonMark allows)
+_ESCAPED = re.compile(r"\\([!-/:-@\[-`{-~])")
 #: characters that are syntax only at the start of a line or list item (a heading, a
 #: nested list, a quote)
 _LEADING = re.compile(r"^([#+\-])")
@@ -41,3 +43,9 @@ def escape_markdown(text: object, *, extra: str = "") -> str:
 def table_row(cells: list[str] | tuple[str, ...]) -> str:
     """One pipe-table row of `cells`, each escaped."""
     return "| " + " | ".join(escape_markdown(c) for c in cells) + " |"
+
+
+def unescape_markdown(text: str) -> str:
+    """`text` with its backslash escapes undone: Markdown meant for a terminal, where
+    nothing renders it (`python -m nvgw_nb.demo` prints the summary so)."""
+    return _ESCAPED.sub(r"\1", text)

@@ -32,7 +32,7 @@ def test_demo_writes_the_report(tmp_path: Path, capsys: pytest.CaptureFixture[st
 
     for name in ("report.html", "summary.md", "results.csv", "results.jsonl"):
         assert (out_dir / name).is_file(), name
-    for name in ("latency", "success", "tokens", "cost", "similarity", "overview"):
+    for name in ("latency", "paired", "success", "tokens", "cost", "similarity", "overview"):
         assert (out_dir / f"{name}.png").stat().st_size > 1024, name
     assert "SIMULATED" in (out_dir / "summary.md").read_text(encoding="utf-8")
     assert "flaky-nim" in (out_dir / "report.html").read_text(encoding="utf-8")
@@ -41,6 +41,22 @@ def test_demo_writes_the_report(tmp_path: Path, capsys: pytest.CaptureFixture[st
     assert cmp.simulated
     assert cmp.repeats == 3
     assert len(cmp.rows) == len(cmp.prompts) * 2 * 3
+
+
+def test_demo_states_its_conclusion_in_plain_terminal_text(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The terminal gets the summary's conclusion from the paired interval, without the
+    Markdown escapes that only a renderer would undo (summary.md keeps them)."""
+    out_dir = tmp_path / "demo-output"
+    assert demo.main(out_dir=out_dir, time_scale=0, progress=False) == 0
+    out = capsys.readouterr().out
+    assert "geometric mean, 95% CI" in out
+    assert "Estimated cost per 1k requests:" in out
+    assert "\\$" not in out
+    assert "\\_" not in out
+    assert "| $" in out  # the cost column, as a reader expects it
+    assert "\\$" in (out_dir / "summary.md").read_text(encoding="utf-8")
 
 
 def test_demo_reports_answer_quality(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -20,7 +20,7 @@ from nvgw_nb.experiments.analysis import (
     rank_arms,
 )
 from nvgw_nb.experiments.summary import MetricSummary, RunSummary, SummaryRow
-from nvgw_nb.markdown import escape_markdown
+from nvgw_nb.markdown import escape_markdown, unescape_markdown
 
 #: a label holding every character that could break a table or start LaTeX or emphasis
 EVIL = "a|b*c_$d`e[f]"
@@ -172,3 +172,9 @@ def test_no_bare_emphasis_from_labels(name: str, tmp_path: Path) -> None:
 def test_escape_markdown(raw: str, escaped: str) -> None:
     """One table of what is escaped, and how."""
     assert escape_markdown(raw) == escaped
+
+
+@pytest.mark.parametrize("raw", ["$0.05 | a*b_c", "back\\slash", "# x", "(a) [b] <c> & ~d~"])
+def test_unescape_undoes_escape(raw: str) -> None:
+    """What a terminal prints is what was escaped (line breaks aside)."""
+    assert unescape_markdown(escape_markdown(raw)) == raw
