@@ -36,7 +36,7 @@ body { font: 13px/1.4 "DejaVu Sans", system-ui, sans-serif; margin: 16px; color:
 input[type=text], input[type=number], select, textarea {
   font: inherit; border: 1px solid #9e9e9e; border-radius: 2px; padding: 3px 5px;
   background: white; box-sizing: border-box; }
-textarea { width: 100%; resize: none; }
+textarea { width: 100%; resize: none; } .hbox > .vbox { flex: 0 1 auto; }
 button { font: inherit; border: none; border-radius: 2px; padding: 4px 12px;
   background: #eeeeee; color: #222; box-shadow: 0 1px 1px rgba(0,0,0,.15); min-height: 28px; }
 button.success { background: #4caf50; color: white; }
@@ -53,8 +53,14 @@ th { text-align: left; } mark { padding: 0 1px; }
 
 
 def _width(widget: w.Widget) -> str:
-    width = getattr(getattr(widget, "layout", None), "width", None)
-    return f"width:{width};" if width else ""
+    """The widget's own width and max-width (and flex), as the panels set them."""
+    layout = getattr(widget, "layout", None)
+    style = ""
+    for name, css in (("width", "width"), ("max_width", "max-width"), ("flex", "flex")):
+        value = getattr(layout, name, None)
+        if value and value != "auto":
+            style += f"{css}:{value};"
+    return style
 
 
 def _desc(text: str) -> str:
@@ -75,7 +81,10 @@ def render(widget: w.Widget) -> str:
             f'<div class="tabbody">{render(widget.children[index])}</div>'
         )
     if isinstance(widget, w.Box):
-        kind = "hbox" if isinstance(widget, w.HBox) else "vbox"
+        wraps = (widget.layout.flex_flow or "").startswith("row")
+        kind = "hbox" if isinstance(widget, w.HBox) or wraps else "vbox"
+        if "wrap" in (widget.layout.flex_flow or ""):
+            style += "flex-wrap:wrap;column-gap:12px;"
         inner = "".join(render(child) for child in widget.children)
         return f'<div class="{kind}" style="{style}">{inner}</div>'
     if isinstance(widget, w.HTML):
@@ -132,7 +141,10 @@ def render(widget: w.Widget) -> str:
         )
     if isinstance(widget, w.Image):
         data = base64.b64encode(bytes(widget.value)).decode()
-        return f'<img src="data:image/{widget.format};base64,{data}" style="max-width:100%">'
+        return (
+            f'<img src="data:image/{widget.format};base64,{data}" '
+            f'style="{style}min-width:0;height:auto">'
+        )
     raise TypeError(f"no static rendering for {type(widget).__name__}")
 
 

@@ -228,16 +228,37 @@ def _pack(parts: Sequence[str], width: int) -> list[str]:
     return lines
 
 
+#: the cells' own style, inline: front ends differ in how they pad and align table cells
+#: (JupyterLab right-aligns them; inside a widget they inherit a 28 px line height)
+_CELL = "padding:2px 6px;text-align:left;vertical-align:top;line-height:1.35;"
+#: values kept on one line (names and numbers); model names and ids wrap anywhere, so
+#: that the table fits a notebook at laptop width (about 800 px)
+_ONE_LINE = {"provider", "try", "outcome", "status", "waited s", "latency s", "tokens", "cost $"}
+_ANYWHERE = {"model", "correlationId / request id"}
+
+
+def _cell_style(column: str) -> str:
+    if column in _ONE_LINE:
+        return _CELL + "white-space:nowrap"
+    if column in _ANYWHERE:
+        return _CELL + "overflow-wrap:anywhere;min-width:7em"
+    return _CELL
+
+
 def attempts_html(attempts: Sequence[Attempt]) -> str:
     """An HTML table of the attempts (escaped)."""
-    head = "".join(f"<th>{html.escape(c)}</th>" for c in COLUMNS)
+    head = "".join(f'<th style="{_CELL}">{html.escape(c)}</th>' for c in COLUMNS)
+    styles = [_cell_style(c) for c in COLUMNS]
     body = []
     for attempt in attempts:
         colour = {"ok": "#e8f5e0", "error": "#fbe9e7", "skipped": "#f3f3f3"}[attempt.outcome]
-        cells = "".join(f"<td>{html.escape(cell)}</td>" for cell in _row(attempt))
+        cells = "".join(
+            f'<td style="{style}">{html.escape(cell)}</td>'
+            for cell, style in zip(_row(attempt), styles, strict=True)
+        )
         body.append(f'<tr style="background:{colour}">{cells}</tr>')
     return (
-        '<table style="font-size:12px;border-collapse:collapse">'
+        '<table class="nvgw-attempts" style="font-size:12px;border-collapse:collapse">'
         f"<thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
     )
 

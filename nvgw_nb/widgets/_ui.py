@@ -8,6 +8,7 @@ classes. Only this module imports ipywidgets.
 
 from __future__ import annotations
 
+import html
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -30,6 +31,9 @@ __all__ = [
     "VBox",
     "Widget",
     "child_widgets",
+    "field_label",
+    "stretched",
+    "wrapping_row",
 ]
 
 if TYPE_CHECKING:
@@ -45,6 +49,9 @@ if TYPE_CHECKING:
     class Layout(Widget):
         width: str | None
         display: str | None
+        flex_flow: str | None
+        grid_gap: str | None
+        max_width: str | None
 
     class DOMWidget(Widget):
         layout: Layout
@@ -156,3 +163,25 @@ def child_widgets(widget: Widget) -> list[Widget]:
         values = value if isinstance(value, (tuple, list)) else (value,)
         found += [v for v in values if isinstance(v, Widget)]
     return found
+
+
+def wrapping_row(*, gap: str = "4px 12px") -> Layout:
+    """The layout of a row of controls that wraps onto a second line when the notebook is
+    too narrow for it (instead of clipping the controls at its right edge)."""
+    return Layout(flex_flow="row wrap", align_items="center", grid_gap=gap, width="100%")
+
+
+def stretched() -> Layout:
+    """The layout of a box as wide as its column, margins included (a width of 100%
+    plus the widget's own margin would stick out on the right)."""
+    return Layout(width="auto", align_self="stretch")
+
+
+def field_label(name: str, hint: str = "") -> HTML:
+    """A visible label over an input box (a placeholder is gone once the box is filled)."""
+    small = f' <small style="color:#666">({html.escape(hint)})</small>' if hint else ""
+    return HTML(
+        f'<label class="nvgw-label" style="font-weight:600;line-height:1.4">'
+        f"{html.escape(name)}</label>{small}",
+        layout=Layout(margin="6px 0 0 0"),
+    )

@@ -11,11 +11,19 @@ from typing import TYPE_CHECKING, Any
 from nvgw_nb.compare import Comparison
 from nvgw_nb.errors import ConfigError, NvgwError
 from nvgw_nb.providers import registry
-from nvgw_nb.widgets._html import AMBER, RED, error_html, markdown_html, note_html
+from nvgw_nb.widgets._html import (
+    AMBER,
+    RED,
+    error_html,
+    markdown_html,
+    note_html,
+    side_by_side_html,
+)
 from nvgw_nb.widgets._tasks import NO_LOOP, TaskSlot
 from nvgw_nb.widgets._ui import (
     HTML,
     BoundedIntText,
+    Box,
     Button,
     Checkbox,
     HBox,
@@ -26,6 +34,9 @@ from nvgw_nb.widgets._ui import (
     Text,
     Textarea,
     VBox,
+    field_label,
+    stretched,
+    wrapping_row,
 )
 from nvgw_nb.widgets.routing import RolePicker
 from nvgw_nb.widgets.state import PanelState, unavailable_reason
@@ -39,6 +50,12 @@ logger = logging.getLogger("nvgw_nb")
 
 #: how often the progress bar reads the finished count while a comparison runs
 _TICK_S = 0.1
+#: the plots shown, in order (those `nv.plots` has: "paired" is newer than the others)
+_PLOTS = ("latency", "paired", "success", "tokens", "cost", "similarity")
+#: the plots' resolution: a 7.5 in wide plot is 750 px, its 8 pt labels about 11 px
+_DPI = 100
+#: a plot grows to 750 px and shrinks with the notebook; two fit a row from ~1100 px
+_PLOT_LAYOUT = {"flex": "1 1 520px", "min_width": "0", "max_width": "750px", "height": "auto"}
 _TAB_TITLES = ("Side by side", "Plots", "Summary")
 
 
@@ -72,7 +89,7 @@ class CompareBoard(VBox):
             value=prompts,
             placeholder="One prompt per line",
             rows=5,
-            layout=Layout(width="100%"),
+            layout=stretched(),
         )
         self.providers: dict[str, Checkbox] = {}
         for provider in self.state.order:
@@ -83,7 +100,7 @@ class CompareBoard(VBox):
                 description=provider,
                 tooltip=reason or "",
                 indent=False,
-                layout=Layout(width="150px"),
+                layout=Layout(width="auto"),
             )
         wide = {"description_width": "initial"}
         self.repeats = BoundedIntText(
@@ -97,40 +114,67 @@ class CompareBoard(VBox):
             style=wide,
             layout=Layout(width="170px"),
         )
-        self.run_button = Button(description="Run", button_style="success", icon="play")
-        self.stop_button = Button(description="Stop", icon="stop", disabled=True)
-        self.progress = IntProgress(value=0, min=0, max=1, description="0 / 0")
+        self.run_button = Button(
+            description="Run", button_style="success", icon="play", layout=Layout(width="90px")
+        )
+        self.stop_button = Button(
+            description="Stop", icon="stop", disabled=True, layout=Layout(width="90px")
+        )
+        self.progress = IntProgress(
+            value=0,
+            min=0,
+            max=1,
+            description="0 / 0",
+            layout=Layout(width="100%", max_width="500px"),
+        )
         self.message = HTML()
         self.side_by_side = HTML()
-        self.plots = Image(format="png", layout=Layout(max_width="100%"))
+        #: one image per plot (latency, paired ratios, outcomes, tokens, cost, agreement), at a size
+        #: its text reads at: two a row where the notebook is wide enough, else one
+        self.plot_images: list[Image] = []
+        self.plots = Box(layout=wrapping_row(gap="8px"))
         self.summary = HTML()
         self.tabs = Tab(children=(self.side_by_side, self.plots, self.summary))
         self.tabs.titles = _TAB_TITLES
-        self.csv_path = Text(value="comparison.csv", description="CSV path", style=wide)
-        self.save_button = Button(description="Save CSV", icon="download")
+        self.csv_path = Text(
+            value="comparison.csv",
+            description="CSV path",
+            style=wide,
+            layout=Layout(width="100%", max_width="360px"),
+        )
+        self.save_button = Button(
+            description="Save CSV", icon="download", layout=Layout(width="110px")
+        )
         self.saved = HTML()
         self._slot = TaskSlot(self._show_running)
         self.run_button.on_click(self._on_run)
         self.stop_button.on_click(self._on_stop)
         self.save_button.on_click(self._on_save)
+        # Rows wrap rather than clip at laptop width (1280 px with the file browser open).
         super().__init__(
             children=(
                 self.role_picker,
+                field_label("Prompts", "one per line"),
                 self.prompts,
-                HBox(children=(HTML("<b>Providers</b>&nbsp;"), *self.providers.values())),
+                HBox(
+                    children=(HTML("<b>Providers</b>"), *self.providers.values()),
+                    layout=wrapping_row(),
+                ),
                 HBox(
                     children=(
                         self.repeats,
                         self.concurrency,
                         self.run_button,
                         self.stop_button,
-                    )
+                    ),
+                    layout=wrapping_row(),
                 ),
                 self.progress,
                 self.message,
                 self.tabs,
-                HBox(children=(self.csv_path, self.save_button, self.saved)),
-            )
+                HBox(children=(self.csv_path, self.save_button, self.saved), layout=wrapping_row()),
+            ),
+            layout=Layout(width="100%", max_width="1400px"),
         )
 
     # --- runs ---------------------------------------------------------------------------
@@ -235,11 +279,17 @@ class CompareBoard(VBox):
         self.progress.bar_style = style
 
     def _show(self, comparison: Comparison) -> None:
-        side = comparison.side_by_side_html()
+        side = side_by_side_html(comparison)
         self.side_by_side.value = side or note_html(
             "Tick two providers to see their answers side by side."
         )
-        self.plots.value = _png(comparison)
+        for old in self.plot_images:
+            old.close()
+        self.plot_images = [
+            Image(value=png, format="png", layout=Layout(**_PLOT_LAYOUT))
+            for png in _pngs(comparison)
+        ]
+        self.plots.children = tuple(self.plot_images)
         self.summary.value = markdown_html(comparison.summary().to_markdown())
         self.tabs.selected_index = 0
 
@@ -267,11 +317,26 @@ class CompareBoard(VBox):
         return written
 
 
-def _png(comparison: Comparison) -> bytes:
-    """`nv.plots.overview` as PNG bytes (matplotlib loads here, on first use)."""
-    from nvgw_nb.plots import overview
+def _pngs(comparison: Comparison) -> list[bytes]:
+    """The comparison's plots, one PNG each (matplotlib loads here, on first use).
 
-    figure = overview(comparison)
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=72)
-    return buffer.getvalue()
+    One figure per plot rather than `nv.plots.overview`'s 2×2 grid: shrunk into a
+    notebook's width, the grid's 8 pt labels came out about 7 px tall. Each plot here
+    is 7.5 × 4.8 in at 100 dpi (750 px wide), shown at up to that width.
+    """
+    import matplotlib.pyplot as plt
+
+    from nvgw_nb import plots
+
+    pngs = []
+    for name in _PLOTS:
+        draw = getattr(plots, name, None)
+        if draw is None or (name == "paired" and len(comparison.providers) < 2):
+            continue
+        figure = draw(comparison).get_figure(root=True)
+        assert figure is not None  # a plot's axes always belong to a figure
+        buffer = io.BytesIO()
+        figure.savefig(buffer, format="png", dpi=_DPI)
+        plt.close(figure)  # drawn for the panel only: the inline backend must not show it
+        pngs.append(buffer.getvalue())
+    return pngs

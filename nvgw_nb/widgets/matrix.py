@@ -17,16 +17,14 @@ message — and every text is escaped, so an answer holding HTML shows as text.
 
 from __future__ import annotations
 
-import difflib
 import html
 import math
-import re
 from collections.abc import Sequence
 from functools import partial
 from typing import TYPE_CHECKING, Literal
 
 from nvgw_nb.errors import ConfigError
-from nvgw_nb.widgets._html import AMBER, GREY, RED, note_html
+from nvgw_nb.widgets._html import AMBER, GREY, RED, note_html, word_diff_html
 from nvgw_nb.widgets._ui import (
     HTML,
     Box,
@@ -38,6 +36,7 @@ from nvgw_nb.widgets._ui import (
     VBox,
     Widget,
     child_widgets,
+    wrapping_row,
 )
 
 if TYPE_CHECKING:
@@ -51,14 +50,11 @@ __all__ = ["ExperimentMatrix", "word_diff_html"]
 PAGE_SIZE = 20
 #: an answer longer than this shows a preview and folds the rest into a <details>
 PREVIEW_CHARS = 280
-#: texts longer than this (in words) are not diffed (difflib is quadratic at worst)
-DIFF_MAX_TOKENS = 3000
 GREEN = "#2e7d32"
-_COLUMN = "280px"
-_CASE_COLUMN = "220px"
-_TOKENS = re.compile(r"\s+|\S+")
-_INS = "background:#d4f8d4;text-decoration:none"
-_DEL = "background:#fbd3d3;color:#8a1c1c"
+#: a cell's column: 280 px wide where there is room, down to 220 px, then the grid
+#: scrolls sideways (JupyterLab at 1280 px with the file browser open has ~800 px)
+_COLUMN = {"flex": "1 1 280px", "min_width": "220px", "max_width": "420px"}
+_CASE_COLUMN = {"flex": "0 0 200px", "width": "200px"}
 Winner = Literal["a", "b", "tie"]
 _MARKS: dict[bool | None, str] = {
     True: f"<b style='color:{GREEN}'>✓</b>",
@@ -66,29 +62,6 @@ _MARKS: dict[bool | None, str] = {
     None: f"<span style='color:{GREY}'>–</span>",
 }
 _FLIP: dict[Winner, Winner] = {"a": "b", "b": "a", "tie": "tie"}
-
-
-def word_diff_html(baseline: str, text: str) -> str:
-    """`text` with the words that differ from `baseline` marked: <ins> for words only in
-    `text`, <del> for words only in `baseline`; every piece escaped."""
-    old, new = _TOKENS.findall(baseline), _TOKENS.findall(text)
-    if len(old) > DIFF_MAX_TOKENS or len(new) > DIFF_MAX_TOKENS:
-        return html.escape(text)
-    out: list[str] = []
-    matcher = difflib.SequenceMatcher(None, old, new, autojunk=False)
-    for op, i1, i2, j1, j2 in matcher.get_opcodes():
-        if op == "equal":
-            out.append(html.escape("".join(new[j1:j2])))
-            continue
-        removed = "".join(old[i1:i2])
-        added = "".join(new[j1:j2])
-        if removed.strip():
-            out.append(f'<del style="{_DEL}">{html.escape(removed)}</del>')
-        if added.strip():
-            out.append(f'<ins style="{_INS}">{html.escape(added)}</ins>')
-        elif added:
-            out.append(html.escape(added))
-    return "".join(out)
 
 
 def _badge(text: str, colour: str) -> str:
@@ -142,11 +115,11 @@ class ExperimentMatrix(VBox):
         #: one Layout per kind of part, shared by every part of that kind
         self._layouts = {
             "button": Layout(width="86px", margin="1px"),
-            "column": Layout(width=_COLUMN, padding="0 4px"),
-            "case": Layout(width=_CASE_COLUMN),
+            "column": Layout(padding="0 4px", **_COLUMN),
+            "case": Layout(**_CASE_COLUMN),
             "text": Layout(width="100%"),
-            "plain": Layout(),
-            "row": Layout(border_bottom="1px solid #ddd", padding="4px 0"),
+            "plain": Layout(flex_flow="row wrap"),
+            "row": Layout(border_bottom="1px solid #ddd", padding="4px 0", width="100%"),
         }
 
         self.banner = HTML(
@@ -160,7 +133,7 @@ class ExperimentMatrix(VBox):
             options=[(c.label, c.id) for c in run.cells],
             value=baseline or ids[0],
             description="Baseline",
-            layout=Layout(width="340px"),
+            layout=Layout(width="100%", max_width="340px"),
         )
         self.show_diff = Checkbox(value=True, description="word differences", indent=False)
         self.only_differ = Checkbox(
@@ -170,8 +143,8 @@ class ExperimentMatrix(VBox):
         self.next = Button(description="next ▶", layout=Layout(width="110px"))
         self.page_label = HTML()
         self.message = HTML()
-        self.header = HBox()
-        self.grid = VBox()
+        self.header = HBox(layout=Layout(width="100%"))
+        self.grid = VBox(layout=Layout(width="100%"))
         self.footer = HTML()
         self.baseline.observe(self._on_view_change, names="value")
         self.show_diff.observe(self._on_view_change, names="value")
@@ -181,11 +154,17 @@ class ExperimentMatrix(VBox):
         super().__init__(
             children=(
                 self.banner,
-                HBox(children=(self.baseline, self.show_diff, self.only_differ)),
-                HBox(children=(self.previous, self.next, self.page_label)),
+                HBox(
+                    children=(self.baseline, self.show_diff, self.only_differ),
+                    layout=wrapping_row(),
+                ),
+                HBox(children=(self.previous, self.next, self.page_label), layout=wrapping_row()),
                 self.message,
-                self.header,
-                self.grid,
+                # header and rows scroll sideways together when the cells do not fit
+                VBox(
+                    children=(self.header, self.grid),
+                    layout=Layout(overflow="auto", width="100%"),
+                ),
                 self.footer,
             )
         )
@@ -256,12 +235,12 @@ class ExperimentMatrix(VBox):
         self.page_label.value = note_html(f"page {self.page + 1} of {self.pages} · {where}")
         baseline = self.baseline.value
         self.header.children = (
-            HTML("<b>case</b>", layout=Layout(width=_CASE_COLUMN)),
+            HTML("<b>case</b>", layout=self._layouts["case"]),
             *(
                 HTML(
                     f"<b>{html.escape(c.label)}</b>"
                     + (" <i style='color:#666'>(baseline)</i>" if c.id == baseline else ""),
-                    layout=Layout(width=_COLUMN),
+                    layout=self._layouts["column"],
                 )
                 for c in self.run.cells
             ),

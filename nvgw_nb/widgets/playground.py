@@ -14,7 +14,9 @@ from nvgw_nb.errors import NvgwError
 from nvgw_nb.results import ChatResult
 from nvgw_nb.widgets._html import (
     AMBER,
+    CELL,
     RED,
+    TABLE,
     answer_html,
     badge,
     error_html,
@@ -33,6 +35,9 @@ from nvgw_nb.widgets._ui import (
     Layout,
     Textarea,
     VBox,
+    field_label,
+    stretched,
+    wrapping_row,
 )
 from nvgw_nb.widgets.routing import ModelPicker, ProviderOrder, RolePicker
 from nvgw_nb.widgets.state import DEFAULT_MAX_TOKENS, DEFAULT_TEMPERATURE, PanelState
@@ -77,12 +82,11 @@ class Playground(VBox):
         self.role_picker = RolePicker(session, state=self.state)
         self.provider_order = ProviderOrder(session, state=self.state)
         self.model_picker = ModelPicker(session, state=self.state)
+        # Each box is labelled above it: a placeholder disappears once the box is filled.
         self.system_prompt = Textarea(
-            placeholder="System prompt (optional)", rows=2, layout=Layout(width="100%")
+            placeholder="System prompt (optional)", rows=2, layout=stretched()
         )
-        self.prompt = Textarea(
-            value=prompt, placeholder="Prompt", rows=4, layout=Layout(width="100%")
-        )
+        self.prompt = Textarea(value=prompt, placeholder="Prompt", rows=4, layout=stretched())
         wide = {"description_width": "initial"}
         self.temperature = FloatSlider(
             min=0.0,
@@ -91,14 +95,18 @@ class Playground(VBox):
             description="Temperature",
             readout_format=".2f",
             style=wide,
-            layout=Layout(width="300px"),
+            layout=Layout(width="280px"),
         )
         self.max_tokens = BoundedIntText(
             min=1, max=131072, description="Max tokens", style=wide, layout=Layout(width="170px")
         )
-        self.stream = Checkbox(description="Stream", indent=False, layout=Layout(width="90px"))
-        self.run_button = Button(description="Run", button_style="success", icon="play")
-        self.stop_button = Button(description="Stop", icon="stop", disabled=True)
+        self.stream = Checkbox(description="Stream", indent=False, layout=Layout(width="80px"))
+        self.run_button = Button(
+            description="Run", button_style="success", icon="play", layout=Layout(width="90px")
+        )
+        self.stop_button = Button(
+            description="Stop", icon="stop", disabled=True, layout=Layout(width="90px")
+        )
         self.activity = HTML()
         #: the answer of the current run, then its status line and trace (or the error)
         self.output = HTML(layout=Layout(min_height="60px"))
@@ -118,6 +126,9 @@ class Playground(VBox):
         self._slot = TaskSlot(self._show_running)
         self.run_button.on_click(self._on_run)
         self.stop_button.on_click(self._on_stop)
+        # Rows wrap rather than clip: at laptop width (1280 px with JupyterLab's file
+        # browser open) the models go under the provider order, Run / Stop under the
+        # sliders; at 1920 px each row stays one line.
         controls = HBox(
             children=(
                 self.temperature,
@@ -126,18 +137,25 @@ class Playground(VBox):
                 self.run_button,
                 self.stop_button,
                 self.activity,
-            )
+            ),
+            layout=wrapping_row(),
         )
         super().__init__(
             children=(
                 self.role_picker,
-                HBox(children=(self.provider_order, self.model_picker)),
+                HBox(
+                    children=(self.provider_order, self.model_picker),
+                    layout=wrapping_row(gap="4px 32px"),
+                ),
+                field_label("System prompt", "optional: how the model should behave"),
                 self.system_prompt,
+                field_label("Prompt", "what to ask"),
                 self.prompt,
                 controls,
                 self.output,
                 self.history,
-            )
+            ),
+            layout=Layout(width="100%", max_width="1400px"),
         )
 
     # --- runs ---------------------------------------------------------------------------
@@ -238,15 +256,30 @@ def _streaming(provider: str) -> str:
 def _history_html(results: list[ChatResult], *, last: int = 10) -> str:
     """The latest runs, newest first: who served, model, latency, tokens, cost."""
     rows = "".join(
-        f"<tr><td>{index}</td><td>{badge(r.served_by)}</td><td>{html.escape(r.model)}</td>"
-        f"<td>{r.latency_s:.2f} s</td><td>{r.usage.total_tokens}</td>"
-        f"<td>${r.cost_usd:.6f}</td><td>{'yes' if r.fell_back else ''}</td></tr>"
+        "<tr>"
+        + "".join(
+            f'<td style="{CELL}">{cell}</td>'
+            for cell in (
+                str(index),
+                badge(r.served_by),
+                html.escape(r.model),
+                f"{r.latency_s:.2f} s",
+                str(r.usage.total_tokens),
+                f"${r.cost_usd:.6f}",
+                "yes" if r.fell_back else "",
+            )
+        )
+        + "</tr>"
         for index, r in reversed(list(enumerate(results, 1))[-last:])
     )
+    head = "".join(
+        f'<th style="{CELL}">{name}</th>'
+        for name in ("#", "served by", "model", "latency", "tokens", "cost", "fell back")
+    )
     return (
-        '<details class="nvgw-history"><summary style="cursor:pointer;font-size:12px">'
+        '<details class="nvgw-history" style="line-height:1.4"><summary '
+        'style="cursor:pointer;font-size:12px">'
         f"history ({len(results)} run{'s' if len(results) != 1 else ''})</summary>"
-        '<table style="font-size:12px"><thead><tr><th>#</th><th>served by</th><th>model</th>'
-        "<th>latency</th><th>tokens</th><th>cost</th><th>fell back</th></tr></thead>"
-        f"<tbody>{rows}</tbody></table></details>"
+        f'<div style="overflow-x:auto"><table style="{TABLE}"><thead><tr>{head}</tr></thead>'
+        f"<tbody>{rows}</tbody></table></div></details>"
     )

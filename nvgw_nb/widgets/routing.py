@@ -43,9 +43,13 @@ class ProviderRow(HBox):
         )
         self.up = Button(description="▲", tooltip="try earlier", layout=Layout(width="34px"))
         self.down = Button(description="▼", tooltip="try later", layout=Layout(width="34px"))
-        self.name = HTML(layout=Layout(width="160px"))
+        # the badge column fits the longest name ("2. nvidia-gateway") on one line
+        self.name = HTML(layout=Layout(width="170px", min_width="170px"))
         self.status = HTML()
-        super().__init__(children=(self.enabled, self.up, self.down, self.name, self.status))
+        super().__init__(
+            children=(self.enabled, self.up, self.down, self.name, self.status),
+            layout=Layout(flex_flow="row nowrap", align_items="center"),
+        )
 
 
 class ProviderOrder(VBox):
@@ -144,7 +148,7 @@ class RolePicker(VBox):
             options=options,
             value=self.state.role,
             description="Role",
-            layout=Layout(width="620px"),
+            layout=Layout(width="100%", max_width="620px"),
         )
         self.plan = HTML()
         super().__init__(children=(self.dropdown, self.plan))
@@ -170,7 +174,8 @@ class RolePicker(VBox):
         )
         about = f" — {html.escape(role.description)}" if role and role.description else ""
         self.plan.value = (
-            f'<div class="nvgw-plan" style="font-size:12px;color:#333">next call: {chain}'
+            f'<div class="nvgw-plan" style="font-size:12px;color:#333;line-height:1.5">'
+            f"next call: {chain}"
             f"<span style='color:{GREY}'>{about}</span></div>"
         )
 
@@ -196,13 +201,14 @@ class ModelPicker(VBox):
         for provider in self.state.order:
             if unavailable_reason(session, provider) is not None:
                 continue
+            # the provider's name is the box's label, left of it
             box = Combobox(
                 value=self.state.models.get(provider, ""),
                 options=(),
                 ensure_option=False,
                 description=provider,
                 style={"description_width": "110px"},
-                layout=Layout(width="420px"),
+                layout=Layout(width="100%", max_width="440px", min_width="300px"),
             )
             box.observe(self._on_typed(provider), names="value")
             self.boxes[provider] = box
@@ -210,7 +216,9 @@ class ModelPicker(VBox):
             rows.append(VBox(children=(box, self.notes[provider])))
         self.title = HTML("<b>Models</b> <small>(empty: the role's model)</small>")
         self._loading: asyncio.Task[None] | None = None
-        super().__init__(children=(self.title, *rows))
+        super().__init__(
+            children=(self.title, *rows), layout=Layout(flex="1 1 320px", max_width="460px")
+        )
         self.state.observe(self._on_state, names=["models", "role"])
         self._placeholders()
         self.refresh()
@@ -294,4 +302,7 @@ class ModelPicker(VBox):
 
 
 def _small(text: str, colour: str) -> str:
-    return f'<span style="font-size:12px;color:{colour}">{html.escape(text)}</span>'
+    # one line: a wrapped status would make its provider's row two lines tall
+    return (
+        f'<span style="font-size:12px;color:{colour};white-space:nowrap">{html.escape(text)}</span>'
+    )

@@ -31,10 +31,13 @@ async def test_run_fills_progress_and_tabs(session: nv.Session) -> None:
     assert board.progress.bar_style == "success"
     assert "4 requests, 0 failed" in board.message.value
     assert board.tabs.titles == ("Side by side", "Plots", "Summary")
-    assert board.side_by_side.value == cmp.side_by_side_html()
-    assert "<th>nvidia-nim</th><th>nvidia-gateway</th>" in board.side_by_side.value
-    assert board.plots.value[:8] == b"\x89PNG\r\n\x1a\n"
-    assert "<th>median latency s (95% CI)</th>" in board.summary.value
+    assert 'class="nvgw-compare"' in board.side_by_side.value
+    assert ">nvidia-nim</th>" in board.side_by_side.value
+    assert ">nvidia-gateway</th>" in board.side_by_side.value
+    assert len(board.plot_images) >= 5
+    assert all(i.value[:8] == b"\x89PNG\r\n\x1a\n" for i in board.plot_images)
+    assert board.plots.children == tuple(board.plot_images)
+    assert ">median latency s (95% CI)</th>" in board.summary.value
     assert "<b>SIMULATED data</b>" in board.summary.value
 
 

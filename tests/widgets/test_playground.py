@@ -37,7 +37,7 @@ async def test_run_streams_then_shows_badge_and_trace(session: nv.Session) -> No
     assert f"{result.usage.prompt_tokens} + {result.usage.completion_tokens} tokens" in html
     assert f"${result.cost_usd:.6f}" in html
     assert "attempt trace (1 attempt)" in html
-    assert "<td>nvidia-nim</td>" in html
+    assert ">nvidia-nim</td>" in html
     assert "history (1 run)" in panel.history.value
     assert not panel.run_button.disabled
     assert panel.stop_button.disabled
@@ -84,7 +84,7 @@ async def test_fallback_is_shown_and_breaker_refreshed(sim: Simulator, session: 
     html = panel.output.value
     assert "fell back" in html
     assert "background:#1f5fa8" in html
-    assert html.count("<td>nvidia-nim</td>") == 3
+    assert html.count(">nvidia-nim</td>") == 3
     assert "server_error" in html
     assert "cooling down" in panel.provider_order.rows["nvidia-nim"].status.value
 
