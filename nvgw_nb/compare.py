@@ -259,12 +259,12 @@ class Summary:
         """The table and the conclusions as HTML (everything escaped; `$` kept away from
         MathJax, which typesets HTML outputs in JupyterLab too)."""
         head, *body = self.table_rows()
-        th = "".join(f"<th style='padding:2px 8px'>{_html_text(h)}</th>" for h in head)
+        th = "".join(f"<th style='padding:2px 8px'>{html.escape(h)}</th>" for h in head)
         rows = "".join(
             "<tr>"
             + "".join(
                 f"<td style='padding:2px 8px;text-align:{'left' if i == 0 else 'right'}'>"
-                f"{_html_text(c)}</td>"
+                f"{html.escape(c)}</td>"
                 for i, c in enumerate(row)
             )
             + "</tr>"
@@ -275,7 +275,7 @@ class Summary:
             if self.simulated
             else ""
         )
-        items = "".join(f"<li>{_html_text(s)}</li>" for s in self.statements)
+        items = "".join(f"<li>{html.escape(s)}</li>" for s in self.statements)
         return (
             f'<div class="tex2jax_ignore mathjax_ignore">{mark}<table><tr>{th}</tr>{rows}'
             f"</table><ul>{items}</ul></div>"
@@ -540,7 +540,7 @@ class Comparison:
 
     # --- views ------------------------------------------------------------------------
     def plot(self) -> Figure:
-        """A 2×2 overview: latency, success, tokens, agreement."""
+        """A 2×3 overview: latency, the paired ratio, outcomes; tokens, cost, agreement."""
         from nvgw_nb.plots import overview
 
         figure: Figure = overview(self)
@@ -592,11 +592,6 @@ def _interval(ci: tuple[float, float]) -> str:
     if math.isnan(ci[0]):
         return f"CI needs n≥{stats.MIN_N_FOR_CI}"
     return f"{ci[0]:.3f}–{ci[1]:.3f}"
-
-
-def _html_text(text: str) -> str:
-    """`text` escaped for HTML."""
-    return html.escape(text)
 
 
 def _why_figures_differ(

@@ -182,8 +182,10 @@ def _write_plots(cmp: Comparison, out: Path, note: str | None) -> dict[str, Path
         "similarity": plots.similarity,
     }
     written: dict[str, Path] = {}
+    # the paired plot is one strip per compared provider: it needs less height
+    sizes = {"paired": (_FIGSIZE[0], 2.6 + 1.3 * max(len(cmp.providers) - 1, 1))}
     for name in PLOTS:
-        figure = Figure(figsize=_FIGSIZE, layout="constrained")
+        figure = Figure(figsize=sizes.get(name, _FIGSIZE), layout="constrained")
         drawers[name](cmp, ax=figure.add_subplot())
         written[name] = _save(figure, out / f"{name}.png", note)
     written[OVERVIEW] = _save(plots.overview(cmp), out / f"{OVERVIEW}.png", note)
@@ -443,7 +445,8 @@ def _side_by_side(cmp: Comparison, limit: int) -> str:
     intro = (
         f"Every repeat's answer of {left} (left) and {right} (right){others} to each prompt, "
         f"{more}. Above each answer: the repeat, its latency and estimated cost, or why the "
-        "request failed (its failure kind and error). Words only on the left are marked red, "
+        "request failed (its failure kind and error); repeats are numbered from 1 here, from 0 "
+        "in results.csv. Words only on the left are marked red, "
         "words only on the right green. Agreement is the mean word-level similarity of the "
         "two providers' answers to the prompt."
     )
@@ -491,7 +494,7 @@ def _meta(row: ComparisonRow | None, repeat: int) -> str:
     """The line above an answer: repeat, latency and cost, or the failure."""
     if row is None:
         return f'<span class="meta">repeat {repeat + 1} · not run</span>'
-    cost = f"${row.cost_usd:.3g}" if row.cost_usd > 0 else "$0"
+    cost = _usd(row.cost_usd)
     if row.ok:
         return (
             f'<span class="meta">repeat {repeat + 1} · {row.latency_s:.3f} s · {cost}'
@@ -503,6 +506,13 @@ def _meta(row: ComparisonRow | None, repeat: int) -> str:
         f"{html.escape(row.failure_kind or 'error')} after {row.latency_s:.3f} s · {cost}"
         f"{error}</span>"
     )
+
+
+def _usd(value: float) -> str:
+    """One request's estimated cost, in plain decimals ("$0.000039", not "3.9e-05")."""
+    if value <= 0:
+        return "$0"
+    return f"${value:.4f}" if value >= 0.01 else f"${value:.6f}"
 
 
 def _served(row: ComparisonRow) -> str:

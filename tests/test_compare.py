@@ -273,3 +273,26 @@ def test_compare_measures_every_request_breakers_aside(sim: Simulator, session: 
     kinds = [r.failure_kind for r in cmp.rows_for("nvidia-nim")]
     assert kinds == ["server_error", None, None, None]
     assert session.breakers["nvidia-nim"].state == "closed"
+
+
+def test_stats_paired_geometric_ratio_matches_the_summary() -> None:
+    """`stats.paired_geometric_ratio` on the per-prompt medians gives the summary's figure."""
+    from nvgw_nb import stats
+
+    cmp = _ratios_comparison([0.5, 1.0, 2.0, 4.0, 1.0, 1.5], repeats=2)
+    base, other = cmp.paired_latencies("nvidia-nim", "nvidia-gateway")
+    pair = cmp.paired_latency("nvidia-nim", "nvidia-gateway")
+    ratio, low, high = stats.paired_geometric_ratio(base, other)
+    assert ratio == pytest.approx(pair.ratio)
+    assert (low, high) == pytest.approx(pair.ci)
+
+
+def test_html_view_is_a_table_with_the_conclusion(fixed: Comparison) -> None:
+    """The notebook's HTML view: a real table (no Markdown escapes on show), the
+    conclusion, and kept away from MathJax so `$` stays a dollar."""
+    page = fixed._repr_html_()
+    assert "<table>" in page
+    assert "$3.0000" in page
+    assert "\\$" not in page
+    assert 'class="tex2jax_ignore mathjax_ignore"' in page
+    assert "nvidia-gateway is slower: 2.00× nvidia-nim" in page

@@ -156,9 +156,9 @@ def test_answers_show_every_repeat_with_role_latency_cost_and_failure(tmp_path: 
     page = answers_html(cmp, "nvidia-nim", "nvidia-gateway")
     assert '<span class="role">planner</span> Plan it' in page
     assert page.count("<tr><td>") == 2  # one row per repeat
-    assert "repeat 1 · 0.250 s · $0.0012" in page
+    assert "repeat 1 · 0.250 s · $0.001200" in page
     assert "answer 1 from nvidia-gateway" in page
-    assert "repeat 2 · failed, timeout after 1.250 s · $0.0012: no answer in 30 s" in page
+    assert "repeat 2 · failed, timeout after 1.250 s · $0.001200: no answer in 30 s" in page
 
 
 def test_report_cites_no_team_file(files: ReportFiles) -> None:
