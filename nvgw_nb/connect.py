@@ -44,7 +44,7 @@ def connect(
     if usable_order(probe) is not None:
         session = real_session(probe, **overrides)
         if not quiet:
-            _announce(_real_text(session, probe), simulated=False)
+            _announce(_real_text(session, probe, env_file is not None), simulated=False)
         return session
     from nvgw_nb.sim import Simulator
 
@@ -60,14 +60,14 @@ def connect(
         raise
     session._owned.append(sim)
     if not quiet:
-        _announce(_sim_text(sim, time_scale, probe), simulated=True)
+        _announce(_sim_text(sim, time_scale, probe, env_file is not None), simulated=True)
     return session
 
 
-def _real_text(session: Session, settings: Settings) -> str:
+def _real_text(session: Session, settings: Settings, searched: bool) -> str:
     text = (
         f"real endpoints, {' → '.join(session.provider_order)}; settings from "
-        f"{settings_source(settings)}."
+        f"{settings_source(settings, searched=searched)}."
     )
     for name in left_out(settings):
         cls = registry.provider_class(name)
@@ -77,9 +77,10 @@ def _real_text(session: Session, settings: Settings) -> str:
     return text
 
 
-def _sim_text(sim: Simulator, time_scale: float, settings: Settings) -> str:
+def _sim_text(sim: Simulator, time_scale: float, settings: Settings, searched: bool) -> str:
+    source = settings_source(settings, searched=searched)
     text = (
-        f"No credentials found in {settings_source(settings)}, so this Session uses the "
+        f"No credentials found in {source}, so this Session uses the "
         f"built-in SIMULATOR ({sim!r}, latencies ×{time_scale:g}). Answers are simulated. "
         f"Put real credentials ({NimProvider.key_variables[0]}, or the gateway's "
         f"{' and '.join(GatewayProvider.key_variables)}) in .env to use NVIDIA NIM and the "

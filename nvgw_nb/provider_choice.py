@@ -60,11 +60,14 @@ def real_session(settings: Settings | None = None, **overrides: Any) -> Session:
         ) from None
 
 
-def settings_source(settings: Settings | None) -> str:
+def settings_source(settings: Settings | None, *, searched: bool = True) -> str:
     """Where settings were read, for banners: "the environment and ~/proj/.env", or
-    where no `.env` was found. Paths only, never a value."""
+    where no `.env` was found (`searched=False`: none was asked for, `env_file=None`).
+    Paths only, never a value."""
     if settings is not None and settings.env_file is not None:
         return f"the environment and {display_path(settings.env_file)}"
+    if not searched:
+        return "the environment (env_file=None: no .env read)"
     dirs = search_dirs()
     if len(dirs) == 1:
         where = display_path(dirs[0])

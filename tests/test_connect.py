@@ -78,3 +78,26 @@ def _collect(message: dict[str, Any]) -> None:
         _DISPLAYED.append(content["data"].get("text/html", ""))
     elif message["msg_type"] == "error":
         _OUTPUT.append("\n".join(content["traceback"]))
+
+
+def test_connect_without_an_env_file_says_none_was_read(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """env_file=None: a .env beside it is ignored, and the banner says no .env was read."""
+    (tmp_path / ".env").write_text("NVIDIA_NIM_API_KEY=placeholder-key\n")
+    with nv.connect(env_file=None, time_scale=0) as session:
+        assert session.simulated
+    assert "env_file=None: no .env read" in capsys.readouterr().err
+
+
+def test_simulator_banner_says_where_it_looked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """No .env found: the banner names the directories searched, up to the repository root."""
+    (tmp_path / ".git").mkdir()
+    (tmp_path / "notebooks").mkdir()
+    monkeypatch.chdir(tmp_path / "notebooks")
+    with nv.connect(time_scale=0):
+        pass
+    err = capsys.readouterr().err
+    assert f"no .env in {tmp_path / 'notebooks'} or its parents up to {tmp_path}" in err
