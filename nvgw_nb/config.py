@@ -46,7 +46,13 @@ from nvgw_nb.providers.google import GoogleProvider
 from nvgw_nb.providers.nim import NimProvider
 from nvgw_nb.providers.openai import OpenAIProvider
 from nvgw_nb.redaction import has_control_chars, mask
-from nvgw_nb.setting_values import PLACEHOLDER_PROBLEM, check_plain, check_url, clean_secret
+from nvgw_nb.setting_values import (
+    PLACEHOLDER_PROBLEM,
+    check_plain,
+    check_provider_order,
+    check_url,
+    clean_secret,
+)
 
 __all__ = ["Settings", "check_provider_order", "known_variables"]
 
@@ -443,26 +449,6 @@ class Settings(BaseSettings):
                 yield name, ProxyChoice(value, "NVGW_PROXY").url_without_credentials
             else:
                 yield name, value
-
-
-def check_provider_order(order: Any) -> tuple[str, ...]:
-    """Validate a provider order: known names, no duplicates, not empty."""
-    if isinstance(order, str):
-        order = [p.strip() for p in order.split(",")]
-    names = tuple(order)
-    known = registry.names()
-    if not names or any(not isinstance(n, str) or not n for n in names):
-        raise ValueError(f"is empty or has a blank entry; choose from {', '.join(known)}")
-    unknown = [n for n in names if n not in known]
-    if unknown:
-        raise ValueError(
-            f"names unknown provider(s) {', '.join(map(repr, unknown))}; "
-            f"choose from {', '.join(known)}"
-        )
-    dupes = sorted({n for n in names if names.count(n) > 1})
-    if dupes:
-        raise ValueError(f"lists {', '.join(dupes)} more than once")
-    return names
 
 
 def known_variables() -> set[str]:

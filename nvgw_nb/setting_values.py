@@ -1,4 +1,4 @@
-"""How each kind of setting value is checked: secrets, base URLs and plain names.
+"""How each kind of setting value is checked: secrets, base URLs, plain names, orders.
 
 Each check returns the cleaned value or raises `ValueError` with words that follow the
 variable's name ("…_BASE_URL must use https://…"); `Settings` runs them for its
@@ -14,9 +14,16 @@ from urllib.parse import urlsplit
 
 from pydantic import SecretStr
 
+from nvgw_nb.providers import registry
 from nvgw_nb.redaction import has_control_chars, is_header_safe, is_loopback
 
-__all__ = ["PLACEHOLDER_PROBLEM", "check_plain", "check_url", "clean_secret"]
+__all__ = [
+    "PLACEHOLDER_PROBLEM",
+    "check_plain",
+    "check_provider_order",
+    "check_url",
+    "clean_secret",
+]
 
 # Shapes of real API keys: a plain field holding one is almost certainly a paste into
 # the wrong variable, and echoing it in an error would leak it.
@@ -88,3 +95,23 @@ def check_plain(value: str) -> str:
     if has_control_chars(value):
         raise ValueError("contains a control character; type the value again")
     return value
+
+
+def check_provider_order(order: Any) -> tuple[str, ...]:
+    """Validate a provider order: known names, no duplicates, not empty."""
+    if isinstance(order, str):
+        order = [p.strip() for p in order.split(",")]
+    names = tuple(order)
+    known = registry.names()
+    if not names or any(not isinstance(n, str) or not n for n in names):
+        raise ValueError(f"is empty or has a blank entry; choose from {', '.join(known)}")
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise ValueError(
+            f"names unknown provider(s) {', '.join(map(repr, unknown))}; "
+            f"choose from {', '.join(known)}"
+        )
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise ValueError(f"lists {', '.join(dupes)} more than once")
+    return names
