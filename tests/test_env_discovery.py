@@ -88,7 +88,9 @@ def test_outside_a_repository_and_home_only_the_working_directory_counts(
     (tmp_path / ".env").write_text("LLM_GATEWAY_MODEL=from-parent\n")
     (tmp_path / "work").mkdir()
     monkeypatch.chdir(tmp_path / "work")
-    assert nv.Settings.load().env_file is None
+    settings = nv.Settings.load()
+    assert settings.env_file is None
+    assert settings.llm_gateway_model == "gpt-4o-mini"
 
 
 def test_nvgw_env_file_points_elsewhere(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
