@@ -4,13 +4,16 @@
     nvgw-nb check --sim                # the same against a fresh simulator: what success looks like
     nvgw-nb chat "Summarise this diff: ..." --role planner
     nvgw-nb chat "hi" --providers nvidia-gateway --json
+    nvgw-nb chat "hi" --model gpt-4o --system "Be brief." --temperature 0 --max-tokens 200
     nvgw-nb compare examples/prompts.jsonl --out compare-output --repeats 3
     nvgw-nb compare prompts.txt --out out/cmp --simulator --profile flaky-nim
+    nvgw-nb compare prompts.txt --out out/cmp --models nvidia-gateway=gpt-4o --system "Be brief."
     nvgw-nb experiment examples/experiment.toml --out out/exp --sim   # exit 1: expectation failed
     nvgw-nb sim --profile flaky-nim    # a standalone simulator; prints `export` lines
     nvgw-nb cache stats                # what the response cache (NVGW_CACHE) holds
     nvgw-nb cache clear --yes          # empty it
     nvgw-nb report out/cmp/results.jsonl --out out/again   # re-render, no request
+    nvgw-nb --version
 
 Errors (`NvgwError`) are printed as one line on stderr with exit code 1; usage errors
 exit with 2. Secrets are never printed: keys are reported as "set", the client id masked.
@@ -87,7 +90,8 @@ def _parser() -> argparse.ArgumentParser:
     check = commands.add_parser(
         "check",
         help="validate the configuration, fetch a Starfleet token, probe each provider",
-        description="Validate the settings (environment and ./.env), fetch a Starfleet token "
+        description="Validate the settings (the environment and the nearest .env, or "
+        "NVGW_ENV_FILE), fetch a Starfleet token "
         "and send one short request to each configured provider. Exit code 0 when all is "
         "well, 1 when something failed (each failure says how to fix it).",
     )
