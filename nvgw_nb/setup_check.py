@@ -116,7 +116,7 @@ def run_check(
         )
     places = ", ".join(cls.describe(settings) for cls in classes)
     report.ok("configuration", f"{places}, order {' → '.join(order)}")
-    _near_miss_lines(report, settings)
+    _near_miss_lines(report, settings, classes)
     try:
         network = Network.from_settings(settings)
     except ConfigError as err:
@@ -159,10 +159,14 @@ def run_check(
     return report.verdict()
 
 
-def _near_miss_lines(report: CheckReport, settings: Settings) -> None:
+def _near_miss_lines(
+    report: CheckReport, settings: Settings, classes: list[type[Provider]]
+) -> None:
     """The providers left out for want of credentials, and variables set under a name
-    nvgw_nb does not read but that is close to one it does (names only, never values)."""
-    misses = settings.near_misses
+    nvgw_nb does not read but that is close to one it does (names only, never values).
+    A near miss of a missing credential is said on that credential's [FAIL] line instead."""
+    missing = {v for cls in classes for v in cls.missing_credentials(settings)}
+    misses = {k: v for k, v in settings.near_misses.items() if v not in missing}
     for name in left_out(settings):
         variables = registry.provider_class(name).key_variables
         hint = did_you_mean(misses, variables)
