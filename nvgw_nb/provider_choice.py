@@ -12,8 +12,14 @@ from __future__ import annotations
 from typing import Any
 
 from nvgw_nb.config import Settings
-from nvgw_nb.env_files import did_you_mean, display_path, search_dirs
-from nvgw_nb.errors import MissingCredentials
+from nvgw_nb.env_files import (
+    ENV_FILE_VARIABLE,
+    did_you_mean,
+    display_path,
+    find_env_file,
+    search_dirs,
+)
+from nvgw_nb.errors import ConfigError, MissingCredentials
 from nvgw_nb.providers import registry
 from nvgw_nb.session import Session
 
@@ -63,9 +69,17 @@ def real_session(settings: Settings | None = None, **overrides: Any) -> Session:
 def settings_source(settings: Settings | None, *, searched: bool = True) -> str:
     """Where settings were read, for banners: "the environment and ~/proj/.env", or
     where no `.env` was found (`searched=False`: none was asked for, `env_file=None`).
-    Paths only, never a value."""
+    `settings=None` (they failed to load): the file the search finds. Paths only, never
+    a value."""
     if settings is not None and settings.env_file is not None:
         return f"the environment and {display_path(settings.env_file)}"
+    if settings is None and searched:
+        try:
+            found = find_env_file()
+        except ConfigError:  # NVGW_ENV_FILE names no file: the error says so
+            return f"the environment and {ENV_FILE_VARIABLE}"
+        if found is not None:
+            return f"the environment and {display_path(found)}"
     if not searched:
         return "the environment (env_file=None: no .env read)"
     dirs = search_dirs()

@@ -272,6 +272,8 @@ def test_unchanged_env_example_gives_one_short_line(
     assert str(tmp_path / ".env") in message
     assert "NVIDIA_NIM_API_KEY, STARFLEET_ID and STARFLEET_SECRET" in message
     assert cli.main(["check"]) == 1
-    failed = [line for line in capsys.readouterr().out.splitlines() if "[FAIL]" in line]
+    out = capsys.readouterr().out
+    assert out.splitlines()[0].endswith(f"settings from the environment and {tmp_path / '.env'}")
+    failed = [line for line in out.splitlines() if "[FAIL]" in line]
     assert len(failed) == 1
     assert len(failed[0].replace(str(tmp_path / ".env"), "~/.env")) < 200
