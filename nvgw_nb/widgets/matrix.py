@@ -62,6 +62,8 @@ _MARKS: dict[bool | None, str] = {
     None: f"<span style='color:{GREY}'>–</span>",
 }
 _FLIP: dict[Winner, Winner] = {"a": "b", "b": "a", "tie": "tie"}
+#: opens a cell's text: a widget's HTML inherits a 28 px line height in JupyterLab
+_LINES = '<div style="line-height:1.4">'
 
 
 def _badge(text: str, colour: str) -> str:
@@ -114,7 +116,7 @@ class ExperimentMatrix(VBox):
         self._page_widgets: list[Widget] = []
         #: one Layout per kind of part, shared by every part of that kind
         self._layouts = {
-            "button": Layout(width="86px", margin="1px"),
+            "button": Layout(width="auto", min_width="64px", margin="1px"),
             "column": Layout(padding="0 4px", **_COLUMN),
             "case": Layout(**_CASE_COLUMN),
             "text": Layout(width="100%"),
@@ -280,7 +282,7 @@ class ExperimentMatrix(VBox):
                 f"<div style='font-size:11px;color:{GREY}'>reference: "
                 f"{html.escape(_short(reference, 120))}</div>"
             )
-        return "".join(parts)
+        return _LINES + "".join(parts) + "</div>"
 
     def _cell_box(self, case_id: str, cell: Cell, baseline: str) -> VBox:
         key = (case_id, cell.id)
@@ -359,7 +361,7 @@ class ExperimentMatrix(VBox):
                 f"<div style='font-size:11px;color:{GREY}'>{html.escape(_short(reason, 200))}</div>"
             )
         parts.append(self._answer_html(case_id, cell_id, first))
-        return "".join(parts)
+        return _LINES + "".join(parts) + "</div>"
 
     def _marks_html(self, records: Sequence[CallRecord], first: CallRecord) -> str:
         marks = []

@@ -81,13 +81,15 @@ def test_compare_board_runs_and_shows_tabs_and_plots(notebook: Notebook, artifac
     expect(board.get_by_text("SIMULATED data").first).to_be_visible()
 
     tabs.filter(has_text="Plots").click()
-    image = board.locator(".widget-tab-contents img")
-    expect(image).to_be_visible()
-    loaded, width, height = image.evaluate(
-        "img => [img.complete, img.naturalWidth, img.naturalHeight]"
+    images = board.locator(".widget-tab-contents img")
+    expect(images.first).to_be_visible()
+    shown = images.evaluate_all(
+        "imgs => imgs.map(i => [i.complete, i.naturalWidth, i.naturalHeight])"
     )
-    assert loaded
-    assert width > 300
-    assert height > 200
+    assert len(shown) >= 5  # one image per plot
+    for loaded, width, height in shown:
+        assert loaded
+        assert width > 300
+        assert height > 200
     notebook.scroll_to(run.locator("xpath=.."))  # the Repeats / Run row at the top
     notebook.screenshot(artifacts / "07-compare-board-plots.png")

@@ -35,6 +35,7 @@ PLAYGROUND = "playground = Playground(play_session)"
 BOARD = "board = CompareBoard(board_session"
 SUMMARY = "summary = summary_cmp.summary()"
 MARKDOWN = "Markdown(summary.to_markdown())"
+MATRIX = "matrix = experiment.run(progress=False).matrix()"
 CELLS = (
     "from nvgw_nb.sim import Simulator\n"
     "import nvgw_nb as nv\n"
@@ -67,6 +68,17 @@ CELLS = (
     f"{SUMMARY}\n"
     "summary",
     f"from IPython.display import Markdown\n{MARKDOWN}",
+    "cases = [\n"
+    '    nv.Case("What is 2+2? Answer with the number.", id="sum", reference="4"),\n'
+    '    nv.Case("Name the capital of France.", id="capital", reference="Paris"),\n'
+    "]\n"
+    "experiment = board_session.experiment(\n"
+    '    cases, vary={"provider": ["nvidia-nim", "nvidia-gateway"],\n'
+    '                 "system": {"plain": "", "terse": "Answer briefly."}},\n'
+    "    repeats=1, scorers=[nv.checks.expected()],\n"
+    ")\n"
+    f"{MATRIX}\n"
+    "matrix",
     "board_session.close(); play_session.close(); board_sim.stop(); play_sim.stop()",
 )
 
@@ -309,3 +321,35 @@ def test_summary_shows_both_providers_and_dollar_amounts(
         assert "$0.0" in text, text
         assert re.search(r"\$\d+\.\d+.*\$\d+\.\d+", text, re.S), text
     _save(notebook, artifacts, "browser-summary-markdown-1280")
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_experiment_matrix_fits_and_its_grid_scrolls(
+    notebook: Notebook, artifacts: Path, width: int
+) -> None:
+    """The matrix of a 4-cell run: its controls fit; the grid of cells is not cut off but
+    scrolls sideways inside the panel when the columns do not fit."""
+    _at_width(notebook, width)
+    panel = _output(notebook, MATRIX)
+    notebook.scroll_to(notebook.code_cell(MATRIX))
+    expect(panel.locator(".nvgw-answer").first).to_be_visible()
+    controls = panel.locator(".widget-hbox").filter(has=notebook.page.locator("select"))
+    _not_clipped(controls.first)
+    root = panel.locator(".widget-vbox").first
+    inside, shown = root.evaluate("el => [el.scrollWidth, el.clientWidth]")
+    assert inside <= shown + 1, (inside, shown)
+    # every box between an answer and the panel that is wider inside than shown scrolls
+    cut = panel.locator(".nvgw-answer").evaluate_all(
+        """(answers, root) => {
+          const cut = new Set();
+          for (const answer of answers)
+            for (let up = answer.parentElement; up && up !== root; up = up.parentElement)
+              if (up.scrollWidth > up.clientWidth + 1
+                  && !['auto', 'scroll'].includes(getComputedStyle(up).overflowX))
+                cut.add(up.className);
+          return [...cut];
+        }""",
+        panel.element_handle(),
+    )
+    assert cut == [], cut
+    notebook.screenshot(artifacts / f"matrix-{width}.png")
