@@ -210,7 +210,9 @@ def _inline(text: str) -> str:
 
 
 def markdown_html(text: str) -> str:
-    """The Markdown of `Summary.to_markdown()` as HTML: paragraphs, pipe tables, bullets."""
+    """The Markdown of `Summary.to_markdown()` as HTML: paragraphs, pipe tables (padded
+    cells, the alignment the Markdown asks for), bullets; backslash escapes show as the
+    characters they escape."""
     out: list[str] = []
     table: list[list[str]] = []
     bullets: list[str] = []

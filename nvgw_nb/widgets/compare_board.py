@@ -65,8 +65,10 @@ class CompareBoard(VBox):
     Prompts (one per line), the providers to compare, repeats and concurrency; **Run**
     schedules the comparison on the kernel's running loop and fills a progress bar
     as requests finish; then three tabs: the answers side by side with differences
-    highlighted, the plots (`nv.plots.overview`), and the summary table. **Save CSV**
-    writes `comparison.to_csv(path)`. `await board.wait()` waits for the run;
+    highlighted (line breaks kept), the plots (`nv.plots.latency`, `paired`,
+    `success`, `tokens`, `cost` and `similarity`, one image each, two a row where
+    there is room), and the summary table. **Save CSV** writes
+    `comparison.to_csv(path)`. `await board.wait()` waits for the run;
     `board.comparison` is the latest `Comparison`.
 
     Progress is per request: `acompare` has no per-item hook, so while it runs the
@@ -320,7 +322,7 @@ class CompareBoard(VBox):
 def _pngs(comparison: Comparison) -> list[bytes]:
     """The comparison's plots, one PNG each (matplotlib loads here, on first use).
 
-    One figure per plot rather than `nv.plots.overview`'s 2×2 grid: shrunk into a
+    One figure per plot rather than `nv.plots.overview`'s grid: shrunk into a
     notebook's width, the grid's 8 pt labels came out about 7 px tall. Each plot here
     is 7.5 × 4.8 in at 100 dpi (750 px wide), shown at up to that width.
     """
