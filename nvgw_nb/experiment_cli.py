@@ -159,11 +159,16 @@ def _run(spec: Spec, out_dir: Path, args: argparse.Namespace, simulator: Simulat
                 "simulated, nothing leaves this machine.\n"
             )
         else:
+            from nvgw_nb.provider_choice import real_session, settings_source
+
             try:
-                session = stack.enter_context(Session.from_env())
+                # the same choice of providers as nv.connect() and the other subcommands
+                session = stack.enter_context(real_session())
             except ConfigError as err:
                 raise ConfigError(f"{err} (or add --sim to use the built-in simulator)") from None
-            out.write(f"{PROG}: real endpoints, settings from the environment and .env\n")
+            out.write(
+                f"{PROG}: real endpoints, settings from {settings_source(session.settings)}\n"
+            )
         experiment = spec.build(session)
         run_file = out_dir / RUN_FILE
         out.write(

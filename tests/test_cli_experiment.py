@@ -229,3 +229,26 @@ def test_example_spec_runs_under_sim(tmp_path: Path) -> None:
     assert verdicts == ["FAIL", "PASS", "PASS"]
     assert {p.name for p in out.iterdir()} == {"run.jsonl", "summary.md", "results.csv"}
     assert "SIMULATED" in (out / "summary.md").read_text(encoding="utf-8")
+
+
+def test_real_endpoints_are_chosen_like_connect(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Without --sim, the spec runs on the endpoints a discovered .env names (here a
+    loopback simulator standing in for the real ones), and the header names that file."""
+    spec = write_spec(tmp_path / "repo")
+    (tmp_path / "repo" / ".git").mkdir()
+    (tmp_path / "repo" / "sub").mkdir()
+    with Simulator(time_scale=0) as sim:
+        env = sim.env()
+        (tmp_path / "repo" / ".env").write_text("".join(f"{k}={v}\n" for k, v in env.items()))
+        monkeypatch.chdir(tmp_path / "repo" / "sub")
+        args = cli._parser().parse_args(
+            ["experiment", str(spec), "--out", str(tmp_path / "out"), "--no-progress"]
+        )
+        run_experiment(args)
+        assert chat_requests(sim) > 0
+    stdout = capsys.readouterr().out
+    assert f"real endpoints, settings from the environment and {tmp_path / 'repo' / '.env'}" in (
+        stdout
+    )
