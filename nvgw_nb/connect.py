@@ -25,6 +25,7 @@ __all__ = ["connect"]
 def connect(
     *,
     env_file: str | Path | None = ".env",
+    simulator: bool | None = None,
     profile: str = "healthy",
     seed: int = 0,
     time_scale: float = 0.1,
@@ -38,10 +39,15 @@ def connect(
     notebook in `notebooks/` reads the repository's `.env`); `NVGW_ENV_FILE` names
     another. The simulator is stopped when the Session closes.
 
+    `simulator=True` starts the simulator whatever is configured (a notebook whose stored
+    outputs must stay simulated on a machine with real credentials); `simulator=False`
+    insists on real endpoints (a missing credential is an error, not the simulator).
+
     >>> session = nv.connect()   # doctest: +SKIP
     """
-    probe = Settings.load(env_file=env_file)
-    if usable_order(probe) is not None:
+    # Forced onto the simulator, nothing of the machine's settings is read.
+    probe = Settings.load(env={}, env_file=None) if simulator else Settings.load(env_file=env_file)
+    if simulator is False or (simulator is None and usable_order(probe) is not None):
         session = real_session(probe, **overrides)
         if not quiet:
             _announce(_real_text(session, probe, env_file is not None), simulated=False)
@@ -60,7 +66,12 @@ def connect(
         raise
     session._owned.append(sim)
     if not quiet:
-        _announce(_sim_text(sim, time_scale, probe, env_file is not None), simulated=True)
+        text = (
+            _forced_sim_text(sim, time_scale)
+            if simulator
+            else _sim_text(sim, time_scale, probe, env_file is not None)
+        )
+        _announce(text, simulated=True)
     return session
 
 
@@ -88,6 +99,13 @@ def _sim_text(sim: Simulator, time_scale: float, settings: Settings, searched: b
     )
     hint = did_you_mean(settings.near_misses)
     return f"{text} {hint}" if hint else text
+
+
+def _forced_sim_text(sim: Simulator, time_scale: float) -> str:
+    return (
+        f"simulator=True: this Session uses the built-in SIMULATOR ({sim!r}, latencies "
+        f"×{time_scale:g}) whatever credentials are configured. Answers are simulated."
+    )
 
 
 def _announce(text: str, *, simulated: bool) -> None:

@@ -101,3 +101,24 @@ def test_simulator_banner_says_where_it_looked(
         pass
     err = capsys.readouterr().err
     assert f"no .env in {tmp_path / 'notebooks'} or its parents up to {tmp_path}" in err
+
+
+def test_simulator_true_ignores_real_credentials(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """simulator=True: credentials in the environment and .env change nothing (the notebooks'
+    stored outputs stay simulated on a developer's machine), and the banner says why."""
+    (tmp_path / ".env").write_text("STARFLEET_ID=placeholder-id\nSTARFLEET_SECRET=placeholder-s\n")
+    monkeypatch.setenv("NVIDIA_NIM_API_KEY", "placeholder-key")
+    with nv.connect(simulator=True, time_scale=0) as session:
+        assert session.simulated
+        assert session.chat("hello").simulated
+    err = capsys.readouterr().err
+    assert "simulator=True" in err
+    assert "placeholder" not in err
+
+
+def test_simulator_false_insists_on_real_endpoints() -> None:
+    """simulator=False with no credentials: an error naming them, not a quiet simulator."""
+    with pytest.raises(nv.MissingCredentials, match="NVIDIA_NIM_API_KEY"):
+        nv.connect(simulator=False)
