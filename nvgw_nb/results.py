@@ -194,11 +194,12 @@ class ChatResult(_Model):
         """True when some attempt's tokens were estimated (the provider reported none)."""
         return any(a.usage_estimated for a in self.attempts)
 
-    def trace(self) -> str:
-        """The attempt trace as a plain-text table, headed by who served and at what cost."""
+    def trace(self, width: int | None = 100) -> str:
+        """The attempt trace, headed by who served and at what cost: a table when it fits in
+        `width` columns, else one block per attempt (`width=None`: the table, however wide)."""
         from nvgw_nb.trace import result_text
 
-        return result_text(self)
+        return result_text(self, width=width)
 
     def _repr_html_(self) -> str:
         from nvgw_nb.trace import result_html

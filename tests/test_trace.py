@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import inspect
+
 import pytest
 
 import nvgw_nb as nv
@@ -116,3 +118,12 @@ def test_html_trace_escapes_and_badges(session: nv.Session) -> None:
     assert "nvidia-nim" in page
     assert "<table" in page
     assert "<details>" in page
+
+
+def test_chat_result_trace_passes_its_width_on(session: nv.Session) -> None:
+    """r.trace() fits 100 columns by default; width=None is the full table, one line each."""
+    session.simulator.inject("nvidia-nim", "N1")  # type: ignore[union-attr]
+    result = session.chat("hello", providers=["nvidia-nim", "nvidia-gateway"])
+    assert all(len(line) <= 100 for line in result.trace().splitlines())
+    assert max(len(line) for line in result.trace(width=None).splitlines()) > 100
+    assert inspect.signature(ChatResult.trace).parameters["width"].default == TEXT_WIDTH
