@@ -18,6 +18,7 @@ import difflib
 import html
 import json
 import math
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -386,7 +387,9 @@ class Comparison:
             score = "" if math.isnan(scores[index]) else f" · agreement {scores[index]:.2f}"
             blocks.append(
                 f"<tr><td colspan=2><b>#{index}</b> {html.escape(prompt.prompt)}"
-                f"<small>{score}</small></td></tr><tr><td>{a_html}</td><td>{b_html}</td></tr>"
+                f"<small>{score}</small></td></tr>"
+                f'<tr><td style="{_ANSWER_CELL}">{a_html}</td>'
+                f'<td style="{_ANSWER_CELL}">{b_html}</td></tr>'
             )
         head = f"<tr><th>{html.escape(left)}</th><th>{html.escape(right)}</th></tr>"
         return (
@@ -421,29 +424,38 @@ def _first(rows: list[ComparisonRow], index: int) -> str | None:
     return row.content if row.ok else None
 
 
+#: words and the whitespace between them, so a diff can keep line breaks and indentation
+_TOKENS = re.compile(r"\S+|\s+")
+#: an answer cell: left-aligned and top-aligned, keeping the answer's own line breaks
+_ANSWER_CELL = "text-align:left;vertical-align:top;white-space:pre-wrap;overflow-wrap:anywhere"
+
+
 def _diff_html(a: str | None, b: str | None) -> tuple[str, str]:
-    """Both texts as HTML, words only in one side highlighted (deleted red, inserted green)."""
+    """Both texts as HTML, words only in one side highlighted (deleted red, inserted green);
+    spacing and line breaks kept as written (show them in a `white-space:pre-wrap` cell)."""
     if a is None or b is None:
         failed = "<i>failed</i>"
         return (
             html.escape(a) if a is not None else failed,
             html.escape(b) if b is not None else failed,
         )
-    left, right = a.split(), b.split()
+    left, right = _TOKENS.findall(a), _TOKENS.findall(b)
     matcher = difflib.SequenceMatcher(
         None, [w.casefold() for w in left], [w.casefold() for w in right], autojunk=False
     )
     out_a: list[str] = []
     out_b: list[str] = []
     for op, i1, i2, j1, j2 in matcher.get_opcodes():
-        chunk_a = html.escape(" ".join(left[i1:i2]))
-        chunk_b = html.escape(" ".join(right[j1:j2]))
+        chunk_a = html.escape("".join(left[i1:i2]))
+        chunk_b = html.escape("".join(right[j1:j2]))
         if op == "equal":
             out_a.append(chunk_a)
             out_b.append(chunk_b)
             continue
-        if chunk_a:
-            out_a.append(f'<span style="background:#fbd3d0">{chunk_a}</span>')
-        if chunk_b:
-            out_b.append(f'<span style="background:#d4f4d2">{chunk_b}</span>')
-    return " ".join(out_a), " ".join(out_b)
+        out_a.append(
+            f'<span style="background:#fbd3d0">{chunk_a}</span>' if chunk_a.strip() else chunk_a
+        )
+        out_b.append(
+            f'<span style="background:#d4f4d2">{chunk_b}</span>' if chunk_b.strip() else chunk_b
+        )
+    return "".join(out_a), "".join(out_b)

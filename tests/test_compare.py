@@ -243,6 +243,7 @@ def test_side_by_side_marks_word_differences() -> None:
     assert '<span style="background:#fbd3d0">parser</span>' in page
     assert '<span style="background:#d4f4d2">lexer</span>' in page
     assert "&lt;b&gt;p&lt;/b&gt;" in page
+    assert page.count("text-align:left;vertical-align:top;white-space:pre-wrap") == 2
 
 
 def test_compare_pins_each_provider_and_repeats(sim: Simulator, session: nv.Session) -> None:
@@ -296,3 +297,14 @@ def test_html_view_is_a_table_with_the_conclusion(fixed: Comparison) -> None:
     assert "\\$" not in page
     assert 'class="tex2jax_ignore mathjax_ignore"' in page
     assert "nvidia-gateway is slower: 2.00× nvidia-nim" in page
+
+
+def test_side_by_side_keeps_line_breaks_and_marks_changed_words() -> None:
+    """Code answers keep their lines and indentation in the diff; only changed words are
+    marked."""
+    from nvgw_nb.compare import _diff_html
+
+    a, b = _diff_html("def f(x):\n    return x + 1", "def f(x):\n    return x + 2")
+    assert a.startswith("def f(x):\n    return x + ")
+    assert b.endswith('<span style="background:#d4f4d2">2</span>')
+    assert "<span" not in a.replace('<span style="background:#fbd3d0">1</span>', "")
