@@ -1,4 +1,4 @@
-"""Settings from arguments > environment > `.env`, with the seed's variable names.
+"""Settings from arguments > environment > `.env`, with the integration guide's variable names.
 
 The seed's names are used as they are — each provider's class names its own
 (`NimProvider.key_variables`, `GatewayProvider.base_url_variable`, …) and the fields
@@ -85,7 +85,7 @@ class Settings(BaseSettings):
         frozen=True,
     )
 
-    # --- the seed's variables -------------------------------------------------------
+    # --- the integration guide's variables -------------------------------------------------------
     nvidia_nim_api_key: SecretStr | None = Field(
         None, validation_alias=_alias(_NIM.key_variables[0], "nvidia_nim_api_key")
     )

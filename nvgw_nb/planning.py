@@ -72,7 +72,7 @@ class ProviderSet:
         if external and not self.settings.allow_external:
             raise PolicyError(
                 f"provider order names {', '.join(external)}, but external providers are off: "
-                "data must stay inside NVIDIA unless NVGW_ALLOW_EXTERNAL=true"
+                "requests go only to NVIDIA endpoints unless NVGW_ALLOW_EXTERNAL=true"
             )
         return names
 

@@ -184,7 +184,8 @@ def _credentials_ok(
     if cls.external and not settings.allow_external:
         report.fail(
             cls.name,
-            "external providers are off: data stays inside NVIDIA unless NVGW_ALLOW_EXTERNAL=true",
+            "external providers are off: requests go only to NVIDIA endpoints unless "
+            "NVGW_ALLOW_EXTERNAL=true",
             "set NVGW_ALLOW_EXTERNAL=true, or remove it from NVGW_PROVIDER_ORDER",
         )
         return False
@@ -234,7 +235,7 @@ def _token_ok(
     settings: Settings,
     network: Network,
 ) -> bool:
-    """Fetch one Starfleet token (the seed's "test authentication" step), through the
+    """Fetch one Starfleet token (the integration guide's "test authentication" step), through the
     proxy and with the CAs a Session would use."""
     what = f"Starfleet token ({auth.token_host})"
     timeout = httpx.Timeout(settings.read_timeout_s, connect=settings.connect_timeout_s)

@@ -1,4 +1,4 @@
-"""Policy: data stays inside NVIDIA unless NVGW_ALLOW_EXTERNAL=true."""
+"""Policy: requests go only to NVIDIA endpoints unless NVGW_ALLOW_EXTERNAL=true."""
 
 from __future__ import annotations
 
