@@ -1,6 +1,6 @@
 """Settings from arguments > environment > `.env`, with the integration guide's variable names.
 
-The seed's names are used as they are — each provider's class names its own
+The integration guide's names are used as they are — each provider's class names its own
 (`NimProvider.key_variables`, `GatewayProvider.base_url_variable`, …) and the fields
 below read them — while nvgw_nb's own additions carry the `NVGW_` prefix. Every secret
 is a `SecretStr`, and every bad value fails with a `ConfigError` naming the variable —

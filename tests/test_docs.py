@@ -23,11 +23,17 @@ USER_TEXT = sorted(
         ROOT / "CONTRIBUTING.md",
         ROOT / ".env.example",
         *(p for p in DOCS.rglob("*") if p.suffix in {".md", ".py"}),
+        # the package's messages and docstrings (the API reference renders them), the
+        # notebooks and the examples
+        *(ROOT / "nvgw_nb").rglob("*.py"),
+        *(ROOT / "notebooks").glob("*.ipynb"),
+        *(p for p in (ROOT / "examples").iterdir() if p.is_file()),
     ]
 )
 #: the team's working notes: not shipped, so no user-facing text may send anyone to them
 _TEAM_NOTES = re.compile(
-    r"\b(FACTS|FAULTS|WIRE|DESIGN|EXPERIMENTS|PERF-NOTES)\.md\b|(?i:\bthe seed's\b)"
+    r"\b(FACTS|FAULTS|WIRE|DESIGN|EXPERIMENTS|PERF-NOTES)\.md\b|\b(WIRE|FACTS) (§|\d)"
+    r"|(?i:\bthe seed's\b)"
 )
 #: a Markdown link or image target: [text](target)
 _LINK = re.compile(r"!?\[[^\]]*\]\(([^)\s]+)\)")
