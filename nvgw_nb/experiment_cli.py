@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from nvgw_nb.cli_options import positive_int
 from nvgw_nb.errors import ConfigError, NvgwError
 from nvgw_nb.private_files import make_private_dir, open_private
 from nvgw_nb.retry import RetryPolicy
@@ -65,7 +66,7 @@ def add_parser(commands: Any) -> None:
         help="run against a fresh built-in simulator instead of the real endpoints (simulated)",
     )
     parser.add_argument(
-        "--concurrency", type=_positive_int, default=8, help="calls in flight (default: 8)"
+        "--concurrency", type=positive_int, default=8, help="calls in flight (default: 8)"
     )
     parser.add_argument(
         "--budget",
@@ -81,13 +82,6 @@ def add_parser(commands: Any) -> None:
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     parser.set_defaults(handler=run_experiment)
-
-
-def _positive_int(value: str) -> int:
-    number = _whole_number(value)
-    if number < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {number}")
-    return number
 
 
 def _whole_number(value: str) -> int:

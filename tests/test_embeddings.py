@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,7 +23,8 @@ from nvgw_nb.errors import (
     SessionClosed,
 )
 
-KEY = "nvapi-canary-embed-key-0123456789"
+#: a canary made at run time: no key-shaped literal in the repository
+KEY = f"canary-embed-{uuid.uuid4().hex}"
 ENV = {
     "NVIDIA_NIM_API_KEY": KEY,
     "NVIDIA_NIM_BASE_URL": "https://nim.test/v1",
